@@ -1,0 +1,232 @@
+//! Evaluation on labelled data at the shipped thresholds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use facegate_pipeline::{Analysis, Pipeline, Want};
+use serde::Serialize;
+
+use crate::metrics::{accuracy, best_accuracy, eer, frr_at_far, rates_at};
+
+/// Runs `analyse` on every distinct path on all cores, reporting progress on stderr.
+fn analyse_all(pipeline: &Pipeline, root: &Path, paths: &[String], want: Want) -> HashMap<String, Result<Analysis, String>> {
+    let mut unique: Vec<&String> = paths.iter().collect();
+    unique.sort();
+    unique.dedup();
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(HashMap::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = unique.get(i) else { break };
+                let full: PathBuf = root.join(path);
+                let result = std::fs::read(&full)
+                    .map_err(|e| format!("{}: {e}", full.display()))
+                    .and_then(|bytes| pipeline.analyze(&bytes, want).map_err(|e| e.to_string()));
+                if (i + 1) % 100 == 0 || i + 1 == unique.len() {
+                    eprintln!("  {}/{} images", i + 1, unique.len());
+                }
+                results.lock().unwrap_or_else(|p| p.into_inner()).insert((*path).clone(), result);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<HashMap<String, String>>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let mut rows = Vec::new();
+    for record in reader.records().take(limit.unwrap_or(usize::MAX)) {
+        let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
+        rows.push(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect());
+    }
+    Ok(rows)
+}
+
+fn column<'a>(row: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
+    row.get(name).map(String::as_str).ok_or_else(|| format!("CSV lacks the column `{name}`"))
+}
+
+#[derive(Serialize)]
+pub struct PairsReport {
+    pairs: usize,
+    genuine: usize,
+    impostor: usize,
+    /// Shipped cosine threshold: a pair matches (Approved) above it.
+    threshold: f32,
+    accuracy: f64,
+    fnmr: f64,
+    fmr: f64,
+    #[serde(rename = "fnmr_at_fmr_0.001")]
+    fnmr_at_fmr_0_001: f64,
+    eer: f64,
+    /// Pairs where either image had no detectable face (scored as non-matching).
+    no_face: usize,
+    errors: usize,
+    /// For information: the best accuracy any threshold would reach on this set.
+    oracle_accuracy: f64,
+    oracle_threshold: f32,
+    by_source: BTreeMap<String, SourceFigures>,
+}
+
+#[derive(Serialize)]
+struct SourceFigures {
+    pairs: usize,
+    accuracy: f64,
+    fnmr: f64,
+    fmr: f64,
+}
+
+pub fn pairs(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>) -> Result<PairsReport, String> {
+    let rows = read_csv(csv, limit)?;
+    let mut paths = Vec::new();
+    for row in &rows {
+        paths.push(column(row, "path_a")?.to_owned());
+        paths.push(column(row, "path_b")?.to_owned());
+    }
+    eprintln!("eval-pairs: {} pairs, {} images", rows.len(), { let mut p = paths.clone(); p.sort(); p.dedup(); p.len() });
+    let analyses = analyse_all(pipeline, root, &paths, Want { embedding: true, liveness: false });
+    let embedding = |p: &str| analyses.get(p).and_then(|r| r.as_ref().ok()).and_then(|a| a.subject.as_ref()).and_then(|s| s.embedding.clone());
+    let threshold = pipeline.config.calibration.match_cosine;
+    let (mut genuine, mut impostor, mut no_face) = (Vec::new(), Vec::new(), 0);
+    let mut per_source: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
+    for row in &rows {
+        let (a, b) = (column(row, "path_a")?, column(row, "path_b")?);
+        let same = column(row, "same")? == "1";
+        let score = match (embedding(a), embedding(b)) {
+            (Some(x), Some(y)) => x.cosine(&y),
+            _ => {
+                no_face += 1;
+                -1.0
+            }
+        };
+        let source = row.get("source").cloned().unwrap_or_else(|| "all".into());
+        let entry = per_source.entry(source).or_default();
+        if same {
+            genuine.push(score);
+            entry.0.push(score);
+        } else {
+            impostor.push(score);
+            entry.1.push(score);
+        }
+    }
+    let errors = analyses.values().filter(|r| r.is_err()).count();
+    for (path, result) in &analyses {
+        if let Err(e) = result {
+            eprintln!("  error: {path}: {e}");
+        }
+    }
+    let at = rates_at(&genuine, &impostor, threshold);
+    let (oracle_threshold, oracle_accuracy) = best_accuracy(&genuine, &impostor);
+    Ok(PairsReport {
+        pairs: rows.len(),
+        genuine: genuine.len(),
+        impostor: impostor.len(),
+        threshold,
+        accuracy: accuracy(&genuine, &impostor, threshold),
+        fnmr: at.false_reject,
+        fmr: at.false_accept,
+        fnmr_at_fmr_0_001: frr_at_far(&genuine, &impostor, 0.001).1,
+        eer: eer(&genuine, &impostor),
+        no_face,
+        errors,
+        oracle_accuracy,
+        oracle_threshold,
+        by_source: per_source
+            .into_iter()
+            .map(|(source, (g, i))| {
+                let r = rates_at(&g, &i, threshold);
+                (source, SourceFigures { pairs: g.len() + i.len(), accuracy: accuracy(&g, &i, threshold), fnmr: r.false_reject, fmr: r.false_accept })
+            })
+            .collect(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct LivenessReport {
+    live: usize,
+    spoof: usize,
+    /// Shipped live-probability threshold: live above it.
+    threshold: f32,
+    /// Attack presentations accepted as live.
+    apcer: f64,
+    /// Live presentations rejected.
+    bpcer: f64,
+    acer: f64,
+    /// Images where no face was found (never live).
+    no_face: usize,
+    errors: usize,
+    by_kind: BTreeMap<String, KindFigures>,
+}
+
+#[derive(Serialize)]
+struct KindFigures {
+    live: usize,
+    spoof: usize,
+    apcer: f64,
+    bpcer: f64,
+    no_face: usize,
+    live_no_face: usize,
+}
+
+pub fn liveness(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>) -> Result<LivenessReport, String> {
+    let rows = read_csv(csv, limit)?;
+    let paths: Vec<String> = rows.iter().map(|r| column(r, "path").map(str::to_owned)).collect::<Result<_, _>>()?;
+    eprintln!("eval-liveness: {} images", paths.len());
+    let analyses = analyse_all(pipeline, root, &paths, Want { embedding: false, liveness: true });
+    let threshold = pipeline.config.calibration.live_probability;
+    let mut all = (Vec::new(), Vec::new());
+    let mut kinds: BTreeMap<String, (Vec<f32>, Vec<f32>, usize, usize)> = BTreeMap::new();
+    let (mut no_face, mut errors) = (0, 0);
+    for row in &rows {
+        let path = column(row, "path")?;
+        let live = match column(row, "label")? {
+            "live" => true,
+            "spoof" => false,
+            other => return Err(format!("{path}: unknown label `{other}` (expected live or spoof)")),
+        };
+        let result = analyses.get(path).ok_or("missing analysis")?;
+        if let Err(e) = result {
+            eprintln!("  error: {path}: {e}");
+            errors += 1;
+        }
+        // No face, or an image we could not read, is never live.
+        let score = result.as_ref().ok().and_then(|a| a.subject.as_ref()).and_then(|s| s.liveness).map_or(-1.0, |l| l.live);
+        let kind = kinds.entry(row.get("kind").cloned().unwrap_or_else(|| "all".into())).or_default();
+        if score < 0.0 {
+            no_face += 1;
+            kind.2 += 1;
+            kind.3 += live as usize;
+        }
+        if live {
+            all.0.push(score);
+            kind.0.push(score);
+        } else {
+            all.1.push(score);
+            kind.1.push(score);
+        }
+    }
+    let r = rates_at(&all.0, &all.1, threshold);
+    Ok(LivenessReport {
+        live: all.0.len(),
+        spoof: all.1.len(),
+        threshold,
+        apcer: r.false_accept,
+        bpcer: r.false_reject,
+        acer: (r.false_accept + r.false_reject) / 2.0,
+        no_face,
+        errors,
+        by_kind: kinds
+            .into_iter()
+            .map(|(kind, (l, s, nf, lnf))| {
+                let r = rates_at(&l, &s, threshold);
+                (kind, KindFigures { live: l.len(), spoof: s.len(), apcer: r.false_accept, bpcer: r.false_reject, no_face: nf, live_no_face: lnf })
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,63 @@
+//! Where things are: the project root, the prepared models, the shared data.
+
+use std::path::{Path, PathBuf};
+
+use facegate_pipeline::{ModelBytes, Pipeline, PipelineConfig};
+
+/// The folder holding `models/manifest.toml`: the current directory or one above it, else the
+/// one the binary was built in (target/release/facegate → the workspace).
+pub fn project_root() -> Result<PathBuf, String> {
+    let from_cwd = std::env::current_dir().ok();
+    let from_exe = std::env::current_exe().ok();
+    for start in from_cwd.iter().chain(from_exe.iter()) {
+        if let Some(root) = start.ancestors().find(|d| d.join("models/manifest.toml").is_file()) {
+            return Ok(root.to_path_buf());
+        }
+    }
+    Err("cannot find the facegate project (models/manifest.toml) above the current directory".into())
+}
+
+/// `$FACEGATE_MODEL_DIR`, else `../shared/models` beside the project.
+pub fn shared_model_dir(root: &Path) -> PathBuf {
+    std::env::var_os("FACEGATE_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("../shared/models"))
+}
+
+fn prepared_dir(root: &Path) -> PathBuf {
+    std::env::var_os("FACEGATE_PREPARED_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("models/prepared"))
+}
+
+pub fn load_pipeline() -> Result<Pipeline, String> {
+    let root = project_root()?;
+    let dir = prepared_dir(&root);
+    let manifest = facegate_models::Manifest::load().map_err(|e| e.to_string())?;
+    let read = |name: &str| -> Result<Vec<u8>, String> {
+        let path = facegate_models::prepared_path(&dir, &manifest, name).map_err(|e| e.to_string())?;
+        std::fs::read(&path).map_err(|e| format!("{}: {e}; run `facegate models prepare` (part of `npm install`)", path.display()))
+    };
+    let (yunet, sface, v2, v1se) = (read("yunet")?, read("sface")?, read("minifasnet_v2")?, read("minifasnet_v1se")?);
+    Pipeline::load(
+        ModelBytes { yunet: &yunet, sface: &sface, minifasnet_v2: &v2, minifasnet_v1se: &v1se },
+        PipelineConfig::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// A fixed, varied set for the benchmark: a 640x480 selfie frame, video frames, and
+/// higher-resolution photos.
+pub fn default_bench_images() -> Result<Vec<PathBuf>, String> {
+    let data = project_root()?.join("../shared/data");
+    let images: Vec<PathBuf> = [
+        "video/enroll_portrait_apfol_s1_t9.5s.jpg",
+        "faces/deepface/img1.jpg",
+        "faces/deepface/img2.jpg",
+        "faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg",
+    ]
+    .iter()
+    .map(|p| data.join(p))
+    .filter(|p| p.is_file())
+    .collect();
+    if images.is_empty() {
+        return Err(format!("no benchmark images under {}; pass --images", data.display()));
+    }
+    Ok(images)
+}

@@ -1,0 +1,41 @@
+//! Every tunable of the pipeline in one place. Calibrated values carry their evidence in
+//! crates/pipeline/CALIBRATION.md.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decide::{Calibration, Policy};
+use crate::decode::DecodeLimits;
+use crate::detect::DetectorConfig;
+use crate::liveness::CropMode;
+use crate::quality::QualityLimits;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineConfig {
+    pub decode: DecodeLimits,
+    pub detector: DetectorConfig,
+    pub liveness_crop: CropMode,
+    /// Average each embedding with its mirror image's.
+    pub flip_embeddings: bool,
+    pub calibration: Calibration,
+    pub quality: QualityLimits,
+    pub policy: Policy,
+    /// Another face counts towards MULTIPLE_FACES_DETECTED only when its box is at least this
+    /// fraction of the subject's: a passer-by far behind the user is not a second person
+    /// presenting.
+    pub other_face_min_ratio: f32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            decode: DecodeLimits::default(),
+            detector: DetectorConfig::default(),
+            liveness_crop: CropMode::Replicate,
+            flip_embeddings: true,
+            calibration: Calibration::default(),
+            quality: QualityLimits::default(),
+            policy: Policy::default(),
+            other_face_min_ratio: 0.5,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! SFace embeddings of aligned faces, and their comparison.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::align::ALIGNED_SIDE;
+use crate::imaging::{planar_f32, ChannelOrder};
+use crate::net::Net;
+use crate::PipelineError;
+
+pub const EMBEDDING_DIM: usize = 128;
+
+/// A unit-length face embedding. This is the only thing of a face that facegate keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding(pub Vec<f32>);
+
+impl Embedding {
+    pub fn from_raw(mut v: Vec<f32>) -> Option<Embedding> {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if v.len() != EMBEDDING_DIM || !norm.is_finite() || norm < 1e-6 {
+            return None;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        Some(Embedding(v))
+    }
+
+    /// Cosine similarity, -1..1.
+    pub fn cosine(&self, other: &Embedding) -> f32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+    }
+
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    pub fn from_le_bytes(bytes: &[u8]) -> Option<Embedding> {
+        if bytes.len() != EMBEDDING_DIM * 4 {
+            return None;
+        }
+        let v = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Embedding::from_raw(v)
+    }
+}
+
+pub struct Embedder {
+    net: Net,
+}
+
+const SHAPE: [usize; 4] = [1, 3, ALIGNED_SIDE as usize, ALIGNED_SIDE as usize];
+
+impl Embedder {
+    pub fn load(onnx: &[u8]) -> Result<Self, PipelineError> {
+        let net = Net::load("sface", onnx)?;
+        net.prepare(&SHAPE)?;
+        Ok(Embedder { net })
+    }
+
+    /// Raw 128-d output for one aligned 112x112 crop (RGB 0-255 in; the graph normalises).
+    pub fn raw(&self, aligned: &RgbImage) -> Result<Vec<f32>, PipelineError> {
+        let tensor = planar_f32(aligned, ChannelOrder::Rgb, ALIGNED_SIDE as usize, ALIGNED_SIDE as usize);
+        let mut outputs = self.net.run(&SHAPE, &tensor)?;
+        Ok(outputs.swap_remove(0))
+    }
+
+    /// The embedding of an aligned crop. With `flip`, the mirrored crop's output is added before
+    /// normalising, which cancels part of the pose and lighting asymmetry between two photos.
+    pub fn embed(&self, aligned: &RgbImage, flip: bool) -> Result<Embedding, PipelineError> {
+        let mut sum = self.raw(aligned)?;
+        if flip {
+            let mirrored = image::imageops::flip_horizontal(aligned);
+            for (s, m) in sum.iter_mut().zip(self.raw(&mirrored)?) {
+                *s += m;
+            }
+        }
+        Embedding::from_raw(sum).ok_or(PipelineError::Model { model: "sface", message: "degenerate embedding".into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_compares() {
+        let mut v = vec![0.0; EMBEDDING_DIM];
+        v[0] = 3.0;
+        v[1] = 4.0;
+        let e = Embedding::from_raw(v).unwrap();
+        assert!((e.0[0] - 0.6).abs() < 1e-6);
+        assert!((e.cosine(&e) - 1.0).abs() < 1e-6);
+        let mut w = vec![0.0; EMBEDDING_DIM];
+        w[2] = 1.0;
+        assert_eq!(e.cosine(&Embedding::from_raw(w).unwrap()), 0.0);
+    }
+
+    #[test]
+    fn refuses_degenerate_vectors_and_round_trips_bytes() {
+        assert!(Embedding::from_raw(vec![0.0; EMBEDDING_DIM]).is_none());
+        assert!(Embedding::from_raw(vec![1.0; 3]).is_none());
+        assert!(Embedding::from_raw(vec![f32::NAN; EMBEDDING_DIM]).is_none());
+        let e = Embedding::from_raw((0..EMBEDDING_DIM).map(|i| i as f32 - 60.0).collect()).unwrap();
+        let back = Embedding::from_le_bytes(&e.to_le_bytes()).unwrap();
+        assert!((back.cosine(&e) - 1.0).abs() < 1e-6);
+        assert!(Embedding::from_le_bytes(&[0u8; 12]).is_none());
+    }
+}

@@ -1,0 +1,153 @@
+//! Passive liveness: MiniFASNetV2 and MiniFASNetV1SE on enlarged crops around the face.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::detect::Face;
+use crate::imaging::{planar_f32, resize_region, ChannelOrder};
+use crate::net::Net;
+use crate::PipelineError;
+
+const SIDE: u32 = 80;
+const SHAPE: [usize; 4] = [1, 3, SIDE as usize, SIDE as usize];
+
+/// What to do when the enlarged crop does not fit in the image (a tight selfie crop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CropMode {
+    /// Shrink the enlargement until it fits, as Silent-Face-Anti-Spoofing does. The model then
+    /// sees a much tighter face than it was trained on and calls most live tight crops spoofs.
+    Shrink,
+    /// Keep the enlargement and fill what lies outside the image with its edge pixels.
+    Replicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LivenessScore {
+    /// Probability of "live" from MiniFASNetV2 on the 2.7x crop.
+    pub v2: f32,
+    /// Probability of "live" from MiniFASNetV1SE on the 4.0x crop, when that model ran.
+    pub v1se: Option<f32>,
+    /// The ensemble's probability of "live", 0-1.
+    pub live: f32,
+}
+
+/// One MiniFASNet and the crop scale it was trained with.
+pub struct SpoofNet {
+    net: Net,
+    scale: f32,
+}
+
+impl SpoofNet {
+    pub fn load(name: &'static str, onnx: &[u8], scale: f32) -> Result<Self, PipelineError> {
+        let net = Net::load(name, onnx)?;
+        net.prepare(&SHAPE)?;
+        Ok(SpoofNet { net, scale })
+    }
+
+    /// Probability that the face is live.
+    pub fn live_probability(&self, image: &RgbImage, face: &Face, mode: CropMode) -> Result<f32, PipelineError> {
+        let crop = enlarged_crop(image, face, self.scale, mode);
+        let tensor = planar_f32(&crop, ChannelOrder::Bgr, SIDE as usize, SIDE as usize);
+        let logits = self.net.run(&SHAPE, &tensor)?.swap_remove(0);
+        if logits.len() != 3 {
+            return Err(PipelineError::Model { model: "minifasnet", message: format!("{} logits, expected 3", logits.len()) });
+        }
+        Ok(softmax(&logits)[1])
+    }
+}
+
+/// The two-model ensemble; the second model is optional so the browser can run the first alone.
+pub struct LivenessModel {
+    v2: SpoofNet,
+    v1se: Option<SpoofNet>,
+}
+
+impl LivenessModel {
+    pub fn load(v2_onnx: &[u8], v1se_onnx: Option<&[u8]>) -> Result<Self, PipelineError> {
+        Ok(LivenessModel {
+            v2: SpoofNet::load("minifasnet_v2", v2_onnx, 2.7)?,
+            v1se: v1se_onnx.map(|b| SpoofNet::load("minifasnet_v1se", b, 4.0)).transpose()?,
+        })
+    }
+
+    pub fn score(&self, image: &RgbImage, face: &Face, mode: CropMode) -> Result<LivenessScore, PipelineError> {
+        let v2 = self.v2.live_probability(image, face, mode)?;
+        let v1se = self.v1se.as_ref().map(|n| n.live_probability(image, face, mode)).transpose()?;
+        let live = match v1se {
+            Some(v1se) => (v2 + v1se) / 2.0,
+            None => v2,
+        };
+        Ok(LivenessScore { v2, v1se, live })
+    }
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// The square-ish box `scale` times the face box around the face centre, as the models were
+/// trained on, resized to 80x80.
+pub fn enlarged_crop(image: &RgbImage, face: &Face, scale: f32, mode: CropMode) -> RgbImage {
+    let (x0, y0, x1, y1) = crop_box(image.width() as f32, image.height() as f32, face, scale, mode);
+    resize_region(image, x0, y0, x1, y1, SIDE, SIDE)
+}
+
+/// Returns (left, top, right, bottom) in pixels, right/bottom exclusive.
+fn crop_box(src_w: f32, src_h: f32, face: &Face, scale: f32, mode: CropMode) -> (f32, f32, f32, f32) {
+    let scale = match mode {
+        CropMode::Shrink => scale.min((src_h - 1.0) / face.height).min((src_w - 1.0) / face.width),
+        CropMode::Replicate => scale,
+    };
+    let (w, h) = (face.width * scale, face.height * scale);
+    let (cx, cy) = face.centre();
+    let (mut left, mut top) = (cx - w / 2.0, cy - h / 2.0);
+    if mode == CropMode::Shrink {
+        // Slide the box back inside the image rather than cutting it.
+        left = left.clamp(0.0, (src_w - 1.0 - w).max(0.0));
+        top = top.clamp(0.0, (src_h - 1.0 - h).max(0.0));
+    }
+    (left.floor(), top.floor(), (left + w).floor() + 1.0, (top + h).floor() + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, y: f32, w: f32, h: f32) -> Face {
+        Face { x, y, width: w, height: h, landmarks: [[0.0; 2]; 5], score: 1.0 }
+    }
+
+    #[test]
+    fn softmax_sums_to_one() {
+        let p = softmax(&[1.0, 2.0, 3.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(p[2] > p[1] && p[1] > p[0]);
+    }
+
+    #[test]
+    fn crop_box_shrinks_or_keeps_scale() {
+        // Face 100x100 centred in a 640x480 frame: 2.7x fits in both modes.
+        let f = face(270.0, 190.0, 100.0, 100.0);
+        let (l, t, r, b) = crop_box(640.0, 480.0, &f, 2.7, CropMode::Shrink);
+        assert_eq!((r - l, b - t), (271.0, 271.0));
+        assert_eq!((l, t), (185.0, 105.0));
+        // A tight 120x120 crop with a 100 px face: Shrink reduces the scale to fit...
+        let f = face(10.0, 10.0, 100.0, 100.0);
+        let (l, t, r, b) = crop_box(120.0, 120.0, &f, 4.0, CropMode::Shrink);
+        assert!(l >= 0.0 && t >= 0.0 && r <= 120.0 && b <= 120.0);
+        // ...while Replicate keeps it and reaches outside.
+        let (l, _, r, _) = crop_box(120.0, 120.0, &f, 4.0, CropMode::Replicate);
+        assert_eq!((l, r - l), (-140.0, 401.0));
+    }
+
+    #[test]
+    fn shrink_slides_the_box_inside() {
+        let f = face(0.0, 0.0, 50.0, 50.0);
+        let (l, t, _, _) = crop_box(640.0, 480.0, &f, 2.7, CropMode::Shrink);
+        assert_eq!((l, t), (0.0, 0.0));
+    }
+}
