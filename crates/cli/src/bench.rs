@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use facegate_pipeline::select_subject;
+use facegate_pipeline::{select_subject, PipelineConfig};
 use serde::Serialize;
 
 use crate::metrics::percentile;
@@ -28,12 +28,20 @@ struct StageFigures {
 
 const STAGES: [&str; 6] = ["decode", "detect", "align", "embed", "liveness", "total"];
 
-pub fn run(images: &[PathBuf], iterations: usize) -> Result<BenchReport, String> {
+pub fn run(
+    config: PipelineConfig,
+    images: &[PathBuf],
+    iterations: usize,
+) -> Result<BenchReport, String> {
     let start = Instant::now();
-    let pipeline = crate::paths::load_pipeline()?;
+    let pipeline = crate::paths::load_pipeline(config)?;
     let model_load_ms = start.elapsed().as_secs_f64() * 1e3;
-    let bytes: Vec<Vec<u8>> = images.iter().map(|p| crate::read(p)).collect::<Result<_, _>>()?;
-    let mut samples: BTreeMap<&'static str, Vec<f64>> = STAGES.iter().map(|s| (*s, Vec::new())).collect();
+    let bytes: Vec<Vec<u8>> = images
+        .iter()
+        .map(|p| crate::read(p))
+        .collect::<Result<_, _>>()?;
+    let mut samples: BTreeMap<&'static str, Vec<f64>> =
+        STAGES.iter().map(|s| (*s, Vec::new())).collect();
     // One untimed pass so that every detector plan is built before timing.
     for b in &bytes {
         let image = pipeline.decode(b).map_err(|e| e.to_string())?;
@@ -46,15 +54,25 @@ pub fn run(images: &[PathBuf], iterations: usize) -> Result<BenchReport, String>
         let t1 = Instant::now();
         let faces = pipeline.detect(&image).map_err(|e| e.to_string())?;
         let t2 = Instant::now();
-        let face = select_subject(&faces, image.width(), image.height()).ok_or("no face in a benchmark image")?;
+        let face = select_subject(&faces, image.width(), image.height())
+            .ok_or("no face in a benchmark image")?;
         let aligned = pipeline.align(&image, &face);
         let t3 = Instant::now();
         pipeline.embed(&aligned).map_err(|e| e.to_string())?;
         let t4 = Instant::now();
-        pipeline.liveness(&image, &face).map_err(|e| e.to_string())?;
+        pipeline
+            .liveness(&image, &face)
+            .map_err(|e| e.to_string())?;
         let t5 = Instant::now();
-        for (stage, (a, b)) in STAGES.iter().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t0, t5)]) {
-            samples.get_mut(stage).expect("stage").push((b - a).as_secs_f64() * 1e3);
+        for (stage, (a, b)) in
+            STAGES
+                .iter()
+                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t0, t5)])
+        {
+            samples
+                .get_mut(stage)
+                .expect("stage")
+                .push((b - a).as_secs_f64() * 1e3);
         }
         if (i + 1) % 25 == 0 {
             eprintln!("  {}/{iterations}", i + 1);
@@ -66,7 +84,14 @@ pub fn run(images: &[PathBuf], iterations: usize) -> Result<BenchReport, String>
             v.sort_by(f64::total_cmp);
             let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
             let round = |x: f64| (x * 100.0).round() / 100.0;
-            (stage, StageFigures { p50: round(percentile(&v, 50.0)), p99: round(percentile(&v, 99.0)), mean: round(mean) })
+            (
+                stage,
+                StageFigures {
+                    p50: round(percentile(&v, 50.0)),
+                    p99: round(percentile(&v, 99.0)),
+                    mean: round(mean),
+                },
+            )
         })
         .collect();
     Ok(BenchReport {
@@ -82,7 +107,15 @@ pub fn run(images: &[PathBuf], iterations: usize) -> Result<BenchReport, String>
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
 }

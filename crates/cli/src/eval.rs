@@ -11,7 +11,12 @@ use serde::Serialize;
 use crate::metrics::{accuracy, best_accuracy, eer, frr_at_far, rates_at};
 
 /// Runs `analyse` on every distinct path on all cores, reporting progress on stderr.
-fn analyse_all(pipeline: &Pipeline, root: &Path, paths: &[String], want: Want) -> HashMap<String, Result<Analysis, String>> {
+fn analyse_all(
+    pipeline: &Pipeline,
+    root: &Path,
+    paths: &[String],
+    want: Want,
+) -> HashMap<String, Result<Analysis, String>> {
     let mut unique: Vec<&String> = paths.iter().collect();
     unique.sort();
     unique.dedup();
@@ -30,26 +35,45 @@ fn analyse_all(pipeline: &Pipeline, root: &Path, paths: &[String], want: Want) -
                 if (i + 1) % 100 == 0 || i + 1 == unique.len() {
                     eprintln!("  {}/{} images", i + 1, unique.len());
                 }
-                results.lock().unwrap_or_else(|p| p.into_inner()).insert((*path).clone(), result);
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((*path).clone(), result);
             });
         }
     });
     results.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
+fn write_scores(path: Option<&Path>, csv: &str) -> Result<(), String> {
+    match path {
+        Some(p) => std::fs::write(p, csv).map_err(|e| format!("{}: {e}", p.display())),
+        None => Ok(()),
+    }
+}
+
 fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<HashMap<String, String>>, String> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
     let mut rows = Vec::new();
     for record in reader.records().take(limit.unwrap_or(usize::MAX)) {
         let record = record.map_err(|e| format!("{}: {e}", path.display()))?;
-        rows.push(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect());
+        rows.push(
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect(),
+        );
     }
     Ok(rows)
 }
 
 fn column<'a>(row: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
-    row.get(name).map(String::as_str).ok_or_else(|| format!("CSV lacks the column `{name}`"))
+    row.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("CSV lacks the column `{name}`"))
 }
 
 #[derive(Serialize)]
@@ -82,19 +106,45 @@ struct SourceFigures {
     fmr: f64,
 }
 
-pub fn pairs(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>) -> Result<PairsReport, String> {
+pub fn pairs(
+    pipeline: &Pipeline,
+    csv: &Path,
+    root: &Path,
+    limit: Option<usize>,
+    scores_out: Option<&Path>,
+) -> Result<PairsReport, String> {
     let rows = read_csv(csv, limit)?;
     let mut paths = Vec::new();
     for row in &rows {
         paths.push(column(row, "path_a")?.to_owned());
         paths.push(column(row, "path_b")?.to_owned());
     }
-    eprintln!("eval-pairs: {} pairs, {} images", rows.len(), { let mut p = paths.clone(); p.sort(); p.dedup(); p.len() });
-    let analyses = analyse_all(pipeline, root, &paths, Want { embedding: true, liveness: false });
-    let embedding = |p: &str| analyses.get(p).and_then(|r| r.as_ref().ok()).and_then(|a| a.subject.as_ref()).and_then(|s| s.embedding.clone());
+    eprintln!("eval-pairs: {} pairs, {} images", rows.len(), {
+        let mut p = paths.clone();
+        p.sort();
+        p.dedup();
+        p.len()
+    });
+    let analyses = analyse_all(
+        pipeline,
+        root,
+        &paths,
+        Want {
+            embedding: true,
+            liveness: false,
+        },
+    );
+    let embedding = |p: &str| {
+        analyses
+            .get(p)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|a| a.subject.as_ref())
+            .and_then(|s| s.embedding.clone())
+    };
     let threshold = pipeline.config.calibration.match_cosine;
     let (mut genuine, mut impostor, mut no_face) = (Vec::new(), Vec::new(), 0);
     let mut per_source: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
+    let mut scores = String::from("path_a,path_b,same,similarity\n");
     for row in &rows {
         let (a, b) = (column(row, "path_a")?, column(row, "path_b")?);
         let same = column(row, "same")? == "1";
@@ -105,6 +155,7 @@ pub fn pairs(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>)
                 -1.0
             }
         };
+        scores.push_str(&format!("{a},{b},{},{score}\n", same as u8));
         let source = row.get("source").cloned().unwrap_or_else(|| "all".into());
         let entry = per_source.entry(source).or_default();
         if same {
@@ -115,6 +166,7 @@ pub fn pairs(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>)
             entry.1.push(score);
         }
     }
+    write_scores(scores_out, &scores)?;
     let errors = analyses.values().filter(|r| r.is_err()).count();
     for (path, result) in &analyses {
         if let Err(e) = result {
@@ -141,7 +193,15 @@ pub fn pairs(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>)
             .into_iter()
             .map(|(source, (g, i))| {
                 let r = rates_at(&g, &i, threshold);
-                (source, SourceFigures { pairs: g.len() + i.len(), accuracy: accuracy(&g, &i, threshold), fnmr: r.false_reject, fmr: r.false_accept })
+                (
+                    source,
+                    SourceFigures {
+                        pairs: g.len() + i.len(),
+                        accuracy: accuracy(&g, &i, threshold),
+                        fnmr: r.false_reject,
+                        fmr: r.false_accept,
+                    },
+                )
             })
             .collect(),
     })
@@ -153,6 +213,10 @@ pub struct LivenessReport {
     spoof: usize,
     /// Shipped live-probability threshold: live above it.
     threshold: f32,
+    /// The same for tight captures (face filling the frame), where only MiniFASNetV2 runs.
+    tight_threshold: f32,
+    /// Captures treated as tight.
+    tight: usize,
     /// Attack presentations accepted as live.
     apcer: f64,
     /// Live presentations rejected.
@@ -174,21 +238,47 @@ struct KindFigures {
     live_no_face: usize,
 }
 
-pub fn liveness(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usize>) -> Result<LivenessReport, String> {
+pub fn liveness(
+    pipeline: &Pipeline,
+    csv: &Path,
+    root: &Path,
+    limit: Option<usize>,
+    scores_out: Option<&Path>,
+) -> Result<LivenessReport, String> {
     let rows = read_csv(csv, limit)?;
-    let paths: Vec<String> = rows.iter().map(|r| column(r, "path").map(str::to_owned)).collect::<Result<_, _>>()?;
+    let paths: Vec<String> = rows
+        .iter()
+        .map(|r| column(r, "path").map(str::to_owned))
+        .collect::<Result<_, _>>()?;
     eprintln!("eval-liveness: {} images", paths.len());
-    let analyses = analyse_all(pipeline, root, &paths, Want { embedding: false, liveness: true });
-    let threshold = pipeline.config.calibration.live_probability;
+    let analyses = analyse_all(
+        pipeline,
+        root,
+        &paths,
+        Want {
+            embedding: false,
+            liveness: true,
+        },
+    );
+    let calibration = &pipeline.config.calibration;
+    // Decide exactly as the service does: live when the 0-100 score clears the policy's
+    // decline threshold, which the calibration maps to the applicable probability threshold.
+    let score_threshold = pipeline.config.policy.liveness_decline_threshold;
+    let mut tight = 0;
     let mut all = (Vec::new(), Vec::new());
     let mut kinds: BTreeMap<String, (Vec<f32>, Vec<f32>, usize, usize)> = BTreeMap::new();
     let (mut no_face, mut errors) = (0, 0);
+    let mut scores = String::from("path,label,kind,score,live_probability,v2,v1se,tight\n");
     for row in &rows {
         let path = column(row, "path")?;
         let live = match column(row, "label")? {
             "live" => true,
             "spoof" => false,
-            other => return Err(format!("{path}: unknown label `{other}` (expected live or spoof)")),
+            other => {
+                return Err(format!(
+                    "{path}: unknown label `{other}` (expected live or spoof)"
+                ))
+            }
         };
         let result = analyses.get(path).ok_or("missing analysis")?;
         if let Err(e) = result {
@@ -196,8 +286,22 @@ pub fn liveness(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usiz
             errors += 1;
         }
         // No face, or an image we could not read, is never live.
-        let score = result.as_ref().ok().and_then(|a| a.subject.as_ref()).and_then(|s| s.liveness).map_or(-1.0, |l| l.live);
-        let kind = kinds.entry(row.get("kind").cloned().unwrap_or_else(|| "all".into())).or_default();
+        let measured = result
+            .as_ref()
+            .ok()
+            .and_then(|a| a.subject.as_ref())
+            .and_then(|s| s.liveness);
+        tight += measured.is_some_and(|l| l.tight) as usize;
+        let score = measured.map_or(-1.0, |l| calibration.liveness_score(&l) as f32);
+        let kind_name = row.get("kind").cloned().unwrap_or_else(|| "all".into());
+        let (p, v2, v1se, t) = measured.map_or((-1.0, -1.0, -1.0, false), |l| {
+            (l.live, l.v2, l.v1se.unwrap_or(-1.0), l.tight)
+        });
+        scores.push_str(&format!(
+            "{path},{},{kind_name},{score},{p},{v2},{v1se},{t}\n",
+            if live { "live" } else { "spoof" }
+        ));
+        let kind = kinds.entry(kind_name).or_default();
         if score < 0.0 {
             no_face += 1;
             kind.2 += 1;
@@ -211,11 +315,14 @@ pub fn liveness(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usiz
             kind.1.push(score);
         }
     }
-    let r = rates_at(&all.0, &all.1, threshold);
+    write_scores(scores_out, &scores)?;
+    let r = rates_at(&all.0, &all.1, score_threshold);
     Ok(LivenessReport {
         live: all.0.len(),
         spoof: all.1.len(),
-        threshold,
+        threshold: calibration.live_probability,
+        tight_threshold: calibration.tight_live_probability,
+        tight,
         apcer: r.false_accept,
         bpcer: r.false_reject,
         acer: (r.false_accept + r.false_reject) / 2.0,
@@ -224,8 +331,18 @@ pub fn liveness(pipeline: &Pipeline, csv: &Path, root: &Path, limit: Option<usiz
         by_kind: kinds
             .into_iter()
             .map(|(kind, (l, s, nf, lnf))| {
-                let r = rates_at(&l, &s, threshold);
-                (kind, KindFigures { live: l.len(), spoof: s.len(), apcer: r.false_accept, bpcer: r.false_reject, no_face: nf, live_no_face: lnf })
+                let r = rates_at(&l, &s, score_threshold);
+                (
+                    kind,
+                    KindFigures {
+                        live: l.len(),
+                        spoof: s.len(),
+                        apcer: r.false_accept,
+                        bpcer: r.false_reject,
+                        no_face: nf,
+                        live_no_face: lnf,
+                    },
+                )
             })
             .collect(),
     })

@@ -10,11 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use facegate_pipeline::Want;
+use facegate_pipeline::{Pipeline, Want};
 
 #[derive(Parser)]
-#[command(name = "facegate", version, about = "facegate face verification: models, evaluation, benchmarks")]
+#[command(
+    name = "facegate",
+    version,
+    about = "facegate face verification: models, evaluation, benchmarks"
+)]
 struct Cli {
+    /// JSON file overriding parts of the pipeline configuration (also $FACEGATE_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +53,10 @@ enum Command {
         root: PathBuf,
         #[arg(long)]
         limit: Option<usize>,
+        /// Also write every item's score to this CSV.
+        #[arg(long)]
+        scores: Option<PathBuf>,
+        /// Accepted for scripts: the report is always JSON.
         #[arg(long)]
         json: bool,
     },
@@ -56,6 +67,10 @@ enum Command {
         root: PathBuf,
         #[arg(long)]
         limit: Option<usize>,
+        /// Also write every item's score to this CSV.
+        #[arg(long)]
+        scores: Option<PathBuf>,
+        /// Accepted for scripts: the report is always JSON.
         #[arg(long)]
         json: bool,
     },
@@ -66,6 +81,7 @@ enum Command {
         /// Images to cycle through (default: a fixed set from ../shared/data).
         #[arg(long)]
         images: Vec<PathBuf>,
+        /// Accepted for scripts: the report is always JSON.
         #[arg(long)]
         json: bool,
     },
@@ -98,42 +114,76 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
+    let config = paths::pipeline_config(cli.config.as_deref())?;
     match cli.command {
-        Command::Models { action: ModelsAction::Prepare { wheel_dir, model_dir, out_dir } } => {
-            let root = paths::project_root()?;
+        Command::Models {
+            action:
+                ModelsAction::Prepare {
+                    wheel_dir,
+                    model_dir,
+                    out_dir,
+                },
+        } => {
+            let defaults = facegate_models::PrepareOptions::for_project(&paths::project_root()?);
             let opts = facegate_models::PrepareOptions {
-                wheel_dir: wheel_dir.unwrap_or_else(|| root.join("models/cache")),
-                model_dir: model_dir.unwrap_or_else(|| paths::shared_model_dir(&root)),
-                out_dir: out_dir.unwrap_or_else(|| root.join("models/prepared")),
+                wheel_dir: wheel_dir.unwrap_or(defaults.wheel_dir),
+                model_dir: model_dir.unwrap_or(defaults.model_dir),
+                out_dir: out_dir.unwrap_or(defaults.out_dir),
             };
             let manifest = facegate_models::Manifest::load().map_err(|e| e.to_string())?;
-            let prepared = facegate_models::prepare(&manifest, &opts, &mut |m| eprintln!("{m}")).map_err(|e| e.to_string())?;
-            for p in prepared {
-                eprintln!("{}: {} {}", p.name, if p.skipped { "up to date" } else { "prepared" }, p.path.display());
-            }
+            let prepared = facegate_models::prepare(&manifest, &opts, &mut |m| eprintln!("{m}"))
+                .map_err(|e| e.to_string())?;
+            eprintln!("{} models ready in {}", prepared.len(), opts.out_dir.display());
             Ok(())
         }
-        Command::Compare { a, b, json } => compare(&a, &b, json),
-        Command::Liveness { image, json } => liveness(&image, json),
-        Command::EvalPairs { pairs, root, limit, json } => {
-            let report = eval::pairs(&paths::load_pipeline()?, &pairs, &root, limit)?;
-            print(&report, json)
-        }
-        Command::EvalLiveness { labels, root, limit, json } => {
-            let report = eval::liveness(&paths::load_pipeline()?, &labels, &root, limit)?;
-            print(&report, json)
-        }
-        Command::Bench { iterations, images, json } => {
-            let images = if images.is_empty() { paths::default_bench_images()? } else { images };
-            let report = bench::run(&images, iterations)?;
-            print(&report, json)
+        Command::Compare { a, b, json } => compare(&paths::load_pipeline(config)?, &a, &b, json),
+        Command::Liveness { image, json } => liveness(&paths::load_pipeline(config)?, &image, json),
+        Command::EvalPairs {
+            pairs,
+            root,
+            limit,
+            scores,
+            json: _,
+        } => print(&eval::pairs(
+            &paths::load_pipeline(config)?,
+            &pairs,
+            &root,
+            limit,
+            scores.as_deref(),
+        )?),
+        Command::EvalLiveness {
+            labels,
+            root,
+            limit,
+            scores,
+            json: _,
+        } => print(&eval::liveness(
+            &paths::load_pipeline(config)?,
+            &labels,
+            &root,
+            limit,
+            scores.as_deref(),
+        )?),
+        Command::Bench {
+            iterations,
+            images,
+            json: _,
+        } => {
+            let images = if images.is_empty() {
+                paths::default_bench_images()?
+            } else {
+                images
+            };
+            print(&bench::run(config, &images, iterations)?)
         }
     }
 }
 
-fn print<T: serde::Serialize>(value: &T, _json: bool) -> Result<(), String> {
-    // The report is JSON either way: it is what scripts and people both read here.
-    println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
+fn print<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
@@ -141,41 +191,72 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn compare(a: &Path, b: &Path, json: bool) -> Result<(), String> {
-    let pipeline = paths::load_pipeline()?;
-    let want = Want { embedding: true, liveness: false };
-    let reference = pipeline.analyze(&read(a)?, want).map_err(|e| format!("{}: {e}", a.display()))?;
-    let probe = pipeline.analyze(&read(b)?, want).map_err(|e| format!("{}: {e}", b.display()))?;
+fn compare(pipeline: &Pipeline, a: &Path, b: &Path, json: bool) -> Result<(), String> {
+    let want = Want {
+        embedding: true,
+        liveness: false,
+    };
+    let reference = pipeline
+        .analyze(&read(a)?, want)
+        .map_err(|e| format!("{}: {e}", a.display()))?;
+    let probe = pipeline
+        .analyze(&read(b)?, want)
+        .map_err(|e| format!("{}: {e}", b.display()))?;
     let reference_embedding = reference.subject.as_ref().and_then(|s| s.embedding.clone());
     let item = pipeline.face_match("feature_face_match", &probe, reference_embedding.as_ref());
     let cosine = probe.observation(reference_embedding.as_ref()).cosine;
     if json {
-        return print(
-            &serde_json::json!({
+        return print(&serde_json::json!({
                 "similarity": cosine,
                 "threshold": pipeline.config.calibration.match_cosine,
                 "face_match": item,
                 "faces": [reference.faces.len(), probe.faces.len()],
-            }),
-            true,
-        );
+        }));
     }
     match cosine {
-        Some(c) => println!("{}: similarity {c:.3} (approve above {:.3}), score {}", item.status.as_str(), pipeline.config.calibration.match_cosine, item.score),
-        None => println!("{}: no face in {}", item.status.as_str(), if reference_embedding.is_none() { a.display() } else { b.display() }),
+        Some(c) => println!(
+            "{}: similarity {c:.3} (approve above {:.3}), score {}",
+            item.status.as_str(),
+            pipeline.config.calibration.match_cosine,
+            item.score
+        ),
+        None => println!(
+            "{}: no face in {}",
+            item.status.as_str(),
+            if reference_embedding.is_none() {
+                a.display()
+            } else {
+                b.display()
+            }
+        ),
     }
     Ok(())
 }
 
-fn liveness(image: &Path, json: bool) -> Result<(), String> {
-    let pipeline = paths::load_pipeline()?;
-    let analysis = pipeline.analyze(&read(image)?, Want { embedding: false, liveness: true }).map_err(|e| format!("{}: {e}", image.display()))?;
+fn liveness(pipeline: &Pipeline, image: &Path, json: bool) -> Result<(), String> {
+    let analysis = pipeline
+        .analyze(
+            &read(image)?,
+            Want {
+                embedding: false,
+                liveness: true,
+            },
+        )
+        .map_err(|e| format!("{}: {e}", image.display()))?;
     let check = pipeline.liveness_check("feature_liveness", &analysis);
     let raw = analysis.subject.as_ref().and_then(|s| s.liveness);
     if json {
-        return print(&serde_json::json!({ "liveness": raw, "threshold": pipeline.config.calibration.live_probability, "liveness_check": check }), true);
+        let quality = analysis.subject.as_ref().map(|s| s.quality);
+        return print(
+            &serde_json::json!({ "liveness": raw, "quality": quality, "liveness_check": check }),
+        );
     }
     let warnings: Vec<&str> = check.warnings.iter().map(|w| w.risk.as_str()).collect();
-    println!("{}: score {} {:?}", check.status.as_str(), check.score, warnings);
+    println!(
+        "{}: score {} {:?}",
+        check.status.as_str(),
+        check.score,
+        warnings
+    );
     Ok(())
 }

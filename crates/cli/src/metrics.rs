@@ -14,8 +14,14 @@ pub struct Rates {
 pub fn rates_at(genuine: &[f32], impostor: &[f32], threshold: f32) -> Rates {
     let frac = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
     Rates {
-        false_reject: frac(genuine.iter().filter(|&&s| s <= threshold).count(), genuine.len()),
-        false_accept: frac(impostor.iter().filter(|&&s| s > threshold).count(), impostor.len()),
+        false_reject: frac(
+            genuine.iter().filter(|&&s| s <= threshold).count(),
+            genuine.len(),
+        ),
+        false_accept: frac(
+            impostor.iter().filter(|&&s| s > threshold).count(),
+            impostor.len(),
+        ),
     }
 }
 
@@ -27,7 +33,10 @@ pub fn frr_at_far(genuine: &[f32], impostor: &[f32], max_far: f64) -> (f32, f64)
     // Accepting the k highest impostors keeps FAR at k / n.
     let k = (max_far * sorted.len() as f64).floor() as usize;
     let threshold = sorted.get(k).copied().unwrap_or(f32::NEG_INFINITY);
-    (threshold, rates_at(genuine, impostor, threshold).false_reject)
+    (
+        threshold,
+        rates_at(genuine, impostor, threshold).false_reject,
+    )
 }
 
 /// Equal error rate: the mean of FAR and FRR where they are closest, over all thresholds.
@@ -59,7 +68,8 @@ pub fn best_accuracy(genuine: &[f32], impostor: &[f32]) -> (f32, f64) {
 }
 
 pub fn accuracy(genuine: &[f32], impostor: &[f32], threshold: f32) -> f64 {
-    let correct = genuine.iter().filter(|&&s| s > threshold).count() + impostor.iter().filter(|&&s| s <= threshold).count();
+    let correct = genuine.iter().filter(|&&s| s > threshold).count()
+        + impostor.iter().filter(|&&s| s <= threshold).count();
     correct as f64 / (genuine.len() + impostor.len()).max(1) as f64
 }
 

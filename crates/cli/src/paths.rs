@@ -10,36 +10,49 @@ pub fn project_root() -> Result<PathBuf, String> {
     let from_cwd = std::env::current_dir().ok();
     let from_exe = std::env::current_exe().ok();
     for start in from_cwd.iter().chain(from_exe.iter()) {
-        if let Some(root) = start.ancestors().find(|d| d.join("models/manifest.toml").is_file()) {
+        if let Some(root) = start
+            .ancestors()
+            .find(|d| d.join("models/manifest.toml").is_file())
+        {
             return Ok(root.to_path_buf());
         }
     }
-    Err("cannot find the facegate project (models/manifest.toml) above the current directory".into())
-}
-
-/// `$FACEGATE_MODEL_DIR`, else `../shared/models` beside the project.
-pub fn shared_model_dir(root: &Path) -> PathBuf {
-    std::env::var_os("FACEGATE_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("../shared/models"))
+    Err(
+        "cannot find the facegate project (models/manifest.toml) above the current directory"
+            .into(),
+    )
 }
 
 fn prepared_dir(root: &Path) -> PathBuf {
-    std::env::var_os("FACEGATE_PREPARED_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("models/prepared"))
+    std::env::var_os("FACEGATE_PREPARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("models/prepared"))
 }
 
-pub fn load_pipeline() -> Result<Pipeline, String> {
+/// Defaults, overridden by the JSON file given with --config or $FACEGATE_CONFIG.
+pub fn pipeline_config(file: Option<&Path>) -> Result<PipelineConfig, String> {
+    let file = file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("FACEGATE_CONFIG").map(PathBuf::from));
+    let Some(file) = file else {
+        return Ok(PipelineConfig::default());
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+pub fn load_pipeline(config: PipelineConfig) -> Result<Pipeline, String> {
     let root = project_root()?;
     let dir = prepared_dir(&root);
     let manifest = facegate_models::Manifest::load().map_err(|e| e.to_string())?;
-    let read = |name: &str| -> Result<Vec<u8>, String> {
-        let path = facegate_models::prepared_path(&dir, &manifest, name).map_err(|e| e.to_string())?;
-        std::fs::read(&path).map_err(|e| format!("{}: {e}; run `facegate models prepare` (part of `npm install`)", path.display()))
+    let b = facegate_models::read_prepared(&dir, &manifest).map_err(|e| e.to_string())?;
+    let models = ModelBytes {
+        yunet: &b.yunet,
+        sface: &b.sface,
+        minifasnet_v2: &b.minifasnet_v2,
+        minifasnet_v1se: &b.minifasnet_v1se,
     };
-    let (yunet, sface, v2, v1se) = (read("yunet")?, read("sface")?, read("minifasnet_v2")?, read("minifasnet_v1se")?);
-    Pipeline::load(
-        ModelBytes { yunet: &yunet, sface: &sface, minifasnet_v2: &v2, minifasnet_v1se: &v1se },
-        PipelineConfig::default(),
-    )
-    .map_err(|e| e.to_string())
+    Pipeline::load(models, config).map_err(|e| e.to_string())
 }
 
 /// A fixed, varied set for the benchmark: a 640x480 selfie frame, video frames, and
@@ -57,7 +70,10 @@ pub fn default_bench_images() -> Result<Vec<PathBuf>, String> {
     .filter(|p| p.is_file())
     .collect();
     if images.is_empty() {
-        return Err(format!("no benchmark images under {}; pass --images", data.display()));
+        return Err(format!(
+            "no benchmark images under {}; pass --images",
+            data.display()
+        ));
     }
     Ok(images)
 }

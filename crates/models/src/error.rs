@@ -1,5 +1,5 @@
 //! The crate's single error type. Every message ends with what the user can do about it, because
-//! these errors surface verbatim in `facegate prepare-models` output.
+//! these errors surface verbatim in `facegate models prepare` output.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,9 @@ pub enum ModelsError {
         got: String,
         remedy: String,
     },
+
+    #[error("{} not found: run `npm run setup` (or `facegate models prepare`) first", path.display())]
+    PreparedMissing { path: PathBuf },
 
     #[error("{what} {}: {source}", path.display())]
     Io {

@@ -1,7 +1,7 @@
 //! facegate's models: the manifest of accepted files, their sha256 verification, and their
 //! preparation into float32 ONNX files that tract-onnx can load.
 //!
-//! Typical use (what `facegate prepare-models` does):
+//! Typical use (what `facegate models prepare` does):
 //!
 //! ```no_run
 //! use facegate_models::{prepare, Manifest, PrepareOptions};
@@ -23,7 +23,8 @@ pub use dequantize::dequantize_onnx;
 pub use error::ModelsError;
 pub use manifest::{Manifest, ModelEntry, Source, MANIFEST_TOML};
 pub use prepare::{
-    default_model_dir, prepare, prepared_path, PrepareOptions, PreparedModel, PREPARE_FORMAT,
+    default_model_dir, prepare, prepared_path, read_prepared, PrepareOptions, PreparedBytes,
+    PreparedModel, PREPARE_FORMAT,
 };
 
 use sha2::{Digest, Sha256};

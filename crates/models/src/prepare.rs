@@ -69,6 +69,31 @@ pub fn prepared_path(
     Ok(out_dir.join(&manifest.get(name)?.file))
 }
 
+/// The four prepared files, read into memory for `facegate_pipeline::Pipeline::load`.
+pub struct PreparedBytes {
+    pub yunet: Vec<u8>,
+    pub sface: Vec<u8>,
+    pub minifasnet_v2: Vec<u8>,
+    pub minifasnet_v1se: Vec<u8>,
+}
+
+/// Reads the prepared models from `out_dir` (as `prepare` wrote them).
+pub fn read_prepared(out_dir: &Path, manifest: &Manifest) -> Result<PreparedBytes, ModelsError> {
+    let read = |name: &str| -> Result<Vec<u8>, ModelsError> {
+        let path = prepared_path(out_dir, manifest, name)?;
+        std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ModelsError::PreparedMissing { path },
+            _ => ModelsError::io("reading prepared model", path, e),
+        })
+    };
+    Ok(PreparedBytes {
+        yunet: read("yunet")?,
+        sface: read("sface")?,
+        minifasnet_v2: read("minifasnet_v2")?,
+        minifasnet_v1se: read("minifasnet_v1se")?,
+    })
+}
+
 /// Verifies and prepares every model in `manifest`, in manifest order. Stops at the first
 /// failure: a partially prepared set is not useful, and the error says how to fix it.
 pub fn prepare(

@@ -30,7 +30,9 @@ impl Similarity {
     /// this closed form; no SVD needed).
     pub fn estimate(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similarity {
         let mean = |pts: &[[f32; 2]; 5]| {
-            let (sx, sy) = pts.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+            let (sx, sy) = pts
+                .iter()
+                .fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
             (sx / 5.0, sy / 5.0)
         };
         let (mpx, mpy) = mean(src);
@@ -54,13 +56,21 @@ impl Similarity {
     }
 
     pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
-        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
     }
 
     pub fn inverse(&self) -> Similarity {
         let d = (self.a * self.a + self.b * self.b).max(1e-12);
         let (a, b) = (self.a / d, -self.b / d);
-        Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
+        Similarity {
+            a,
+            b,
+            tx: -(a * self.tx - b * self.ty),
+            ty: -(b * self.tx + a * self.ty),
+        }
     }
 
     /// Scale factor (source pixels to destination pixels).
@@ -95,8 +105,19 @@ mod tests {
 
     #[test]
     fn recovers_a_known_similarity() {
-        let truth = Similarity { a: 0.8 * 0.3f32.cos(), b: 0.8 * 0.3f32.sin(), tx: 12.0, ty: -7.0 };
-        let src = [[100.0, 120.0], [160.0, 118.0], [131.0, 150.0], [108.0, 185.0], [152.0, 184.0]];
+        let truth = Similarity {
+            a: 0.8 * 0.3f32.cos(),
+            b: 0.8 * 0.3f32.sin(),
+            tx: 12.0,
+            ty: -7.0,
+        };
+        let src = [
+            [100.0, 120.0],
+            [160.0, 118.0],
+            [131.0, 150.0],
+            [108.0, 185.0],
+            [152.0, 184.0],
+        ];
         let dst = src.map(|p| truth.apply(p));
         let fit = Similarity::estimate(&src, &dst);
         assert!((fit.a - truth.a).abs() < 1e-4 && (fit.b - truth.b).abs() < 1e-4);
@@ -116,13 +137,22 @@ mod tests {
     fn aligned_crop_puts_landmarks_on_the_template() {
         // Paint a dot at each landmark of a face that is twice the template size, rotated 10°,
         // and check each dot lands on its template point in the crop.
-        let rot = Similarity { a: 2.0 * 0.17f32.cos(), b: 2.0 * 0.17f32.sin(), tx: 90.0, ty: 40.0 };
+        let rot = Similarity {
+            a: 2.0 * 0.17f32.cos(),
+            b: 2.0 * 0.17f32.sin(),
+            tx: 90.0,
+            ty: 40.0,
+        };
         let landmarks = ARCFACE_TEMPLATE.map(|p| rot.apply(p));
         let mut image = RgbImage::from_pixel(400, 400, image::Rgb([0, 0, 0]));
         for p in landmarks {
             for dy in -2..=2 {
                 for dx in -2..=2 {
-                    image.put_pixel((p[0].round() as i32 + dx) as u32, (p[1].round() as i32 + dy) as u32, image::Rgb([255, 255, 255]));
+                    image.put_pixel(
+                        (p[0].round() as i32 + dx) as u32,
+                        (p[1].round() as i32 + dy) as u32,
+                        image::Rgb([255, 255, 255]),
+                    );
                 }
             }
         }

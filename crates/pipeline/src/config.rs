@@ -6,15 +6,18 @@ use serde::{Deserialize, Serialize};
 use crate::decide::{Calibration, Policy};
 use crate::decode::DecodeLimits;
 use crate::detect::DetectorConfig;
-use crate::liveness::CropMode;
+use crate::liveness::LivenessConfig;
 use crate::quality::QualityLimits;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PipelineConfig {
     pub decode: DecodeLimits,
     pub detector: DetectorConfig,
-    pub liveness_crop: CropMode,
-    /// Average each embedding with its mirror image's.
+    pub liveness: LivenessConfig,
+    /// Average each embedding with its mirror image's. Off by default: on ../shared/data it buys
+    /// 0.05 points of accuracy (99.18 % vs 99.13 %) for twice the embedding time (106 vs 54 ms),
+    /// which would break the 120 ms per-selfie budget.
     pub flip_embeddings: bool,
     pub calibration: Calibration,
     pub quality: QualityLimits,
@@ -30,8 +33,8 @@ impl Default for PipelineConfig {
         PipelineConfig {
             decode: DecodeLimits::default(),
             detector: DetectorConfig::default(),
-            liveness_crop: CropMode::Replicate,
-            flip_embeddings: true,
+            liveness: LivenessConfig::default(),
+            flip_embeddings: false,
             calibration: Calibration::default(),
             quality: QualityLimits::default(),
             policy: Policy::default(),

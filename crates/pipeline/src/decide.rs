@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::liveness::LivenessScore;
 use crate::quality::{Quality, QualityIssue, QualityLimits};
 
 /// Item status, spelled as on the wire.
@@ -64,7 +65,14 @@ enum Feature {
     FaceMatch,
 }
 
-fn warning(feature: Feature, node_id: &str, risk: &str, log_type: &str, short: &str, long: &str) -> Warning {
+fn warning(
+    feature: Feature,
+    node_id: &str,
+    risk: &str,
+    log_type: &str,
+    short: &str,
+    long: &str,
+) -> Warning {
     Warning {
         feature: match feature {
             Feature::Liveness => "LIVENESS",
@@ -85,14 +93,14 @@ pub struct LivenessCheck {
     pub node_id: String,
     pub status: CheckStatus,
     pub method: String,
-    pub score: f32,
+    pub score: f64,
     pub reference_image: Option<String>,
     pub video_url: Option<String>,
     pub age_estimation: Option<f32>,
     /// Cross-session face hits; facegate does no 1:N search, so always empty.
     pub matches: Vec<serde_json::Value>,
-    pub face_quality: Option<f32>,
-    pub face_luminance: Option<f32>,
+    pub face_quality: Option<f64>,
+    pub face_luminance: Option<f64>,
     pub warnings: Vec<Warning>,
 }
 
@@ -100,7 +108,7 @@ pub struct LivenessCheck {
 pub struct FaceMatch {
     pub node_id: String,
     pub status: CheckStatus,
-    pub score: f32,
+    pub score: f64,
     pub source_image_session_id: Option<String>,
     pub source_image: Option<String>,
     pub target_image: Option<String>,
@@ -110,6 +118,7 @@ pub struct FaceMatch {
 /// Calibrated operating points on the raw figures. See crates/pipeline/CALIBRATION.md for how
 /// each was chosen and what it measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Calibration {
     /// Cosine similarity mapped to face-match score 70 (Approved above).
     pub match_cosine: f32,
@@ -117,11 +126,19 @@ pub struct Calibration {
     pub match_decline_cosine: f32,
     /// Live probability mapped to liveness score 50 (Declined at or below).
     pub live_probability: f32,
+    /// The same on a tight capture, where only MiniFASNetV2 runs and live and spoof scores
+    /// both crowd near 1.
+    pub tight_live_probability: f32,
 }
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration { match_cosine: 0.40, match_decline_cosine: 0.30, live_probability: 0.5 }
+        Calibration {
+            match_cosine: 0.36,
+            match_decline_cosine: 0.28,
+            live_probability: 0.5,
+            tight_live_probability: 0.998,
+        }
     }
 }
 
@@ -146,6 +163,7 @@ impl Effect {
 
 /// The workflow's thresholds on Didit's 0-100 scale, with Didit's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     pub face_match_review_threshold: f32,
     pub face_match_decline_threshold: f32,
@@ -169,8 +187,12 @@ impl Default for Policy {
 }
 
 /// Piecewise-linear, monotonic map of `x` through (0,0), (at_50, 50), (at_70, 70), (1, 100).
-fn to_score(x: f32, at_50: f32, at_70: f32) -> f32 {
-    let x = x.clamp(0.0, 1.0);
+fn to_score(x: f32, at_50: f32, at_70: f32) -> f64 {
+    let (x, at_50, at_70) = (
+        f64::from(x.clamp(0.0, 1.0)),
+        f64::from(at_50),
+        f64::from(at_70),
+    );
     let s = if x <= at_50 {
         50.0 * x / at_50.max(1e-6)
     } else if x <= at_70 {
@@ -182,14 +204,23 @@ fn to_score(x: f32, at_50: f32, at_70: f32) -> f32 {
 }
 
 impl Calibration {
-    pub fn match_score(&self, cosine: f32) -> f32 {
+    pub fn match_score(&self, cosine: f32) -> f64 {
         to_score(cosine, self.match_decline_cosine, self.match_cosine)
     }
 
-    pub fn liveness_score(&self, live_probability: f32) -> f32 {
+    /// The threshold that applies to this capture.
+    pub fn live_threshold(&self, live: &LivenessScore) -> f32 {
+        if live.tight {
+            self.tight_live_probability
+        } else {
+            self.live_probability
+        }
+    }
+
+    pub fn liveness_score(&self, live: &LivenessScore) -> f64 {
         // Only the 50 point is calibrated for liveness; 70 sits proportionally above it.
-        let at_70 = self.live_probability + 0.4 * (1.0 - self.live_probability);
-        to_score(live_probability, self.live_probability, at_70)
+        let at_50 = self.live_threshold(live);
+        to_score(live.live, at_50, at_50 + 0.4 * (1.0 - at_50))
     }
 }
 
@@ -198,12 +229,18 @@ impl Calibration {
 pub struct Observation {
     pub faces: usize,
     pub quality: Option<Quality>,
-    pub live_probability: Option<f32>,
+    pub liveness: Option<LivenessScore>,
     /// Cosine similarity with the reference, when there was a face and a reference.
     pub cosine: Option<f32>,
 }
 
-pub fn liveness_check(node_id: &str, obs: &Observation, cal: &Calibration, policy: &Policy, limits: &QualityLimits) -> LivenessCheck {
+pub fn liveness_check(
+    node_id: &str,
+    obs: &Observation,
+    cal: &Calibration,
+    policy: &Policy,
+    limits: &QualityLimits,
+) -> LivenessCheck {
     let mut check = LivenessCheck {
         node_id: node_id.into(),
         status: CheckStatus::Approved,
@@ -217,7 +254,7 @@ pub fn liveness_check(node_id: &str, obs: &Observation, cal: &Calibration, polic
         face_luminance: None,
         warnings: Vec::new(),
     };
-    let (Some(quality), Some(live)) = (obs.quality, obs.live_probability) else {
+    let (Some(quality), Some(live)) = (obs.quality, obs.liveness) else {
         check.status = CheckStatus::Declined;
         check.warnings.push(warning(
             Feature::Liveness,
@@ -229,10 +266,10 @@ pub fn liveness_check(node_id: &str, obs: &Observation, cal: &Calibration, polic
         ));
         return check;
     };
-    check.score = cal.liveness_score(live);
-    check.face_quality = Some(quality.score(limits));
-    check.face_luminance = Some(quality.brightness.round());
-    if check.score <= policy.liveness_decline_threshold {
+    check.score = cal.liveness_score(&live);
+    check.face_quality = Some(f64::from(quality.score(limits)));
+    check.face_luminance = Some(f64::from(quality.brightness.round()));
+    if check.score <= f64::from(policy.liveness_decline_threshold) {
         check.status = CheckStatus::Declined;
         check.warnings.push(warning(
             Feature::Liveness,
@@ -256,15 +293,37 @@ pub fn liveness_check(node_id: &str, obs: &Observation, cal: &Calibration, polic
     }
     let issues = quality.issues(limits);
     for (issue, risk, short, long) in [
-        (QualityIssue::TooDark, "LOW_FACE_LUMINANCE", "Face too dark", "The face is underexposed."),
-        (QualityIssue::TooBright, "HIGH_FACE_LUMINANCE", "Face too bright", "The face is overexposed."),
+        (
+            QualityIssue::TooDark,
+            "LOW_FACE_LUMINANCE",
+            "Face too dark",
+            "The face is underexposed.",
+        ),
+        (
+            QualityIssue::TooBright,
+            "HIGH_FACE_LUMINANCE",
+            "Face too bright",
+            "The face is overexposed.",
+        ),
     ] {
         if issues.contains(&issue) {
             check.status = check.status.worst(policy.luminance.status());
-            check.warnings.push(warning(Feature::Liveness, node_id, risk, "warning", short, long));
+            check.warnings.push(warning(
+                Feature::Liveness,
+                node_id,
+                risk,
+                "warning",
+                short,
+                long,
+            ));
         }
     }
-    if issues.iter().any(|i| matches!(i, QualityIssue::FaceTooSmall | QualityIssue::Blurred | QualityIssue::NotFrontal)) {
+    if issues.iter().any(|i| {
+        matches!(
+            i,
+            QualityIssue::FaceTooSmall | QualityIssue::Blurred | QualityIssue::NotFrontal
+        )
+    }) {
         check.status = check.status.worst(policy.low_quality.status());
         check.warnings.push(warning(
             Feature::Liveness,
@@ -278,7 +337,13 @@ pub fn liveness_check(node_id: &str, obs: &Observation, cal: &Calibration, polic
     check
 }
 
-pub fn face_match(node_id: &str, obs: &Observation, has_reference: bool, cal: &Calibration, policy: &Policy) -> FaceMatch {
+pub fn face_match(
+    node_id: &str,
+    obs: &Observation,
+    has_reference: bool,
+    cal: &Calibration,
+    policy: &Policy,
+) -> FaceMatch {
     let mut m = FaceMatch {
         node_id: node_id.into(),
         status: CheckStatus::Declined,
@@ -300,9 +365,9 @@ pub fn face_match(node_id: &str, obs: &Observation, has_reference: bool, cal: &C
         return m;
     }
     m.score = obs.cosine.map(|c| cal.match_score(c)).unwrap_or(0.0);
-    m.status = if m.score > policy.face_match_review_threshold {
+    m.status = if m.score > f64::from(policy.face_match_review_threshold) {
         CheckStatus::Approved
-    } else if m.score > policy.face_match_decline_threshold {
+    } else if m.score > f64::from(policy.face_match_decline_threshold) {
         CheckStatus::InReview
     } else {
         CheckStatus::Declined
@@ -312,7 +377,11 @@ pub fn face_match(node_id: &str, obs: &Observation, has_reference: bool, cal: &C
             Feature::FaceMatch,
             node_id,
             "LOW_FACE_MATCH_SIMILARITY",
-            if m.status == CheckStatus::Declined { "error" } else { "warning" },
+            if m.status == CheckStatus::Declined {
+                "error"
+            } else {
+                "warning"
+            },
             "Low face match similarity",
             "The selfie does not match the reference face closely enough.",
         ));
@@ -323,7 +392,11 @@ pub fn face_match(node_id: &str, obs: &Observation, has_reference: bool, cal: &C
 /// The session's status from its checks: Approved only when every check is Approved, Declined
 /// when any is Declined, otherwise In Review. A liveness failure therefore vetoes any match.
 pub fn verdict(liveness: &[LivenessCheck], matches: &[FaceMatch]) -> CheckStatus {
-    liveness.iter().map(|c| c.status).chain(matches.iter().map(|m| m.status)).fold(CheckStatus::Approved, CheckStatus::worst)
+    liveness
+        .iter()
+        .map(|c| c.status)
+        .chain(matches.iter().map(|m| m.status))
+        .fold(CheckStatus::Approved, CheckStatus::worst)
 }
 
 #[cfg(test)]
@@ -331,15 +404,38 @@ mod tests {
     use super::*;
 
     fn good_quality() -> Quality {
-        Quality { face_px: 150.0, yaw: 0.0, pitch: 0.0, roll: 0.0, sharpness: 300.0, brightness: 120.0 }
+        Quality {
+            face_px: 150.0,
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            sharpness: 300.0,
+            brightness: 120.0,
+        }
     }
 
     fn obs(live: f32, cosine: f32) -> Observation {
-        Observation { faces: 1, quality: Some(good_quality()), live_probability: Some(live), cosine: Some(cosine) }
+        let liveness = LivenessScore {
+            v2: live,
+            v1se: Some(live),
+            coverage: 1.0,
+            tight: false,
+            live,
+        };
+        Observation {
+            faces: 1,
+            quality: Some(good_quality()),
+            liveness: Some(liveness),
+            cosine: Some(cosine),
+        }
     }
 
     fn decide(o: &Observation) -> (LivenessCheck, FaceMatch, CheckStatus) {
-        let (cal, policy, limits) = (Calibration::default(), Policy::default(), QualityLimits::default());
+        let (cal, policy, limits) = (
+            Calibration::default(),
+            Policy::default(),
+            QualityLimits::default(),
+        );
         let l = liveness_check("feature_liveness", o, &cal, &policy, &limits);
         let m = face_match("feature_face_match", o, true, &cal, &policy);
         let v = verdict(std::slice::from_ref(&l), std::slice::from_ref(&m));
@@ -353,7 +449,22 @@ mod tests {
         assert_eq!(cal.match_score(cal.match_decline_cosine), 50.0);
         assert_eq!(cal.match_score(1.0), 100.0);
         assert_eq!(cal.match_score(-0.5), 0.0);
-        assert_eq!(cal.liveness_score(cal.live_probability), 50.0);
+        let at = |live: f32, tight: bool| LivenessScore {
+            v2: live,
+            v1se: None,
+            coverage: 0.5,
+            tight,
+            live,
+        };
+        assert_eq!(cal.liveness_score(&at(cal.live_probability, false)), 50.0);
+        assert_eq!(
+            cal.liveness_score(&at(cal.tight_live_probability, true)),
+            50.0
+        );
+        assert!(
+            cal.liveness_score(&at(0.9, true)) < 50.0,
+            "0.9 is not live on a tight crop"
+        );
         let mut prev = -1.0;
         for i in 0..=100 {
             let s = cal.match_score(i as f32 / 100.0);
@@ -365,7 +476,14 @@ mod tests {
     #[test]
     fn live_and_matching_is_approved() {
         let (l, m, v) = decide(&obs(0.95, 0.7));
-        assert_eq!((l.status, m.status, v), (CheckStatus::Approved, CheckStatus::Approved, CheckStatus::Approved));
+        assert_eq!(
+            (l.status, m.status, v),
+            (
+                CheckStatus::Approved,
+                CheckStatus::Approved,
+                CheckStatus::Approved
+            )
+        );
         assert!(l.warnings.is_empty() && m.warnings.is_empty());
         assert_eq!(l.method, "PASSIVE");
     }
@@ -373,8 +491,14 @@ mod tests {
     #[test]
     fn between_thresholds_is_in_review() {
         let cal = Calibration::default();
-        let (_, m, v) = decide(&obs(0.95, (cal.match_cosine + cal.match_decline_cosine) / 2.0));
-        assert_eq!((m.status, v), (CheckStatus::InReview, CheckStatus::InReview));
+        let (_, m, v) = decide(&obs(
+            0.95,
+            (cal.match_cosine + cal.match_decline_cosine) / 2.0,
+        ));
+        assert_eq!(
+            (m.status, v),
+            (CheckStatus::InReview, CheckStatus::InReview)
+        );
         assert_eq!(m.warnings[0].risk, "LOW_FACE_MATCH_SIMILARITY");
         assert_eq!(m.warnings[0].log_type, "warning");
     }
@@ -382,23 +506,47 @@ mod tests {
     #[test]
     fn impostor_is_declined() {
         let (_, m, v) = decide(&obs(0.95, 0.05));
-        assert_eq!((m.status, v), (CheckStatus::Declined, CheckStatus::Declined));
+        assert_eq!(
+            (m.status, v),
+            (CheckStatus::Declined, CheckStatus::Declined)
+        );
     }
 
     #[test]
     fn failed_liveness_vetoes_a_perfect_match() {
         let (l, m, v) = decide(&obs(0.1, 0.99));
         assert_eq!(m.status, CheckStatus::Approved);
-        assert_eq!((l.status, v), (CheckStatus::Declined, CheckStatus::Declined));
+        assert_eq!(
+            (l.status, v),
+            (CheckStatus::Declined, CheckStatus::Declined)
+        );
         assert_eq!(l.warnings[0].risk, "LOW_LIVENESS_SCORE");
     }
 
     #[test]
     fn no_face_is_declined_without_a_liveness_score_warning() {
-        let o = Observation { faces: 0, quality: None, live_probability: None, cosine: None };
+        let o = Observation {
+            faces: 0,
+            quality: None,
+            liveness: None,
+            cosine: None,
+        };
         let (l, m, v) = decide(&o);
-        assert_eq!(l.warnings.iter().map(|w| w.risk.as_str()).collect::<Vec<_>>(), vec!["NO_FACE_DETECTED"]);
-        assert_eq!((l.status, m.status, v), (CheckStatus::Declined, CheckStatus::Declined, CheckStatus::Declined));
+        assert_eq!(
+            l.warnings
+                .iter()
+                .map(|w| w.risk.as_str())
+                .collect::<Vec<_>>(),
+            vec!["NO_FACE_DETECTED"]
+        );
+        assert_eq!(
+            (l.status, m.status, v),
+            (
+                CheckStatus::Declined,
+                CheckStatus::Declined,
+                CheckStatus::Declined
+            )
+        );
     }
 
     #[test]
@@ -406,10 +554,16 @@ mod tests {
         let mut o = obs(0.95, 0.8);
         o.faces = 2;
         let (l, _, v) = decide(&o);
-        assert_eq!((l.status, v), (CheckStatus::InReview, CheckStatus::InReview));
+        assert_eq!(
+            (l.status, v),
+            (CheckStatus::InReview, CheckStatus::InReview)
+        );
         assert_eq!(l.warnings[0].risk, "MULTIPLE_FACES_DETECTED");
         let mut o = obs(0.95, 0.8);
-        o.quality = Some(Quality { face_px: 20.0, ..good_quality() });
+        o.quality = Some(Quality {
+            face_px: 20.0,
+            ..good_quality()
+        });
         let (l, _, _) = decide(&o);
         assert_eq!(l.status, CheckStatus::InReview);
         assert_eq!(l.warnings[0].risk, "LOW_FACE_QUALITY");
@@ -417,14 +571,25 @@ mod tests {
 
     #[test]
     fn missing_reference_is_declined() {
-        let m = face_match("n", &obs(0.9, 0.9), false, &Calibration::default(), &Policy::default());
+        let m = face_match(
+            "n",
+            &obs(0.9, 0.9),
+            false,
+            &Calibration::default(),
+            &Policy::default(),
+        );
         assert_eq!(m.status, CheckStatus::Declined);
         assert_eq!(m.warnings[0].risk, "NO_REFERENCE_IMAGE");
     }
 
     #[test]
     fn statuses_serialise_with_wire_casing() {
-        let json = serde_json::to_string(&[CheckStatus::InReview, CheckStatus::NotFinished, CheckStatus::Approved]).unwrap();
+        let json = serde_json::to_string(&[
+            CheckStatus::InReview,
+            CheckStatus::NotFinished,
+            CheckStatus::Approved,
+        ])
+        .unwrap();
         assert_eq!(json, r#"["In Review","Not Finished","Approved"]"#);
         for s in [CheckStatus::InReview, CheckStatus::Declined] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());

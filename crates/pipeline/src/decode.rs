@@ -9,6 +9,7 @@ use crate::PipelineError;
 /// Bounds on accepted images. The side and pixel limits are checked from the header, before any
 /// pixel is decoded, so a decompression bomb costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DecodeLimits {
     pub max_side: u32,
     pub max_pixels: u64,
@@ -19,7 +20,11 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         // 64 px: below that not even a full-frame face reaches the detector's smallest anchor
         // with enough detail to embed.
-        DecodeLimits { max_side: 4096, max_pixels: 25_000_000, min_side: 64 }
+        DecodeLimits {
+            max_side: 4096,
+            max_pixels: 25_000_000,
+            min_side: 64,
+        }
     }
 }
 
@@ -34,12 +39,16 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Pip
         Some(other) => return Err(PipelineError::UnsupportedFormat(format!("{other:?}"))),
         None => return Err(PipelineError::UnsupportedFormat("not an image".into())),
     }
-    let mut decoder = reader.into_decoder().map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image =
-        DynamicImage::from_decoder(decoder).map_err(|e| PipelineError::Undecodable(e.to_string()))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| PipelineError::Undecodable(e.to_string()))?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }
@@ -53,12 +62,16 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<(), PipelineError> {
     if complete {
         Ok(())
     } else {
-        Err(PipelineError::Undecodable("truncated JPEG: no end-of-image marker after the image data".into()))
+        Err(PipelineError::Undecodable(
+            "truncated JPEG: no end-of-image marker after the image data".into(),
+        ))
     }
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), PipelineError> {
-    if width.max(height) > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width.max(height) > limits.max_side
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
         return Err(PipelineError::TooLarge {
             width,
             height,
@@ -67,7 +80,11 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
         });
     }
     if width.min(height) < limits.min_side {
-        return Err(PipelineError::TooSmall { width, height, min_side: limits.min_side });
+        return Err(PipelineError::TooSmall {
+            width,
+            height,
+            min_side: limits.min_side,
+        });
     }
     Ok(())
 }
@@ -94,10 +111,16 @@ mod tests {
     #[test]
     fn rejects_garbage_and_other_formats() {
         let err = decode_image(b"definitely not an image", &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(err, PipelineError::UnsupportedFormat(_)), "{err:?}");
+        assert!(
+            matches!(err, PipelineError::UnsupportedFormat(_)),
+            "{err:?}"
+        );
         let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";
         let err = decode_image(gif, &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(err, PipelineError::UnsupportedFormat(ref f) if f == "Gif"), "{err:?}");
+        assert!(
+            matches!(err, PipelineError::UnsupportedFormat(ref f) if f == "Gif"),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -119,19 +142,48 @@ mod tests {
         let crc = crc32fast::hash(&bytes[12..29]);
         bytes[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = decode_image(&bytes, &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(err, PipelineError::TooLarge { width: 10_000, height: 10_000, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                PipelineError::TooLarge {
+                    width: 10_000,
+                    height: 10_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn rejects_too_many_pixels_and_tiny_images() {
         let limits = DecodeLimits::default();
-        assert!(matches!(check_dimensions(4097, 100, &limits), Err(PipelineError::TooLarge { .. })));
-        let small_area = DecodeLimits { max_pixels: 1_000_000, ..limits };
-        assert!(matches!(check_dimensions(1001, 1000, &small_area), Err(PipelineError::TooLarge { .. })));
+        assert!(matches!(
+            check_dimensions(4097, 100, &limits),
+            Err(PipelineError::TooLarge { .. })
+        ));
+        let small_area = DecodeLimits {
+            max_pixels: 1_000_000,
+            ..limits
+        };
+        assert!(matches!(
+            check_dimensions(1001, 1000, &small_area),
+            Err(PipelineError::TooLarge { .. })
+        ));
         assert!(check_dimensions(4096, 4096, &limits).is_ok());
         let tiny = RgbImage::new(40, 300);
         let err = decode_image(&encode(&tiny, ImageFormat::Png), &limits).unwrap_err();
-        assert!(matches!(err, PipelineError::TooSmall { width: 40, height: 300, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                PipelineError::TooSmall {
+                    width: 40,
+                    height: 300,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

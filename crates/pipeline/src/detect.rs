@@ -3,7 +3,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::imaging::{downscale_area, planar_f32, ChannelOrder};
+use crate::imaging::{planar_f32, resize_smooth, ChannelOrder};
 use crate::net::Net;
 use crate::PipelineError;
 
@@ -55,6 +55,7 @@ impl Face {
 
 /// How the detector looks at an image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DetectorConfig {
     /// Longest side the image is scaled down to before detection. Selfie faces fill a good part
     /// of the frame, so a small input finds them at a fraction of the cost of 640.
@@ -71,7 +72,13 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig { input_side: 320, fallback_side: 640, score_threshold: 0.6, nms_iou: 0.3, pad_fraction: 0.4 }
+        DetectorConfig {
+            input_side: 320,
+            fallback_side: 640,
+            score_threshold: 0.6,
+            nms_iou: 0.3,
+            pad_fraction: 0.4,
+        }
     }
 }
 
@@ -86,10 +93,13 @@ impl Detector {
         let net = Net::load("yunet", onnx)?;
         let names = net.output_names();
         let find = |name: String| {
-            names.iter().position(|n| *n == name).ok_or_else(|| PipelineError::Model {
-                model: "yunet",
-                message: format!("output {name} missing (outputs: {names:?})"),
-            })
+            names
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| PipelineError::Model {
+                    model: "yunet",
+                    message: format!("output {name} missing (outputs: {names:?})"),
+                })
         };
         let mut outputs = [[0; 4]; 3];
         for (i, stride) in STRIDES.iter().enumerate() {
@@ -107,7 +117,11 @@ impl Detector {
     }
 
     /// Finds faces, best first (by score), in source-image coordinates.
-    pub fn detect(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<Face>, PipelineError> {
+    pub fn detect(
+        &self,
+        image: &RgbImage,
+        config: &DetectorConfig,
+    ) -> Result<Vec<Face>, PipelineError> {
         let longest = image.width().max(image.height());
         let faces = self.detect_at(image, config.input_side.min(longest), config)?;
         if !faces.is_empty() {
@@ -125,32 +139,61 @@ impl Detector {
         Ok(faces)
     }
 
-    fn detect_padded(&self, image: &RgbImage, config: &DetectorConfig) -> Result<Vec<Face>, PipelineError> {
+    fn detect_padded(
+        &self,
+        image: &RgbImage,
+        config: &DetectorConfig,
+    ) -> Result<Vec<Face>, PipelineError> {
         let (w, h) = image.dimensions();
         let border = ((w.max(h) as f32) * config.pad_fraction / 2.0).round() as u32;
-        let mut canvas = RgbImage::from_pixel(w + 2 * border, h + 2 * border, image::Rgb([127, 127, 127]));
+        let mut canvas =
+            RgbImage::from_pixel(w + 2 * border, h + 2 * border, image::Rgb([127, 127, 127]));
         image::imageops::replace(&mut canvas, image, border as i64, border as i64);
         let side = config.input_side.min(canvas.width().max(canvas.height()));
         let faces = self.detect_at(&canvas, side, config)?;
-        Ok(faces.into_iter().map(|f| f.scaled(1.0, -(border as f32), -(border as f32))).collect())
+        Ok(faces
+            .into_iter()
+            .map(|f| f.scaled(1.0, -(border as f32), -(border as f32)))
+            .collect())
     }
 
-    fn detect_at(&self, image: &RgbImage, side: u32, config: &DetectorConfig) -> Result<Vec<Face>, PipelineError> {
+    fn detect_at(
+        &self,
+        image: &RgbImage,
+        side: u32,
+        config: &DetectorConfig,
+    ) -> Result<Vec<Face>, PipelineError> {
         let (w, h) = image.dimensions();
         let scale = side as f32 / w.max(h) as f32;
-        let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-        let small = downscale_area(image, sw, sh);
+        let (sw, sh) = (
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        );
+        let small = resize_smooth(image, sw, sh);
         let (pw, ph) = (pad32(sw as usize), pad32(sh as usize));
         let tensor = planar_f32(&small, ChannelOrder::Bgr, pw, ph);
         let outputs = self.net.run(&[1, 3, ph, pw], &tensor)?;
         let mut faces = Vec::new();
         for (level, stride) in STRIDES.iter().enumerate() {
             let [cls, obj, bbox, kps] = self.outputs[level].map(|i| &outputs[i]);
-            decode_level(*stride, pw / stride, ph / stride, cls, obj, bbox, kps, config.score_threshold, &mut faces)?;
+            decode_level(
+                *stride,
+                pw / stride,
+                ph / stride,
+                cls,
+                obj,
+                bbox,
+                kps,
+                config.score_threshold,
+                &mut faces,
+            )?;
         }
         let faces = non_max_suppression(faces, config.nms_iou);
         let back = 1.0 / scale;
-        Ok(faces.into_iter().map(|f| f.scaled(back, 0.0, 0.0)).collect())
+        Ok(faces
+            .into_iter()
+            .map(|f| f.scaled(back, 0.0, 0.0))
+            .collect())
     }
 }
 
@@ -174,7 +217,10 @@ fn decode_level(
 ) -> Result<(), PipelineError> {
     let cells = cols * rows;
     if cls.len() < cells || obj.len() < cells || bbox.len() < cells * 4 || kps.len() < cells * 10 {
-        return Err(PipelineError::Model { model: "yunet", message: format!("unexpected output sizes at stride {stride}") });
+        return Err(PipelineError::Model {
+            model: "yunet",
+            message: format!("unexpected output sizes at stride {stride}"),
+        });
     }
     let s = stride as f32;
     for r in 0..rows {
@@ -190,9 +236,19 @@ fn decode_level(
             let h = bbox[i * 4 + 3].exp() * s;
             let mut landmarks = [[0f32; 2]; 5];
             for (n, p) in landmarks.iter_mut().enumerate() {
-                *p = [(kps[i * 10 + 2 * n] + c as f32) * s, (kps[i * 10 + 2 * n + 1] + r as f32) * s];
+                *p = [
+                    (kps[i * 10 + 2 * n] + c as f32) * s,
+                    (kps[i * 10 + 2 * n + 1] + r as f32) * s,
+                ];
             }
-            out.push(Face { x: cx - w / 2.0, y: cy - h / 2.0, width: w, height: h, landmarks, score });
+            out.push(Face {
+                x: cx - w / 2.0,
+                y: cy - h / 2.0,
+                width: w,
+                height: h,
+                landmarks,
+                score,
+            });
         }
     }
     Ok(())
@@ -214,12 +270,26 @@ mod tests {
     use super::*;
 
     fn face(x: f32, y: f32, size: f32, score: f32) -> Face {
-        Face { x, y, width: size, height: size, landmarks: [[0.0; 2]; 5], score }
+        Face {
+            x,
+            y,
+            width: size,
+            height: size,
+            landmarks: [[0.0; 2]; 5],
+            score,
+        }
     }
 
     #[test]
     fn nms_keeps_the_best_of_overlapping_boxes() {
-        let kept = non_max_suppression(vec![face(0.0, 0.0, 10.0, 0.7), face(1.0, 1.0, 10.0, 0.9), face(50.0, 50.0, 10.0, 0.8)], 0.3);
+        let kept = non_max_suppression(
+            vec![
+                face(0.0, 0.0, 10.0, 0.7),
+                face(1.0, 1.0, 10.0, 0.9),
+                face(50.0, 50.0, 10.0, 0.8),
+            ],
+            0.3,
+        );
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].score, 0.9);
         assert_eq!(kept[1].x, 50.0);
@@ -246,12 +316,26 @@ mod tests {
 
     #[test]
     fn rejects_short_outputs() {
-        let err = decode_level(8, 2, 2, &[0.0; 4], &[0.0; 4], &[0.0; 4], &[0.0; 40], 0.5, &mut Vec::new()).unwrap_err();
+        let err = decode_level(
+            8,
+            2,
+            2,
+            &[0.0; 4],
+            &[0.0; 4],
+            &[0.0; 4],
+            &[0.0; 40],
+            0.5,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(!err.is_input_error());
     }
 
     #[test]
     fn pads_to_multiples_of_32() {
-        assert_eq!((pad32(250), pad32(256), pad32(257), pad32(0)), (256, 256, 288, 32));
+        assert_eq!(
+            (pad32(250), pad32(256), pad32(257), pad32(0)),
+            (256, 256, 288, 32)
+        );
     }
 }

@@ -37,7 +37,10 @@ impl Embedding {
         if bytes.len() != EMBEDDING_DIM * 4 {
             return None;
         }
-        let v = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let v = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         Embedding::from_raw(v)
     }
 }
@@ -46,7 +49,8 @@ pub struct Embedder {
     net: Net,
 }
 
-const SHAPE: [usize; 4] = [1, 3, ALIGNED_SIDE as usize, ALIGNED_SIDE as usize];
+const SIDE: usize = ALIGNED_SIDE as usize;
+const SHAPE: [usize; 4] = [1, 3, SIDE, SIDE];
 
 impl Embedder {
     pub fn load(onnx: &[u8]) -> Result<Self, PipelineError> {
@@ -56,23 +60,35 @@ impl Embedder {
     }
 
     /// Raw 128-d output for one aligned 112x112 crop (RGB 0-255 in; the graph normalises).
-    pub fn raw(&self, aligned: &RgbImage) -> Result<Vec<f32>, PipelineError> {
-        let tensor = planar_f32(aligned, ChannelOrder::Rgb, ALIGNED_SIDE as usize, ALIGNED_SIDE as usize);
-        let mut outputs = self.net.run(&SHAPE, &tensor)?;
-        Ok(outputs.swap_remove(0))
+    fn raw(&self, aligned: &RgbImage) -> Result<Vec<f32>, PipelineError> {
+        let tensor = planar_f32(aligned, ChannelOrder::Rgb, SIDE, SIDE);
+        let out = self.net.run(&SHAPE, &tensor)?.swap_remove(0);
+        if out.len() != EMBEDDING_DIM {
+            return Err(PipelineError::Model {
+                model: "sface",
+                message: format!("{} outputs, expected {EMBEDDING_DIM}", out.len()),
+            });
+        }
+        Ok(out)
     }
 
     /// The embedding of an aligned crop. With `flip`, the mirrored crop's output is added before
     /// normalising, which cancels part of the pose and lighting asymmetry between two photos.
+    /// (Two batch-1 runs: tract runs one batch of 2 at a third of the speed.)
     pub fn embed(&self, aligned: &RgbImage, flip: bool) -> Result<Embedding, PipelineError> {
         let mut sum = self.raw(aligned)?;
         if flip {
-            let mirrored = image::imageops::flip_horizontal(aligned);
-            for (s, m) in sum.iter_mut().zip(self.raw(&mirrored)?) {
+            for (s, m) in sum
+                .iter_mut()
+                .zip(self.raw(&image::imageops::flip_horizontal(aligned))?)
+            {
                 *s += m;
             }
         }
-        Embedding::from_raw(sum).ok_or(PipelineError::Model { model: "sface", message: "degenerate embedding".into() })
+        Embedding::from_raw(sum).ok_or(PipelineError::Model {
+            model: "sface",
+            message: "degenerate embedding".into(),
+        })
     }
 }
 

@@ -9,11 +9,23 @@ pub enum PipelineError {
     #[error("unsupported image format: {0} (send JPEG, PNG or WebP)")]
     UnsupportedFormat(String),
     #[error("the image is too large: {width}x{height} (at most {max_side} px a side and {max_megapixels} MP)")]
-    TooLarge { width: u32, height: u32, max_side: u32, max_megapixels: u32 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_megapixels: u32,
+    },
     #[error("the image is too small: {width}x{height} (at least {min_side} px a side)")]
-    TooSmall { width: u32, height: u32, min_side: u32 },
+    TooSmall {
+        width: u32,
+        height: u32,
+        min_side: u32,
+    },
     #[error("model {model} failed: {message}")]
-    Model { model: &'static str, message: String },
+    Model {
+        model: &'static str,
+        message: String,
+    },
 }
 
 impl PipelineError {
@@ -23,6 +35,9 @@ impl PipelineError {
     }
 
     pub(crate) fn model(model: &'static str, err: impl std::fmt::Display) -> Self {
-        PipelineError::Model { model, message: format!("{err:#}") }
+        PipelineError::Model {
+            model,
+            message: format!("{err:#}"),
+        }
     }
 }

@@ -38,7 +38,12 @@ pub fn sample_bilinear(image: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 /// interpolation and pixel-centre alignment (OpenCV's `INTER_LINEAR`), which is how the
 /// anti-spoofing models' training crops were made. Parts of the rectangle outside the image take
 /// the nearest edge pixel.
-pub fn resize_region(image: &RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, out_w: u32, out_h: u32) -> RgbImage {
+pub fn resize_region(
+    image: &RgbImage,
+    (x0, y0, x1, y1): (f32, f32, f32, f32),
+    out_w: u32,
+    out_h: u32,
+) -> RgbImage {
     let sx = (x1 - x0) / out_w as f32;
     let sy = (y1 - y0) / out_h as f32;
     RgbImage::from_fn(out_w, out_h, |j, i| {
@@ -49,10 +54,9 @@ pub fn resize_region(image: &RgbImage, x0: f32, y0: f32, x1: f32, y1: f32, out_w
     })
 }
 
-/// Area-averaging downscale by an arbitrary factor (< 1): each output pixel is the mean of the
-/// source pixels it covers, which avoids the aliasing that would otherwise cost the detector
-/// small faces.
-pub fn downscale_area(image: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+/// Resize with a triangle filter whose support widens with the scale factor, so downscaling
+/// averages the source instead of aliasing it (which would cost the detector small faces).
+pub fn resize_smooth(image: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
     let (w, h) = image.dimensions();
     if (out_w, out_h) == (w, h) {
         return image.clone();
@@ -107,7 +111,11 @@ pub fn laplacian_variance(image: &RgbImage) -> f32 {
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             let c = gray[y * w + x];
-            let lap = gray[y * w + x - 1] + gray[y * w + x + 1] + gray[(y - 1) * w + x] + gray[(y + 1) * w + x] - 4.0 * c;
+            let lap = gray[y * w + x - 1]
+                + gray[y * w + x + 1]
+                + gray[(y - 1) * w + x]
+                + gray[(y + 1) * w + x]
+                - 4.0 * c;
             sum += lap as f64;
             sum_sq += (lap * lap) as f64;
             n += 1.0;
@@ -124,9 +132,9 @@ mod tests {
     #[test]
     fn resize_region_of_whole_image_keeps_a_gradient() {
         let image = RgbImage::from_fn(8, 8, |x, _| image::Rgb([(x * 30) as u8, 0, 0]));
-        let same = resize_region(&image, 0.0, 0.0, 8.0, 8.0, 8, 8);
+        let same = resize_region(&image, (0.0, 0.0, 8.0, 8.0), 8, 8);
         assert_eq!(same, image);
-        let half = resize_region(&image, 0.0, 0.0, 8.0, 8.0, 4, 4);
+        let half = resize_region(&image, (0.0, 0.0, 8.0, 8.0), 4, 4);
         // Output pixel 0 centres between source pixels 0 and 1.
         assert_eq!(half.get_pixel(0, 0).0[0], 15);
     }

@@ -42,7 +42,10 @@ pub struct Want {
 }
 
 impl Want {
-    pub const ALL: Want = Want { embedding: true, liveness: true };
+    pub const ALL: Want = Want {
+        embedding: true,
+        liveness: true,
+    };
 }
 
 /// Everything measured on one image.
@@ -73,8 +76,11 @@ impl Analysis {
         Observation {
             faces: subject.map_or(0, |s| s.presenting_faces),
             quality: subject.map(|s| s.quality),
-            live_probability: subject.and_then(|s| s.liveness.map(|l| l.live)),
-            cosine: subject.and_then(|s| s.embedding.as_ref()).zip(reference).map(|(e, r)| e.cosine(r)),
+            liveness: subject.and_then(|s| s.liveness),
+            cosine: subject
+                .and_then(|s| s.embedding.as_ref())
+                .zip(reference)
+                .map(|(e, r)| e.cosine(r)),
         }
     }
 }
@@ -94,7 +100,10 @@ impl Pipeline {
         Ok(Pipeline {
             detector,
             embedder: embed::Embedder::load(models.sface)?,
-            liveness: liveness::LivenessModel::load(models.minifasnet_v2, Some(models.minifasnet_v1se))?,
+            liveness: liveness::LivenessModel::load(
+                models.minifasnet_v2,
+                Some(models.minifasnet_v1se),
+            )?,
             config,
         })
     }
@@ -116,7 +125,7 @@ impl Pipeline {
     }
 
     pub fn liveness(&self, image: &RgbImage, face: &Face) -> Result<LivenessScore, PipelineError> {
-        self.liveness.score(image, face, self.config.liveness_crop)
+        self.liveness.score(image, face, &self.config.liveness)
     }
 
     /// Runs every stage on encoded image bytes.
@@ -135,25 +144,53 @@ impl Pipeline {
                 Some(Subject {
                     face,
                     quality: Quality::measure(&face, &aligned),
-                    presenting_faces: faces.iter().filter(|f| f.width.min(f.height) >= min_side).count(),
+                    presenting_faces: faces
+                        .iter()
+                        .filter(|f| f.width.min(f.height) >= min_side)
+                        .count(),
                     embedding: want.embedding.then(|| self.embed(&aligned)).transpose()?,
-                    liveness: want.liveness.then(|| self.liveness(image, &face)).transpose()?,
+                    liveness: want
+                        .liveness
+                        .then(|| self.liveness(image, &face))
+                        .transpose()?,
                 })
             }
         };
-        Ok(Analysis { width: image.width(), height: image.height(), faces, subject })
+        Ok(Analysis {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            subject,
+        })
     }
 
     /// The contract's liveness item for an analysed selfie.
     pub fn liveness_check(&self, node_id: &str, analysis: &Analysis) -> LivenessCheck {
         let c = &self.config;
-        decide::liveness_check(node_id, &analysis.observation(None), &c.calibration, &c.policy, &c.quality)
+        decide::liveness_check(
+            node_id,
+            &analysis.observation(None),
+            &c.calibration,
+            &c.policy,
+            &c.quality,
+        )
     }
 
     /// The contract's face-match item for an analysed selfie against an enrolled embedding.
-    pub fn face_match(&self, node_id: &str, analysis: &Analysis, reference: Option<&Embedding>) -> FaceMatch {
+    pub fn face_match(
+        &self,
+        node_id: &str,
+        analysis: &Analysis,
+        reference: Option<&Embedding>,
+    ) -> FaceMatch {
         let c = &self.config;
-        decide::face_match(node_id, &analysis.observation(reference), reference.is_some(), &c.calibration, &c.policy)
+        decide::face_match(
+            node_id,
+            &analysis.observation(reference),
+            reference.is_some(),
+            &c.calibration,
+            &c.policy,
+        )
     }
 }
 
@@ -178,7 +215,14 @@ mod tests {
     use super::*;
 
     fn face(x: f32, y: f32, size: f32) -> Face {
-        Face { x, y, width: size, height: size, landmarks: [[0.0; 2]; 5], score: 0.9 }
+        Face {
+            x,
+            y,
+            width: size,
+            height: size,
+            landmarks: [[0.0; 2]; 5],
+            score: 0.9,
+        }
     }
 
     #[test]
@@ -186,8 +230,14 @@ mod tests {
         let centred = face(100.0, 100.0, 100.0);
         let corner_small = face(0.0, 0.0, 60.0);
         let corner_large = face(0.0, 0.0, 150.0);
-        assert_eq!(select_subject(&[corner_small, centred], 300, 300), Some(centred));
-        assert_eq!(select_subject(&[centred, corner_large], 300, 300), Some(corner_large));
+        assert_eq!(
+            select_subject(&[corner_small, centred], 300, 300),
+            Some(centred)
+        );
+        assert_eq!(
+            select_subject(&[centred, corner_large], 300, 300),
+            Some(corner_large)
+        );
         assert_eq!(select_subject(&[], 300, 300), None);
     }
 }

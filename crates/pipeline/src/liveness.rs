@@ -11,15 +11,40 @@ use crate::PipelineError;
 const SIDE: u32 = 80;
 const SHAPE: [usize; 4] = [1, 3, SIDE as usize, SIDE as usize];
 
-/// What to do when the enlarged crop does not fit in the image (a tight selfie crop).
+/// What to do when the enlarged crop does not fit in the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CropMode {
     /// Shrink the enlargement until it fits, as Silent-Face-Anti-Spoofing does. The model then
     /// sees a much tighter face than it was trained on and calls most live tight crops spoofs.
     Shrink,
-    /// Keep the enlargement and fill what lies outside the image with its edge pixels.
+    /// Keep the enlargement and fill what lies outside the image with its edge pixels (black or
+    /// mirrored borders measured worse; see CALIBRATION.md).
     Replicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LivenessConfig {
+    pub crop: CropMode,
+    /// YuNet's box is looser than the detector the anti-spoofing models were trained with; this
+    /// factor brings it to the size their crop scales (2.7x, 4.0x) assume.
+    pub box_scale: f32,
+    /// Below this fraction of the 2.7x crop inside the image, the capture is "tight": the
+    /// context the models rely on (screen edges, hands, background) is missing, so only
+    /// MiniFASNetV2 is used and a stricter threshold applies (see decide::Calibration).
+    pub tight_coverage: f32,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        // Calibration figures in crates/pipeline/CALIBRATION.md.
+        LivenessConfig {
+            crop: CropMode::Replicate,
+            box_scale: 0.75,
+            tight_coverage: 0.6,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -28,7 +53,12 @@ pub struct LivenessScore {
     pub v2: f32,
     /// Probability of "live" from MiniFASNetV1SE on the 4.0x crop, when that model ran.
     pub v1se: Option<f32>,
-    /// The ensemble's probability of "live", 0-1.
+    /// Fraction of the 2.7x crop that lies inside the image.
+    pub coverage: f32,
+    /// The capture is a tight crop (coverage below the configured bound).
+    pub tight: bool,
+    /// The probability of "live" the decision uses: the ensemble mean, or V2 alone on a tight
+    /// capture.
     pub live: f32,
 }
 
@@ -46,12 +76,20 @@ impl SpoofNet {
     }
 
     /// Probability that the face is live.
-    pub fn live_probability(&self, image: &RgbImage, face: &Face, mode: CropMode) -> Result<f32, PipelineError> {
-        let crop = enlarged_crop(image, face, self.scale, mode);
+    pub fn live_probability(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+        config: &LivenessConfig,
+    ) -> Result<f32, PipelineError> {
+        let crop = enlarged_crop(image, face, self.scale * config.box_scale, config.crop);
         let tensor = planar_f32(&crop, ChannelOrder::Bgr, SIDE as usize, SIDE as usize);
         let logits = self.net.run(&SHAPE, &tensor)?.swap_remove(0);
         if logits.len() != 3 {
-            return Err(PipelineError::Model { model: "minifasnet", message: format!("{} logits, expected 3", logits.len()) });
+            return Err(PipelineError::Model {
+                model: "minifasnet",
+                message: format!("{} logits, expected 3", logits.len()),
+            });
         }
         Ok(softmax(&logits)[1])
     }
@@ -67,18 +105,45 @@ impl LivenessModel {
     pub fn load(v2_onnx: &[u8], v1se_onnx: Option<&[u8]>) -> Result<Self, PipelineError> {
         Ok(LivenessModel {
             v2: SpoofNet::load("minifasnet_v2", v2_onnx, 2.7)?,
-            v1se: v1se_onnx.map(|b| SpoofNet::load("minifasnet_v1se", b, 4.0)).transpose()?,
+            v1se: v1se_onnx
+                .map(|b| SpoofNet::load("minifasnet_v1se", b, 4.0))
+                .transpose()?,
         })
     }
 
-    pub fn score(&self, image: &RgbImage, face: &Face, mode: CropMode) -> Result<LivenessScore, PipelineError> {
-        let v2 = self.v2.live_probability(image, face, mode)?;
-        let v1se = self.v1se.as_ref().map(|n| n.live_probability(image, face, mode)).transpose()?;
-        let live = match v1se {
-            Some(v1se) => (v2 + v1se) / 2.0,
-            None => v2,
+    pub fn score(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+        config: &LivenessConfig,
+    ) -> Result<LivenessScore, PipelineError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let coverage = crop_coverage(
+            w,
+            h,
+            &crop_box(
+                w,
+                h,
+                face,
+                self.v2.scale * config.box_scale,
+                CropMode::Replicate,
+            ),
+        );
+        let tight = coverage < config.tight_coverage;
+        let v2 = self.v2.live_probability(image, face, config)?;
+        // On a tight capture most of the 4.0x crop would be invented border: skip that model.
+        let v1se = match (&self.v1se, tight) {
+            (Some(net), false) => Some(net.live_probability(image, face, config)?),
+            _ => None,
         };
-        Ok(LivenessScore { v2, v1se, live })
+        let live = v1se.map_or(v2, |v1se| (v2 + v1se) / 2.0);
+        Ok(LivenessScore {
+            v2,
+            v1se,
+            coverage,
+            tight,
+            live,
+        })
     }
 }
 
@@ -89,17 +154,36 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// The square-ish box `scale` times the face box around the face centre, as the models were
-/// trained on, resized to 80x80.
+/// The box `scale` times the face box around the face centre, as the models were trained on,
+/// resized to 80x80.
 pub fn enlarged_crop(image: &RgbImage, face: &Face, scale: f32, mode: CropMode) -> RgbImage {
-    let (x0, y0, x1, y1) = crop_box(image.width() as f32, image.height() as f32, face, scale, mode);
-    resize_region(image, x0, y0, x1, y1, SIDE, SIDE)
+    let region = crop_box(
+        image.width() as f32,
+        image.height() as f32,
+        face,
+        scale,
+        mode,
+    );
+    resize_region(image, region, SIDE, SIDE)
+}
+
+fn crop_coverage(src_w: f32, src_h: f32, &(l, t, r, b): &(f32, f32, f32, f32)) -> f32 {
+    let inside = (r.min(src_w) - l.max(0.0)).max(0.0) * (b.min(src_h) - t.max(0.0)).max(0.0);
+    inside / ((r - l) * (b - t)).max(1.0)
 }
 
 /// Returns (left, top, right, bottom) in pixels, right/bottom exclusive.
-fn crop_box(src_w: f32, src_h: f32, face: &Face, scale: f32, mode: CropMode) -> (f32, f32, f32, f32) {
+fn crop_box(
+    src_w: f32,
+    src_h: f32,
+    face: &Face,
+    scale: f32,
+    mode: CropMode,
+) -> (f32, f32, f32, f32) {
     let scale = match mode {
-        CropMode::Shrink => scale.min((src_h - 1.0) / face.height).min((src_w - 1.0) / face.width),
+        CropMode::Shrink => scale
+            .min((src_h - 1.0) / face.height)
+            .min((src_w - 1.0) / face.width),
         CropMode::Replicate => scale,
     };
     let (w, h) = (face.width * scale, face.height * scale);
@@ -110,7 +194,12 @@ fn crop_box(src_w: f32, src_h: f32, face: &Face, scale: f32, mode: CropMode) -> 
         left = left.clamp(0.0, (src_w - 1.0 - w).max(0.0));
         top = top.clamp(0.0, (src_h - 1.0 - h).max(0.0));
     }
-    (left.floor(), top.floor(), (left + w).floor() + 1.0, (top + h).floor() + 1.0)
+    (
+        left.floor(),
+        top.floor(),
+        (left + w).floor() + 1.0,
+        (top + h).floor() + 1.0,
+    )
 }
 
 #[cfg(test)]
@@ -118,7 +207,14 @@ mod tests {
     use super::*;
 
     fn face(x: f32, y: f32, w: f32, h: f32) -> Face {
-        Face { x, y, width: w, height: h, landmarks: [[0.0; 2]; 5], score: 1.0 }
+        Face {
+            x,
+            y,
+            width: w,
+            height: h,
+            landmarks: [[0.0; 2]; 5],
+            score: 1.0,
+        }
     }
 
     #[test]
@@ -149,5 +245,21 @@ mod tests {
         let f = face(0.0, 0.0, 50.0, 50.0);
         let (l, t, _, _) = crop_box(640.0, 480.0, &f, 2.7, CropMode::Shrink);
         assert_eq!((l, t), (0.0, 0.0));
+    }
+
+    #[test]
+    fn coverage_of_fitting_and_overflowing_boxes() {
+        assert_eq!(
+            crop_coverage(640.0, 480.0, &(100.0, 100.0, 300.0, 300.0)),
+            1.0
+        );
+        assert_eq!(
+            crop_coverage(100.0, 100.0, &(-100.0, 0.0, 100.0, 100.0)),
+            0.5
+        );
+        assert_eq!(
+            crop_coverage(100.0, 100.0, &(200.0, 200.0, 300.0, 300.0)),
+            0.0
+        );
     }
 }

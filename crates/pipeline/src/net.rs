@@ -22,7 +22,11 @@ impl Net {
         let parsed = tract_onnx::onnx()
             .model_for_read(&mut &onnx[..])
             .map_err(|e| PipelineError::model(name, e))?;
-        Ok(Net { name, parsed, plans: Mutex::new(HashMap::new()) })
+        Ok(Net {
+            name,
+            parsed,
+            plans: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Optimises the plan for `shape` now, so that the first request does not pay for it.
@@ -31,7 +35,10 @@ impl Net {
     }
 
     fn plan(&self, shape: &[usize]) -> Result<Plan, PipelineError> {
-        let mut plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(plan) = plans.get(shape) {
             return Ok(plan.clone());
         }
@@ -49,8 +56,11 @@ impl Net {
     /// Runs the network on one NCHW tensor and returns every output, flattened.
     pub fn run(&self, shape: &[usize], data: &[f32]) -> Result<Vec<Vec<f32>>, PipelineError> {
         let plan = self.plan(shape)?;
-        let input = Tensor::from_shape(shape, data).map_err(|e| PipelineError::model(self.name, e))?;
-        let outputs = plan.run(tvec!(input.into())).map_err(|e| PipelineError::model(self.name, e))?;
+        let input =
+            Tensor::from_shape(shape, data).map_err(|e| PipelineError::model(self.name, e))?;
+        let outputs = plan
+            .run(tvec!(input.into()))
+            .map_err(|e| PipelineError::model(self.name, e))?;
         outputs
             .iter()
             .map(|o| {

@@ -24,6 +24,7 @@ pub struct Quality {
 
 /// Bounds below or above which a capture is flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QualityLimits {
     pub min_face_px: f32,
     pub min_sharpness: f32,
@@ -38,7 +39,14 @@ impl Default for QualityLimits {
         // Face size: SFace's crop is 112 px; below ~60 px the embedding degrades fast.
         // Sharpness and brightness bounds are set under the lowest values seen on the live
         // images of ../shared/data (see crates/pipeline/CALIBRATION.md).
-        QualityLimits { min_face_px: 60.0, min_sharpness: 15.0, min_brightness: 40.0, max_brightness: 225.0, max_yaw: 35.0, max_pitch: 30.0 }
+        QualityLimits {
+            min_face_px: 60.0,
+            min_sharpness: 15.0,
+            min_brightness: 30.0,
+            max_brightness: 225.0,
+            max_yaw: 35.0,
+            max_pitch: 30.0,
+        }
     }
 }
 
@@ -98,10 +106,17 @@ impl Quality {
         } else {
             ratio(255.0 - self.brightness, 255.0 - limits.max_brightness)
         };
-        let pose = 1.0 - (self.yaw.abs() / (2.0 * limits.max_yaw)).max(self.pitch.abs() / (2.0 * limits.max_pitch)).min(1.0);
+        let pose = 1.0
+            - (self.yaw.abs() / (2.0 * limits.max_yaw))
+                .max(self.pitch.abs() / (2.0 * limits.max_pitch))
+                .min(1.0);
         (size.min(sharp).min(light).min(pose) * 100.0).round()
     }
 }
+
+/// Depth of the nose tip in front of the eye line, as a fraction of the eye span (anthropometric
+/// average): turning the head by θ moves the nose sideways by this times tan θ eye spans.
+const NOSE_DEPTH: f32 = 0.55;
 
 /// Yaw and pitch from where the nose sits between the eyes and mouth once roll and scale are
 /// removed by the alignment, relative to where it sits on the frontal template.
@@ -111,9 +126,11 @@ fn pose_in_crop(p: &[[f32; 2]; 5]) -> (f32, f32) {
     let eye_span = (p[1][0] - p[0][0]).abs().max(1e-3);
     let t = &ARCFACE_TEMPLATE;
     let frontal_dx = t[2][0] - (t[0][0] + t[1][0]) / 2.0;
-    let yaw = (((p[2][0] - eye_mid[0]) / eye_span - frontal_dx / (t[1][0] - t[0][0])) * 160.0).clamp(-90.0, 90.0);
+    let offset = (p[2][0] - eye_mid[0]) / eye_span - frontal_dx / (t[1][0] - t[0][0]);
+    let yaw = (offset / NOSE_DEPTH).atan().to_degrees();
     let height = (mouth_mid[1] - eye_mid[1]).abs().max(1e-3);
-    let frontal_ratio = (t[2][1] - (t[0][1] + t[1][1]) / 2.0) / ((t[3][1] + t[4][1]) / 2.0 - (t[0][1] + t[1][1]) / 2.0);
+    let frontal_ratio = (t[2][1] - (t[0][1] + t[1][1]) / 2.0)
+        / ((t[3][1] + t[4][1]) / 2.0 - (t[0][1] + t[1][1]) / 2.0);
     let pitch = (((p[2][1] - eye_mid[1]) / height - frontal_ratio) * 180.0).clamp(-90.0, 90.0);
     (yaw, pitch)
 }
@@ -131,24 +148,47 @@ mod tests {
     #[test]
     fn nose_towards_one_eye_reads_as_yaw() {
         let mut p = ARCFACE_TEMPLATE;
-        p[2][0] += 10.0;
+        p[2][0] += 15.0;
         let (yaw, _) = pose_in_crop(&p);
-        assert!(yaw > 35.0, "{yaw}");
+        assert!(yaw > 35.0 && yaw < 45.0, "{yaw}");
+        p[2][0] -= 30.0;
+        assert!(pose_in_crop(&p).0 < -35.0);
     }
 
     #[test]
     fn flags_each_issue() {
         let limits = QualityLimits::default();
-        let good = Quality { face_px: 150.0, yaw: 3.0, pitch: -2.0, roll: 1.0, sharpness: 200.0, brightness: 120.0 };
+        let good = Quality {
+            face_px: 150.0,
+            yaw: 3.0,
+            pitch: -2.0,
+            roll: 1.0,
+            sharpness: 200.0,
+            brightness: 120.0,
+        };
         assert!(good.issues(&limits).is_empty());
         assert!(good.score(&limits) > 80.0);
-        let bad = Quality { face_px: 30.0, yaw: 50.0, sharpness: 2.0, brightness: 20.0, ..good };
+        let bad = Quality {
+            face_px: 30.0,
+            yaw: 50.0,
+            sharpness: 2.0,
+            brightness: 20.0,
+            ..good
+        };
         assert_eq!(
             bad.issues(&limits),
-            vec![QualityIssue::FaceTooSmall, QualityIssue::Blurred, QualityIssue::TooDark, QualityIssue::NotFrontal]
+            vec![
+                QualityIssue::FaceTooSmall,
+                QualityIssue::Blurred,
+                QualityIssue::TooDark,
+                QualityIssue::NotFrontal
+            ]
         );
         assert!(bad.score(&limits) < 30.0);
-        let bright = Quality { brightness: 250.0, ..good };
+        let bright = Quality {
+            brightness: 250.0,
+            ..good
+        };
         assert_eq!(bright.issues(&limits), vec![QualityIssue::TooBright]);
     }
 }

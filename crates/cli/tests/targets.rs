@@ -1,0 +1,153 @@
+//! The `facegate` command end to end on ../shared/data: the accuracy targets hold at the shipped
+//! thresholds, the output is the documented JSON, and bad input fails cleanly.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data() -> PathBuf {
+    std::env::var_os("FACEGATE_DATA_DIR")
+        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
+}
+
+fn facegate(args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run facegate");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), json, stderr)
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` missing in {v}"))
+}
+
+#[test]
+fn face_matching_meets_its_targets_on_lfw_and_deepface() {
+    let (pairs, root) = (data().join("faces/pairs.csv"), data().join("faces"));
+    let (ok, r, err) = facegate(&[
+        "eval-pairs",
+        pairs.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    eprintln!("{r:#}");
+    for key in [
+        "pairs",
+        "genuine",
+        "impostor",
+        "threshold",
+        "accuracy",
+        "fnmr",
+        "fmr",
+        "fnmr_at_fmr_0.001",
+        "eer",
+        "no_face",
+    ] {
+        assert!(r.get(key).is_some(), "`{key}` missing");
+    }
+    assert_eq!(num(&r, "pairs"), 2080.0);
+    assert!(num(&r, "accuracy") >= 0.99, "accuracy {}", r["accuracy"]);
+    assert!(
+        r["by_source"]["lfw"]["accuracy"].as_f64().unwrap() >= 0.99,
+        "LFW accuracy {}",
+        r["by_source"]["lfw"]
+    );
+    assert!(
+        num(&r, "fnmr_at_fmr_0.001") <= 0.02,
+        "FNMR at FMR 0.1%: {}",
+        r["fnmr_at_fmr_0.001"]
+    );
+    assert!(
+        num(&r, "fmr") <= 0.005,
+        "FMR at the shipped threshold: {}",
+        r["fmr"]
+    );
+}
+
+#[test]
+fn liveness_meets_its_targets_on_frames_and_tight_crops() {
+    let (labels, root) = (data().join("liveness/labels.csv"), data().join("liveness"));
+    let (ok, r, err) = facegate(&[
+        "eval-liveness",
+        labels.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    eprintln!("{r:#}");
+    for key in [
+        "live",
+        "spoof",
+        "threshold",
+        "apcer",
+        "bpcer",
+        "acer",
+        "no_face",
+    ] {
+        assert!(r.get(key).is_some(), "`{key}` missing");
+    }
+    let frames = &r["by_kind"]["video_frame"];
+    assert!(
+        num(frames, "apcer") <= 0.05 && num(frames, "bpcer") <= 0.05,
+        "full frames: {frames}"
+    );
+    let crops = &r["by_kind"]["face_crop"];
+    assert!(
+        num(crops, "apcer") <= 0.10 && num(crops, "bpcer") <= 0.30,
+        "tight crops: {crops}"
+    );
+}
+
+#[test]
+fn compare_and_liveness_print_contract_items() {
+    let portrait = data().join("video/enroll_portrait_apfol_s1_t9.5s.jpg");
+    let frame = data().join("liveness/frames/apfol_s1/live_003.jpg");
+    let (ok, r, err) = facegate(&[
+        "compare",
+        portrait.to_str().unwrap(),
+        frame.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(r["face_match"]["status"], "Approved", "{r:#}");
+    let (ok, r, err) = facegate(&["liveness", portrait.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(r["liveness_check"]["method"], "PASSIVE");
+    assert_eq!(r["liveness_check"]["status"], "Approved", "{r:#}");
+}
+
+#[test]
+fn unreadable_input_fails_with_a_message_not_a_panic() {
+    let csv = workspace().join("Cargo.toml");
+    let (ok, _, err) = facegate(&["liveness", csv.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("unsupported image format"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let (ok, _, err) = facegate(&["compare", "/nonexistent/a.jpg", "/nonexistent/b.jpg"]);
+    assert!(!ok && err.contains("/nonexistent/a.jpg"), "{err}");
+}
+
+#[test]
+fn bench_prints_per_stage_percentiles_and_memory() {
+    let (ok, r, err) = facegate(&["bench", "--iterations", "4", "--json"]);
+    assert!(ok, "{err}");
+    for stage in ["decode", "detect", "align", "embed", "liveness", "total"] {
+        assert!(num(&r["stages_ms"][stage], "p50") > 0.0, "{stage}: {r:#}");
+        assert!(num(&r["stages_ms"][stage], "p99") >= num(&r["stages_ms"][stage], "p50"));
+    }
+    assert!(num(&r, "peak_rss_mb") > 10.0);
+}

