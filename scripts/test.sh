@@ -10,3 +10,7 @@ cargo test --release --workspace
 
 printf '\n==> The pipeline crate builds for wasm32 (browser and edge worker)\n' >&2
 cargo build --release --target wasm32-unknown-unknown -p facegate-pipeline
+
+printf '\n==> Edge worker in wrangler dev (real workerd with local D1 and R2)\n' >&2
+bash scripts/build-worker.sh
+node --test --test-concurrency=1 tests/edge/

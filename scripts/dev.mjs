@@ -1,0 +1,82 @@
+// `npm run dev`: build the worker, prepare local D1 and R2 state, seed a development
+// application, write .facegate/dev.json and run `wrangler dev` on 127.0.0.1:8787.
+// Also used by the tests (with --port) so that they drive exactly what a developer runs.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const workerDir = join(root, 'edge-worker');
+const persist = process.env.FACEGATE_STATE_DIR ?? join(workerDir, '.wrangler', 'state');
+const port = Number(process.argv.includes('--port') ? process.argv[process.argv.indexOf('--port') + 1] : 8787);
+const devFile = join(root, '.facegate', port === 8787 ? 'dev.json' : `dev-${port}.json`);
+const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
+const env = {
+  ...process.env,
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_SEND_ERROR_REPORTS: 'false',
+};
+
+function log(msg) {
+  process.stderr.write(`[dev] ${msg}\n`);
+}
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { cwd: workerDir, env, stdio: ['ignore', 'pipe', 'inherit'], ...opts }).toString();
+}
+
+function sql(text) {
+  run(wrangler, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', text]);
+}
+
+log('building the worker');
+execFileSync('bash', [join(root, 'scripts', 'build-worker.sh')], { stdio: 'inherit', env });
+
+log('applying D1 migrations');
+run(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
+
+// One development application per state folder; its secrets are generated once and kept.
+mkdirSync(dirname(devFile), { recursive: true });
+const previous = existsSync(devFile) ? JSON.parse(readFileSync(devFile, 'utf8')) : {};
+const dev = {
+  base_url: `http://127.0.0.1:${port}/v3`,
+  application_id: previous.application_id ?? randomUUID(),
+  api_key: previous.api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
+  webhook_secret: previous.webhook_secret ?? `whsec_${randomBytes(24).toString('hex')}`,
+};
+const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
+const now = Math.floor(Date.now() / 1000);
+sql(
+  `INSERT OR IGNORE INTO applications (id, name, created_at) VALUES ('${dev.application_id}', 'Development', ${now});` +
+    `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES ('${keyHash}', '${dev.application_id}', ${now});`,
+);
+writeFileSync(devFile, JSON.stringify(dev, null, 2) + '\n');
+log(`wrote ${devFile}`);
+
+// Models go to the local R2 bucket under their manifest names; re-uploaded only when changed.
+const manifest = readFileSync(join(root, 'models', 'manifest.toml'), 'utf8');
+const models = [...manifest.matchAll(/\[\[model\]\]\s*\nname = "([^"]+)"\s*\nfile = "([^"]+)"/g)].map((m) => ({ name: m[1], file: m[2] }));
+const stampFile = join(persist, 'facegate-models.json');
+const stamps = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) : {};
+for (const { name, file } of models) {
+  const path = join(root, 'models', 'prepared', file);
+  if (!existsSync(path)) throw new Error(`${path} missing: run npm install (it prepares the models)`);
+  const digest = createHash('sha256').update(readFileSync(path)).digest('hex');
+  if (stamps[name] === digest) continue;
+  log(`uploading ${name} to the local MODELS bucket`);
+  run(wrangler, ['r2', 'object', 'put', `facegate-models/${name}`, '--local', '--persist-to', persist, '--file', path]);
+  stamps[name] = digest;
+}
+writeFileSync(stampFile, JSON.stringify(stamps, null, 2));
+
+log(`starting wrangler dev on 127.0.0.1:${port}`);
+const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false'], {
+  cwd: workerDir,
+  env,
+  stdio: 'inherit',
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code) => process.exit(code ?? 0));
