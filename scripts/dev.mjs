@@ -3,7 +3,7 @@
 // Also used by the tests (with --port) so that they drive exactly what a developer runs.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,20 +38,47 @@ execFileSync('bash', [join(root, 'scripts', 'build-worker.sh')], { stdio: 'inher
 log('applying D1 migrations');
 run(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist]);
 
-// One development application per state folder; its secrets are generated once and kept.
-mkdirSync(dirname(devFile), { recursive: true });
+// Face templates are sealed under their own key (a Worker secret; here from .dev.vars),
+// generated once per checkout.
+mkdirSync(join(root, '.facegate'), { recursive: true });
+const keyFile = join(root, '.facegate', 'template-key');
+if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+writeFileSync(join(workerDir, '.dev.vars'), `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\n`);
+chmodSync(join(workerDir, '.dev.vars'), 0o600);
+
+// One development application per state folder; its secrets and ids are generated once and
+// kept, its configuration rewritten at each start (so FACEGATE_WEBHOOK_URL can change).
 const previous = existsSync(devFile) ? JSON.parse(readFileSync(devFile, 'utf8')) : {};
 const dev = {
   base_url: `http://127.0.0.1:${port}/v3`,
   application_id: previous.application_id ?? randomUUID(),
   api_key: previous.api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
   webhook_secret: previous.webhook_secret ?? `whsec_${randomBytes(24).toString('hex')}`,
+  webhook_url: process.env.FACEGATE_WEBHOOK_URL ?? previous.webhook_url ?? null,
+  workflows: {
+    biometric_authentication: previous.workflows?.biometric_authentication ?? randomUUID(),
+    kyc: previous.workflows?.kyc ?? randomUUID(),
+  },
 };
 const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
+const config = {
+  id: dev.application_id,
+  name: 'Development',
+  api_key_hashes: [keyHash],
+  webhooks: dev.webhook_url
+    ? [{ id: 'dev-webhook', url: dev.webhook_url, secret_shared_key: dev.webhook_secret, subscribed_events: [], enabled: true }]
+    : [],
+  workflows: [
+    { id: dev.workflows.biometric_authentication, version: 1, workflow_type: 'biometric_authentication' },
+    { id: dev.workflows.kyc, version: 1, workflow_type: 'kyc', face_match: false },
+  ],
+};
+const quote = (s) => `'${s.replaceAll("'", "''")}'`;
 const now = Math.floor(Date.now() / 1000);
 sql(
-  `INSERT OR IGNORE INTO applications (id, name, created_at) VALUES ('${dev.application_id}', 'Development', ${now});` +
-    `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES ('${keyHash}', '${dev.application_id}', ${now});`,
+  `INSERT INTO applications (id, name, created_at, config) VALUES (${quote(dev.application_id)}, 'Development', ${now}, ${quote(JSON.stringify(config))}) ` +
+    `ON CONFLICT (id) DO UPDATE SET config = excluded.config;` +
+    `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES (${quote(keyHash)}, ${quote(dev.application_id)}, ${now});`,
 );
 writeFileSync(devFile, JSON.stringify(dev, null, 2) + '\n');
 log(`wrote ${devFile}`);

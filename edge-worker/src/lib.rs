@@ -1,18 +1,32 @@
-//! facegate's edge verifier as a Cloudflare Worker. A thin adapter: it turns requests into calls
-//! on the pure crates (pipeline, and soon sessions and webhook) and their results back into
-//! responses. Everything worth testing lives in those crates or in the pure modules here
-//! (`standalone`, `http_error`); the rest is I/O glue.
+//! facegate's edge verifier as a Cloudflare Worker. A thin adapter: requests become calls on
+//! the pure crates (pipeline, sessions, webhook) and their results become responses. Storage is
+//! D1 (`d1_store`), models come from R2 (`models`), time and randomness from the runtime
+//! (`ports`).
 
-mod auth;
-mod http_error;
+mod apps;
+mod capture;
+mod d1_store;
+mod deliver;
+mod http;
 mod models;
+mod ports;
 mod routes;
 pub mod standalone;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    routes::handle(req, &env).await
+    routes::handle(req, env, ctx).await
+}
+
+/// Cron: expire abandoned sessions and (re)send due webhooks. The outbox is in D1, so a
+/// receiver that was down for minutes gets every event once it is back.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    console_error_panic_hook::set_once();
+    if let Err(e) = routes::housekeeping(&env).await {
+        worker::console_error!("housekeeping: {:?}", e);
+    }
 }

@@ -1,24 +1,151 @@
-//! The route table, top to bottom. Paths follow Didit's: under /v3 with a trailing slash, health
-//! at the origin root (contract 1.1).
+//! The route table, top to bottom. API paths follow Didit's (under /v3, trailing slash); the
+//! health check sits at the origin root (contract 1.1); the hosted page posts captures under
+//! /hosted/v1.
 
-use worker::{Env, Method, Request, Response, Result};
+use facegate_sessions::{route, AesGcmCipher, ApiError, HttpResponse, Route, Service, Urls};
+use serde_json::json;
+use worker::{Context, Env, Method, Request, Response, Result};
 
-use crate::http_error::HttpError;
-use crate::{auth, standalone};
+use crate::d1_store::D1Store;
+use crate::http::{self, internal};
+use crate::ports::{WorkerClock, WorkerIds};
+use crate::{apps, capture, deliver, models, standalone};
 
-pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+pub type AppService = Service<D1Store, WorkerClock, WorkerIds, AesGcmCipher>;
+
+pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
-    let outcome = match (req.method(), path.as_str()) {
-        (Method::Get, "/system/healthcheck" | "/system/healthcheck/") => Ok(Response::from_json(&serde_json::json!({"status": "ok"}))?),
-        (Method::Post, "/v3/passive-liveness/") => match auth::application_id(&req, env).await {
-            Ok(_application) => standalone::passive_liveness(&mut req, env).await,
+    let method = req.method();
+    if method == Method::Get
+        && matches!(
+            path.as_str(),
+            "/system/healthcheck" | "/system/healthcheck/"
+        )
+    {
+        return http::respond(Ok(http::json(200, json!({"status": "ok"}))));
+    }
+    if let Some(token) = path
+        .strip_prefix("/hosted/v1/")
+        .and_then(|rest| rest.strip_suffix("/capture"))
+    {
+        if method != Method::Post {
+            return http::respond(Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: vec!["POST"],
+            }));
+        }
+        let outcome = match service(&env, &req) {
+            Ok(svc) => capture::handle(&svc, &env, &mut req, token).await,
             Err(e) => Err(e),
+        };
+        // Webhooks go out after the page has its answer; failures stay queued for the cron.
+        ctx.wait_until(async move {
+            if let Err(e) = deliver::due(&env).await {
+                worker::console_error!("webhook delivery: {:?}", e);
+            }
+        });
+        return http::respond(outcome);
+    }
+    http::respond(api(&mut req, &env, &path).await)
+}
+
+/// Everything under /v3 needs an application key.
+async fn api(
+    req: &mut Request,
+    env: &Env,
+    path: &str,
+) -> std::result::Result<HttpResponse, ApiError> {
+    let headers = http::headers(req);
+    let app = apps::by_key(env, &headers).await?;
+    match (req.method(), path) {
+        (Method::Post, "/v3/passive-liveness/") => {
+            return standalone::passive_liveness(req, env).await
+        }
+        (Method::Post, "/v3/face-match/") => return standalone::face_match(req, env).await,
+        _ => {}
+    }
+    let svc = service(env, req)?;
+    let query = req
+        .url()
+        .map_err(|e| internal("url", e))?
+        .query()
+        .unwrap_or("")
+        .to_owned();
+    match route(req.method().as_ref(), path)? {
+        Route::CreateSession => {
+            let body = http::body(req).await?;
+            let pipeline = models::pipeline(env).await?;
+            svc.create(&app, &body, |portrait| {
+                capture::enrol_portrait(&pipeline, portrait)
+            })
+            .await
+        }
+        Route::ListSessions => svc.list(&app, &query).await,
+        Route::BatchDelete => svc.batch_delete(&app, &http::body(req).await?).await,
+        Route::GetSession(id) => svc.get(&app, &id).await,
+        Route::Decision(id) => svc.decision(&app, &id).await,
+        Route::UpdateStatus(id) => svc.update_status(&app, &id, &http::body(req).await?).await,
+        Route::DeleteSession(id) => svc.delete(&app, &id).await,
+        Route::GeneratePdf(_) => Err(ApiError::NotFound),
+    }
+}
+
+/// The core service over this request's bindings. Public URLs are derived from the request's
+/// own origin, so the service needs no configuration to run behind any host name.
+pub fn service(env: &Env, req: &Request) -> std::result::Result<AppService, ApiError> {
+    let origin = req
+        .url()
+        .map_err(|e| internal("url", e))?
+        .origin()
+        .ascii_serialization();
+    service_with(
+        env,
+        Urls {
+            hosted_base: origin.clone(),
+            api_base: format!("{origin}/v3"),
         },
-        (Method::Post, "/v3/face-match/") => match auth::application_id(&req, env).await {
-            Ok(_application) => standalone::face_match(&mut req, env).await,
-            Err(e) => Err(e),
+    )
+}
+
+/// For work outside a request (cron, webhook sending), which renders no URLs.
+pub fn housekeeping_service(env: &Env) -> std::result::Result<AppService, ApiError> {
+    service_with(
+        env,
+        Urls {
+            hosted_base: String::new(),
+            api_base: String::new(),
         },
-        _ => Err(HttpError::not_found()),
-    };
-    outcome.or_else(|e| e.into_response())
+    )
+}
+
+fn service_with(env: &Env, urls: Urls) -> std::result::Result<AppService, ApiError> {
+    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    Ok(Service {
+        store: D1Store::new(db),
+        clock: WorkerClock,
+        ids: WorkerIds,
+        cipher: template_cipher(env)?,
+        urls,
+    })
+}
+
+/// Templates are sealed under their own key (Worker secret TEMPLATE_KEY, 64 hex chars),
+/// distinct from API keys and webhook secrets.
+fn template_cipher(env: &Env) -> std::result::Result<AesGcmCipher, ApiError> {
+    let hex_key = env
+        .secret("TEMPLATE_KEY")
+        .map_err(|_| internal("TEMPLATE_KEY", "secret not set"))?
+        .to_string();
+    let key: [u8; 32] = hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| internal("TEMPLATE_KEY", "must be 64 hex characters"))?;
+    Ok(AesGcmCipher::new(&key))
+}
+
+/// The cron's work: expire sessions past their deadline, send due webhooks.
+pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
+    let svc = housekeeping_service(env)?;
+    svc.expire_due(&apps::all(env).await?).await?;
+    deliver::due(env).await
 }

@@ -3,11 +3,14 @@
 //! read the form and run the pipeline.
 
 use facegate_pipeline::decide::{self, Policy};
-use facegate_pipeline::{Analysis, Embedding, FaceMatch, LivenessCheck, Pipeline, PipelineError, Want};
+use facegate_pipeline::{
+    Analysis, Embedding, FaceMatch, LivenessCheck, Pipeline, PipelineError, Want,
+};
+use facegate_sessions::{ApiError, FieldErrors, HttpResponse};
 use serde_json::{json, Value};
-use worker::{Env, FormData, FormEntry, Request, Response};
+use worker::{Env, FormData, FormEntry, Request};
 
-use crate::http_error::HttpError;
+use crate::http::internal;
 use crate::models;
 
 /// Didit's documented cap on an uploaded image.
@@ -16,7 +19,7 @@ pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 /// The standalone face-match API has a single decline threshold, 30 by default (contract).
 pub const DEFAULT_STANDALONE_MATCH_DECLINE: f32 = 30.0;
 
-pub async fn passive_liveness(req: &mut Request, env: &Env) -> Result<Response, HttpError> {
+pub async fn passive_liveness(req: &mut Request, env: &Env) -> Result<HttpResponse, ApiError> {
     let form = read_form(req).await?;
     let image = image_field(&form, "user_image").await?;
     let mut policy = Policy::default();
@@ -24,31 +27,79 @@ pub async fn passive_liveness(req: &mut Request, env: &Env) -> Result<Response, 
         policy.liveness_decline_threshold = t;
     }
     let pipeline = models::pipeline(env).await?;
-    let analysis = analyze(&pipeline, &image, "user_image", Want { embedding: false, liveness: true })?;
+    let analysis = analyze(
+        &pipeline,
+        &image,
+        "user_image",
+        Want {
+            embedding: false,
+            liveness: true,
+        },
+    )?;
     let c = &pipeline.config;
-    let check = decide::liveness_check("passive_liveness", &analysis.observation(None), &c.calibration, &policy, &c.quality);
-    respond(render_passive_liveness(&new_request_id(), &check, &analysis, &now_iso()))
+    let check = decide::liveness_check(
+        "passive_liveness",
+        &analysis.observation(None),
+        &c.calibration,
+        &policy,
+        &c.quality,
+    );
+    Ok(HttpResponse::json(
+        200,
+        render_passive_liveness(&new_request_id(), &check, &analysis, &now_iso()),
+    ))
 }
 
-pub async fn face_match(req: &mut Request, env: &Env) -> Result<Response, HttpError> {
+pub async fn face_match(req: &mut Request, env: &Env) -> Result<HttpResponse, ApiError> {
     let form = read_form(req).await?;
     let user = image_field(&form, "user_image").await?;
     let reference = image_field(&form, "ref_image").await?;
-    let decline = number_field(&form, "face_match_score_decline_threshold")?.unwrap_or(DEFAULT_STANDALONE_MATCH_DECLINE);
-    let policy = Policy { face_match_decline_threshold: decline, face_match_review_threshold: decline, ..Policy::default() };
+    let decline = number_field(&form, "face_match_score_decline_threshold")?
+        .unwrap_or(DEFAULT_STANDALONE_MATCH_DECLINE);
+    let policy = Policy {
+        face_match_decline_threshold: decline,
+        face_match_review_threshold: decline,
+        ..Policy::default()
+    };
     let pipeline = models::pipeline(env).await?;
-    let want = Want { embedding: true, liveness: false };
+    let want = Want {
+        embedding: true,
+        liveness: false,
+    };
     let user_analysis = analyze(&pipeline, &user, "user_image", want)?;
     let ref_analysis = analyze(&pipeline, &reference, "ref_image", want)?;
-    let ref_embedding: Option<&Embedding> = ref_analysis.subject.as_ref().and_then(|s| s.embedding.as_ref());
+    let ref_embedding: Option<&Embedding> = ref_analysis
+        .subject
+        .as_ref()
+        .and_then(|s| s.embedding.as_ref());
     let c = &pipeline.config;
-    let item = decide::face_match("face_match", &user_analysis.observation(ref_embedding), ref_embedding.is_some(), &c.calibration, &policy);
-    respond(render_face_match(&new_request_id(), &item, &user_analysis, &ref_analysis, &now_iso()))
+    let item = decide::face_match(
+        "face_match",
+        &user_analysis.observation(ref_embedding),
+        ref_embedding.is_some(),
+        &c.calibration,
+        &policy,
+    );
+    Ok(HttpResponse::json(
+        200,
+        render_face_match(
+            &new_request_id(),
+            &item,
+            &user_analysis,
+            &ref_analysis,
+            &now_iso(),
+        ),
+    ))
 }
 
 /// `{request_id, liveness: {...}, created_at}`: the contract's liveness item plus the detected
 /// faces as `user_image.entities`.
-pub fn render_passive_liveness(request_id: &str, check: &LivenessCheck, analysis: &Analysis, created_at: &str) -> Value {
+pub fn render_passive_liveness(
+    request_id: &str,
+    check: &LivenessCheck,
+    analysis: &Analysis,
+    created_at: &str,
+) -> Value {
     json!({
         "request_id": request_id,
         "liveness": {
@@ -64,7 +115,13 @@ pub fn render_passive_liveness(request_id: &str, check: &LivenessCheck, analysis
     })
 }
 
-pub fn render_face_match(request_id: &str, item: &FaceMatch, user: &Analysis, reference: &Analysis, created_at: &str) -> Value {
+pub fn render_face_match(
+    request_id: &str,
+    item: &FaceMatch,
+    user: &Analysis,
+    reference: &Analysis,
+    created_at: &str,
+) -> Value {
     json!({
         "request_id": request_id,
         "face_match": {
@@ -96,32 +153,48 @@ fn image_entities(analysis: &Analysis) -> Value {
     json!({ "entities": entities, "best_angle": 0 })
 }
 
-fn analyze(pipeline: &Pipeline, bytes: &[u8], field: &str, want: Want) -> Result<Analysis, HttpError> {
+/// Runs the pipeline; a bad image is the caller's error on `field`, a model failure is ours.
+pub fn analyze(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    field: &str,
+    want: Want,
+) -> Result<Analysis, ApiError> {
     pipeline.analyze(bytes, want).map_err(|e| match e {
-        PipelineError::Model { .. } => HttpError::internal("pipeline", e),
-        input => HttpError::field(field, input.to_string()),
+        PipelineError::Model { .. } => internal("pipeline", e),
+        input => FieldErrors::single(field, input.to_string()),
     })
 }
 
-async fn read_form(req: &mut Request) -> Result<FormData, HttpError> {
-    req.form_data().await.map_err(|_| HttpError { status: 400, body: json!({"detail": "Send multipart/form-data."}) })
+async fn read_form(req: &mut Request) -> Result<FormData, ApiError> {
+    req.form_data()
+        .await
+        .map_err(|_| ApiError::BadRequest("Send multipart/form-data.".into()))
 }
 
-async fn image_field(form: &FormData, name: &str) -> Result<Vec<u8>, HttpError> {
+pub async fn image_field(form: &FormData, name: &str) -> Result<Vec<u8>, ApiError> {
     match form.get(name) {
         Some(FormEntry::File(file)) => {
-            let bytes = file.bytes().await.map_err(|e| HttpError::field(name, format!("unreadable upload: {e}")))?;
+            let bytes = file
+                .bytes()
+                .await
+                .map_err(|e| FieldErrors::single(name, format!("Unreadable upload: {e}")))?;
             if bytes.len() > MAX_IMAGE_BYTES {
-                return Err(HttpError::too_large(name, format!("The image is larger than {} MB.", MAX_IMAGE_BYTES / (1024 * 1024))));
+                return Err(ApiError::PayloadTooLarge {
+                    limit: MAX_IMAGE_BYTES,
+                });
             }
             Ok(bytes)
         }
-        Some(FormEntry::Field(_)) => Err(HttpError::field(name, "Upload a file, not a text field.")),
-        None => Err(HttpError::field(name, "This field is required.")),
+        Some(FormEntry::Field(_)) => Err(FieldErrors::single(
+            name,
+            "Upload a file, not a text field.",
+        )),
+        None => Err(FieldErrors::single(name, "This field is required.")),
     }
 }
 
-fn number_field(form: &FormData, name: &str) -> Result<Option<f32>, HttpError> {
+fn number_field(form: &FormData, name: &str) -> Result<Option<f32>, ApiError> {
     match form.get_field(name) {
         None => Ok(None),
         Some(v) => v
@@ -130,22 +203,13 @@ fn number_field(form: &FormData, name: &str) -> Result<Option<f32>, HttpError> {
             .ok()
             .filter(|t| (0.0..=100.0).contains(t))
             .map(Some)
-            .ok_or_else(|| HttpError::field(name, "A number between 0 and 100 is required.")),
+            .ok_or_else(|| FieldErrors::single(name, "A number between 0 and 100 is required.")),
     }
 }
 
-fn respond(body: Value) -> Result<Response, HttpError> {
-    Response::from_json(&body).map_err(|e| HttpError::internal("response", e))
-}
-
 fn new_request_id() -> String {
-    let mut bytes = [0u8; 16];
-    // A failed entropy read leaves zeros: request ids are for correlation, not security.
-    let _ = getrandom::fill(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    use facegate_sessions::Ids;
+    crate::ports::WorkerIds.uuid()
 }
 
 fn now_iso() -> String {
@@ -160,23 +224,66 @@ mod tests {
     use facegate_pipeline::{Face, LivenessScore, Subject};
 
     fn analysis() -> Analysis {
-        let face = Face { x: 10.4, y: 20.0, width: 100.0, height: 120.0, landmarks: [[0.0; 2]; 5], score: 0.91234 };
-        let quality = Quality { face_px: 100.0, yaw: 0.0, pitch: 0.0, roll: 0.0, sharpness: 200.0, brightness: 120.0 };
-        let liveness = LivenessScore { v2: 0.99, v1se: Some(0.98), coverage: 1.0, tight: false, live: 0.985 };
-        Analysis { width: 640, height: 480, faces: vec![face], subject: Some(Subject { face, quality, presenting_faces: 1, embedding: None, liveness: Some(liveness) }) }
+        let face = Face {
+            x: 10.4,
+            y: 20.0,
+            width: 100.0,
+            height: 120.0,
+            landmarks: [[0.0; 2]; 5],
+            score: 0.91234,
+        };
+        let quality = Quality {
+            face_px: 100.0,
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            sharpness: 200.0,
+            brightness: 120.0,
+        };
+        let liveness = LivenessScore {
+            v2: 0.99,
+            v1se: Some(0.98),
+            coverage: 1.0,
+            tight: false,
+            live: 0.985,
+        };
+        Analysis {
+            width: 640,
+            height: 480,
+            faces: vec![face],
+            subject: Some(Subject {
+                face,
+                quality,
+                presenting_faces: 1,
+                embedding: None,
+                liveness: Some(liveness),
+            }),
+        }
     }
 
     #[test]
     fn passive_liveness_has_didits_shape() {
         let a = analysis();
         let obs: Observation = a.observation(None);
-        let check = decide::liveness_check("passive_liveness", &obs, &Calibration::default(), &Policy::default(), &QualityLimits::default());
+        let check = decide::liveness_check(
+            "passive_liveness",
+            &obs,
+            &Calibration::default(),
+            &Policy::default(),
+            &QualityLimits::default(),
+        );
         let v = render_passive_liveness("rid", &check, &a, "2026-11-26T00:00:00.000Z");
         assert_eq!(v["liveness"]["status"], "Approved");
         assert_eq!(v["liveness"]["method"], "PASSIVE");
         assert!(v["liveness"]["warnings"].as_array().unwrap().is_empty());
-        assert_eq!(v["liveness"]["user_image"]["entities"][0]["bbox"], json!([10.0, 20.0, 110.0, 140.0]));
-        assert_eq!(v["liveness"]["user_image"]["entities"][0]["confidence"], json!(0.912));
+        assert_eq!(
+            v["liveness"]["user_image"]["entities"][0]["bbox"],
+            json!([10.0, 20.0, 110.0, 140.0])
+        );
+        assert_eq!(
+            v["liveness"]["user_image"]["entities"][0]["confidence"],
+            json!(0.912)
+        );
         assert!(v["liveness"]["user_image"]["entities"][0]["age"].is_null());
         assert_eq!(v["request_id"], "rid");
     }
@@ -184,8 +291,19 @@ mod tests {
     #[test]
     fn face_match_without_a_face_in_the_reference_is_declined() {
         let a = analysis();
-        let empty = Analysis { width: 10, height: 10, faces: vec![], subject: None };
-        let item = decide::face_match("face_match", &a.observation(None), false, &Calibration::default(), &Policy::default());
+        let empty = Analysis {
+            width: 10,
+            height: 10,
+            faces: vec![],
+            subject: None,
+        };
+        let item = decide::face_match(
+            "face_match",
+            &a.observation(None),
+            false,
+            &Calibration::default(),
+            &Policy::default(),
+        );
         let v = render_face_match("rid", &item, &a, &empty, "t");
         assert_eq!(v["face_match"]["status"], "Declined");
         assert_eq!(v["face_match"]["warnings"][0]["risk"], "NO_REFERENCE_IMAGE");

@@ -133,7 +133,11 @@ fn run(cli: Cli) -> Result<(), String> {
             let manifest = facegate_models::Manifest::load().map_err(|e| e.to_string())?;
             let prepared = facegate_models::prepare(&manifest, &opts, &mut |m| eprintln!("{m}"))
                 .map_err(|e| e.to_string())?;
-            eprintln!("{} models ready in {}", prepared.len(), opts.out_dir.display());
+            eprintln!(
+                "{} models ready in {}",
+                prepared.len(),
+                opts.out_dir.display()
+            );
             Ok(())
         }
         Command::Compare { a, b, json } => compare(&paths::load_pipeline(config)?, &a, &b, json),

@@ -1,0 +1,168 @@
+//! The one error type of the API and its mapping to Didit's DRF-style responses (§1.1, §3.1).
+
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+/// Field-keyed validation messages, DRF style: `{"field": ["msg", …]}` or nested objects for
+/// nested serializers (`{"contact_details": {"email": ["…"]}}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldErrors(pub Map<String, Value>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        let entry = self
+            .0
+            .entry(field.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = entry {
+            list.push(Value::String(message.into()));
+        }
+    }
+
+    /// Errors of a nested object under `field`.
+    pub fn nest(&mut self, field: &str, inner: FieldErrors) {
+        if !inner.is_empty() {
+            self.0.insert(field.to_owned(), Value::Object(inner.0));
+        }
+    }
+
+    /// A bare string value, as Didit does for the missing-stored-face error (§1.3).
+    pub fn set_plain(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .insert(field.to_owned(), Value::String(message.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self))
+        }
+    }
+
+    pub fn single(field: &str, message: impl Into<String>) -> ApiError {
+        let mut e = FieldErrors::new();
+        e.add(field, message);
+        ApiError::Validation(e)
+    }
+}
+
+pub const MSG_PERMISSION: &str = "You do not have permission to perform this action.";
+pub const MSG_BAD_CREDENTIALS: &str = "Incorrect authentication credentials.";
+pub const MSG_NOT_FOUND: &str = "Not found.";
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ApiError {
+    /// 400 with a field-keyed body.
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    /// 400 with `{"detail": …}` (malformed JSON, refused transitions).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401: a key was sent but matches no application.
+    #[error("invalid API key")]
+    InvalidApiKey,
+    /// 403: no key at all (Didit answers 403, not 401, for this).
+    #[error("missing API key")]
+    MissingApiKey,
+    #[error("not found")]
+    NotFound,
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        method: String,
+        allow: Vec<&'static str>,
+    },
+    /// 409: a concurrent writer won, or the session token was already used for a verdict.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 410: the session expired before this capture.
+    #[error("gone: {0}")]
+    Gone(String),
+    #[error("payload too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("rate limited")]
+    RateLimited {
+        limit: u32,
+        remaining: u32,
+        /// Epoch seconds at which the window frees a slot.
+        reset: i64,
+        retry_after: i64,
+    },
+    /// Storage or crypto fault: never caused by client input, never shows its detail.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Validation(_) | ApiError::BadRequest(_) => 400,
+            ApiError::InvalidApiKey => 401,
+            ApiError::MissingApiKey => 403,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::Gone(_) => 410,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn to_http(&self) -> (u16, Vec<(String, String)>, Value) {
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        let detail = |m: &str| json!({ "detail": m });
+        let body = match self {
+            ApiError::Validation(f) => Value::Object(f.0.clone()),
+            ApiError::BadRequest(m) | ApiError::Conflict(m) | ApiError::Gone(m) => detail(m),
+            ApiError::InvalidApiKey => detail(MSG_BAD_CREDENTIALS),
+            ApiError::MissingApiKey => detail(MSG_PERMISSION),
+            ApiError::NotFound => detail(MSG_NOT_FOUND),
+            ApiError::MethodNotAllowed { method, allow } => {
+                headers.push(("Allow".to_owned(), allow.join(", ")));
+                detail(&format!("Method \"{method}\" not allowed."))
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                detail(&format!("Request body is too large (limit {limit} bytes)."))
+            }
+            ApiError::RateLimited {
+                limit,
+                remaining,
+                reset,
+                retry_after,
+            } => {
+                let retry_after = (*retry_after).max(1);
+                headers.extend([
+                    ("Retry-After".to_owned(), retry_after.to_string()),
+                    ("X-RateLimit-Limit".to_owned(), limit.to_string()),
+                    ("X-RateLimit-Remaining".to_owned(), remaining.to_string()),
+                    ("X-RateLimit-Reset".to_owned(), reset.to_string()),
+                ]);
+                detail(&format!(
+                    "Request was throttled. Expected available in {retry_after} seconds."
+                ))
+            }
+            ApiError::Internal(_) => detail("A server error occurred."),
+        };
+        (self.status(), headers, body)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict => ApiError::Conflict(
+                "The session was modified concurrently; retry the request.".into(),
+            ),
+            crate::store::StoreError::Backend(m) => ApiError::Internal(m),
+        }
+    }
+}

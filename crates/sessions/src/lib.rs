@@ -1,0 +1,34 @@
+//! facegate's Didit-compatible Sessions API core (contract: shared/spec/didit-v3-contract.md).
+//!
+//! Pure: requests come in as bytes, responses go out as `(status, headers, JSON)`, and the
+//! outside world (storage, time, randomness) is reached only through the ports in `store`.
+//! The Cloudflare Worker is a thin adapter that implements `Store` over D1, runs the face
+//! pipeline between `begin_capture` and `finish_capture`, and sends the webhook outbox.
+
+pub mod cipher;
+pub mod deliveries;
+pub mod error;
+pub mod render;
+pub mod routes;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod types;
+pub mod validate;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+
+#[cfg(test)]
+mod tests;
+
+pub use cipher::{AesGcmCipher, CipherError, TemplateCipher};
+pub use deliveries::{sign_for_send, SendResult};
+pub use error::{ApiError, FieldErrors};
+pub use render::Urls;
+pub use routes::{authenticate, hash_api_key, route, Directory, HttpResponse, Route};
+pub use service::{CaptureContext, CaptureOutcome, CaptureResult, Service};
+pub use state::{transition, Event};
+pub use store::{Clock, Ids, SessionFilter, Store, StoreError};
+pub use types::*;

@@ -1,0 +1,387 @@
+//! Domain types. Every enum serialises with the exact wire casing of the contract (§1.15),
+//! so rows and responses never need a second mapping.
+
+use facegate_pipeline::decide::Policy;
+use facegate_pipeline::{FaceMatch, LivenessCheck};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Workflow node ids the adapter passes to the pipeline, so decision items carry the ids
+/// the PY CLI's `--nodes feature_liveness:LIVENESS` shorthand expects.
+pub const LIVENESS_NODE: &str = "feature_liveness";
+pub const FACE_MATCH_NODE: &str = "feature_face_match";
+
+/// The 10 session statuses (§1.15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionStatus {
+    #[serde(rename = "Not Started")]
+    NotStarted,
+    #[serde(rename = "In Progress")]
+    InProgress,
+    #[serde(rename = "In Review")]
+    InReview,
+    Approved,
+    Declined,
+    Expired,
+    Abandoned,
+    #[serde(rename = "Kyc Expired")]
+    KycExpired,
+    Resubmitted,
+    #[serde(rename = "Awaiting User")]
+    AwaitingUser,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 10] = [
+        SessionStatus::NotStarted,
+        SessionStatus::InProgress,
+        SessionStatus::InReview,
+        SessionStatus::Approved,
+        SessionStatus::Declined,
+        SessionStatus::Expired,
+        SessionStatus::Abandoned,
+        SessionStatus::KycExpired,
+        SessionStatus::Resubmitted,
+        SessionStatus::AwaitingUser,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::NotStarted => "Not Started",
+            SessionStatus::InProgress => "In Progress",
+            SessionStatus::InReview => "In Review",
+            SessionStatus::Approved => "Approved",
+            SessionStatus::Declined => "Declined",
+            SessionStatus::Expired => "Expired",
+            SessionStatus::Abandoned => "Abandoned",
+            SessionStatus::KycExpired => "Kyc Expired",
+            SessionStatus::Resubmitted => "Resubmitted",
+            SessionStatus::AwaitingUser => "Awaiting User",
+        }
+    }
+
+    /// Exact wire value only.
+    pub fn parse(s: &str) -> Option<SessionStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Wire value or the docs' `IN_REVIEW` spelling, any case: the list filter must accept
+    /// both (§1.7) and the two spellings never collide.
+    pub fn parse_lenient(s: &str) -> Option<SessionStatus> {
+        let norm = |x: &str| x.replace(['_', ' '], "").to_ascii_lowercase();
+        let want = norm(s.trim());
+        Self::ALL.into_iter().find(|v| norm(v.as_str()) == want)
+    }
+
+    /// Statuses in which the user may still (re)capture, and which create reuses (§1.3).
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::NotStarted
+                | SessionStatus::InProgress
+                | SessionStatus::Resubmitted
+                | SessionStatus::AwaitingUser
+        )
+    }
+
+    /// Statuses that carry the `decision` object in webhooks (§2.2).
+    pub fn webhook_has_decision(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Approved
+                | SessionStatus::Declined
+                | SessionStatus::InReview
+                | SessionStatus::Abandoned
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackMethod {
+    #[default]
+    Initiator,
+    Completer,
+    Both,
+}
+
+impl CallbackMethod {
+    pub fn parse(s: &str) -> Option<CallbackMethod> {
+        match s.to_ascii_lowercase().as_str() {
+            "initiator" => Some(CallbackMethod::Initiator),
+            "completer" => Some(CallbackMethod::Completer),
+            "both" => Some(CallbackMethod::Both),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Live,
+    Sandbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowType {
+    /// Re-authentication: liveness + 1:1 match against the enrolled face.
+    BiometricAuthentication,
+    /// Enrolment: liveness only; an approved capture becomes the user's face template.
+    Kyc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Feature {
+    Liveness,
+    FaceMatch,
+}
+
+impl Feature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Liveness => "LIVENESS",
+            Feature::FaceMatch => "FACE_MATCH",
+        }
+    }
+}
+
+/// Thresholds on Didit's 0-100 scale; defaults are Didit's (§1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    pub face_match_review: f32,
+    pub face_match_decline: f32,
+    pub liveness_decline: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            face_match_review: 70.0,
+            face_match_decline: 50.0,
+            liveness_decline: 50.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub id: String,
+    /// The published version new sessions pin; older-version sessions are never reused.
+    pub version: u32,
+    pub workflow_type: WorkflowType,
+    /// Biometric only: `false` is Didit's liveness-only mode.
+    #[serde(default = "yes")]
+    pub face_match: bool,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// Captures allowed per session before a decline is final (Didit default 3, range 2-5).
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn three() -> u32 {
+    3
+}
+
+impl Workflow {
+    pub fn features(&self) -> Vec<Feature> {
+        match (self.workflow_type, self.face_match) {
+            (WorkflowType::BiometricAuthentication, true) => {
+                vec![Feature::Liveness, Feature::FaceMatch]
+            }
+            _ => vec![Feature::Liveness],
+        }
+    }
+
+    pub fn has(&self, f: Feature) -> bool {
+        self.features().contains(&f)
+    }
+
+    /// The pipeline policy this workflow's thresholds imply; the adapter hands it to
+    /// `decide::liveness_check` / `decide::face_match`.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            face_match_review_threshold: self.thresholds.face_match_review,
+            face_match_decline_threshold: self.thresholds.face_match_decline,
+            liveness_decline_threshold: self.thresholds.liveness_decline,
+            ..Policy::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDestination {
+    pub id: String,
+    pub url: String,
+    pub secret_shared_key: String,
+    /// Empty = every event, like Didit's legacy single `webhook_url` (§2.1).
+    #[serde(default)]
+    pub subscribed_events: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl WebhookDestination {
+    pub fn wants(&self, webhook_type: &str) -> bool {
+        self.enabled
+            && (self.subscribed_events.is_empty()
+                || self.subscribed_events.iter().any(|e| e == webhook_type))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    pub session_expiry_seconds: i64,
+    /// Sessions (and their templates) older than this are purged by `purge_retention`.
+    pub retention_days: Option<u32>,
+    pub environment: Environment,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            session_expiry_seconds: 30 * 60,
+            retention_days: None,
+            environment: Environment::Live,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    /// Lower-case hex SHA-256 of each valid API key; raw keys are never kept.
+    pub api_key_hashes: Vec<String>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookDestination>,
+    #[serde(default)]
+    pub settings: AppSettings,
+    #[serde(default)]
+    pub workflows: Vec<Workflow>,
+}
+
+impl Application {
+    pub fn workflow(&self, id: &str) -> Option<&Workflow> {
+        self.workflows
+            .iter()
+            .find(|w| w.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// Where the face-match reference of a session comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReferenceSource {
+    None,
+    /// `portrait_image` on create; the encrypted template sits in the session row.
+    Portrait,
+    /// The template enrolled for `vendor_data`, captured in `session_id`.
+    Stored {
+        session_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResubmitNode {
+    pub node_id: String,
+    pub feature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: String,
+    pub action: String,
+    pub old_status: SessionStatus,
+    pub new_status: SessionStatus,
+    pub note: Option<String>,
+    pub created_at: i64,
+}
+
+/// One row of the `sessions` table. Nested values (metadata, details, decision items,
+/// reviews) are JSON columns for a SQL store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub application_id: String,
+    pub number: i64,
+    pub token: String,
+    pub status: SessionStatus,
+    pub vendor_data: Option<String>,
+    pub metadata: Option<Value>,
+    pub callback: Option<String>,
+    pub callback_method: CallbackMethod,
+    pub language: Option<String>,
+    pub contact_details: Option<Value>,
+    pub expected_details: Option<Value>,
+    pub workflow_id: String,
+    pub workflow_version: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub liveness_checks: Vec<LivenessCheck>,
+    pub face_matches: Vec<FaceMatch>,
+    pub reference: ReferenceSource,
+    /// Encrypted embedding of `portrait_image` (reference = Portrait). Never the image.
+    pub reference_template: Option<Vec<u8>>,
+    /// Encrypted embedding of a kyc capture sent to review, enrolled if a reviewer approves.
+    pub pending_template: Option<Vec<u8>>,
+    pub attempts: u32,
+    pub resubmit_nodes: Option<Vec<ResubmitNode>>,
+    pub reviews: Vec<Review>,
+    /// Optimistic-concurrency counter: every update must name the version it read.
+    pub version: i64,
+}
+
+/// A row of the `templates` table, keyed by (application_id, vendor_data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRow {
+    pub application_id: String,
+    pub vendor_data: String,
+    /// The session whose approved capture produced it (`source_image_session_id`).
+    pub source_session_id: String,
+    /// `cipher::seal` output over the embedding's little-endian bytes.
+    pub blob: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Gave up: permanent refusal or retry budget spent.
+    Failed,
+}
+
+/// A row of the `webhook_deliveries` table (an outbox). The payload is stored unsigned:
+/// the signature covers the send time (§2.3 `X-Timestamp`), so signing happens at send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    /// Shared by every destination's copy of one event; receivers de-dupe on it.
+    pub event_id: String,
+    pub application_id: String,
+    pub session_id: String,
+    pub destination_id: String,
+    pub url: String,
+    pub webhook_type: String,
+    pub payload: Value,
+    /// Sends made so far.
+    pub attempt: u32,
+    pub next_attempt_at: i64,
+    pub status: DeliveryStatus,
+    /// HTTP status of the last send, or `timeout`.
+    pub last_response: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -1,0 +1,55 @@
+//! Applications (integrators) and their configuration, kept in D1.
+
+use facegate_sessions::{authenticate, hash_api_key, ApiError, Application};
+use serde::Deserialize;
+use worker::Env;
+
+use crate::http::internal;
+
+#[derive(Deserialize)]
+struct ConfigRow {
+    config: Option<String>,
+}
+
+fn decode(rows: Vec<ConfigRow>) -> Result<Vec<Application>, ApiError> {
+    rows.into_iter()
+        .filter_map(|r| r.config)
+        .map(|c| serde_json::from_str(&c).map_err(|e| internal("application config", e)))
+        .collect()
+}
+
+/// The application whose `x-api-key` the request carries: 403 without a key, 401 for an
+/// unknown one (the core's `authenticate` decides, over the one candidate row).
+pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Application, ApiError> {
+    let key = facegate_sessions::routes::header(headers, "x-api-key")
+        .unwrap_or("")
+        .trim();
+    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let rows: Vec<ConfigRow> = db
+        .prepare(
+            "SELECT a.config FROM applications a JOIN api_keys k ON k.application_id = a.id \
+             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )
+        .bind(&[hash_api_key(key).into()])
+        .map_err(|e| internal("bind", e))?
+        .all()
+        .await
+        .map_err(|e| internal("api key lookup", e))?
+        .results()
+        .map_err(|e| internal("api key rows", e))?;
+    let candidates = decode(rows)?;
+    authenticate(&candidates, headers).cloned()
+}
+
+/// Every application: the hosted page and the cron know a session or delivery, not a key.
+pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
+    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let rows: Vec<ConfigRow> = db
+        .prepare("SELECT config FROM applications")
+        .all()
+        .await
+        .map_err(|e| internal("applications", e))?
+        .results()
+        .map_err(|e| internal("application rows", e))?;
+    decode(rows)
+}

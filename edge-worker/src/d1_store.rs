@@ -1,0 +1,551 @@
+//! `facegate_sessions::Store` over Cloudflare D1 (schema: edge-worker/migrations). Each method
+//! is one or two prepared statements; sessions keep their full record as JSON in `data`, with
+//! the columns that queries filter or sort on copied out.
+
+use facegate_sessions::{DeliveryRow, Session, SessionFilter, Store, StoreError, TemplateRow};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub struct D1Store {
+    db: D1Database,
+}
+
+impl D1Store {
+    pub fn new(db: D1Database) -> Self {
+        D1Store { db }
+    }
+
+    fn statement(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
+        self.db.prepare(sql).bind(args).map_err(backend)
+    }
+
+    async fn run(&self, sql: &str, args: &[JsValue]) -> Result<D1Result, StoreError> {
+        self.statement(sql, args)?.run().await.map_err(backend)
+    }
+
+    async fn changes(&self, sql: &str, args: &[JsValue]) -> Result<u64, StoreError> {
+        let result = self.run(sql, args).await?;
+        Ok(result
+            .meta()
+            .map_err(backend)?
+            .and_then(|m| m.changes)
+            .unwrap_or(0) as u64)
+    }
+
+    async fn rows<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Vec<T>, StoreError> {
+        self.statement(sql, args)?
+            .all()
+            .await
+            .map_err(backend)?
+            .results::<T>()
+            .map_err(backend)
+    }
+
+    async fn sessions(&self, sql: &str, args: &[JsValue]) -> Result<Vec<Session>, StoreError> {
+        self.rows::<DataRow>(sql, args)
+            .await?
+            .into_iter()
+            .map(|r| decode(&r.data))
+            .collect()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn opt(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn decode<T: DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Backend(format!("stored row does not decode: {e}")))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+#[derive(Deserialize)]
+struct DataRow {
+    data: String,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: f64,
+}
+
+#[derive(Deserialize)]
+struct TemplateDbRow {
+    application_id: String,
+    vendor_data: String,
+    source_session_id: String,
+    blob: String,
+    created_at: f64,
+}
+
+#[derive(Deserialize)]
+struct DeliveryDbRow {
+    id: String,
+    event_id: String,
+    application_id: String,
+    session_id: String,
+    destination_id: String,
+    url: String,
+    webhook_type: String,
+    payload: String,
+    attempt: f64,
+    next_attempt_at: f64,
+    status: String,
+    last_response: Option<String>,
+    created_at: f64,
+    updated_at: f64,
+}
+
+impl TryFrom<DeliveryDbRow> for DeliveryRow {
+    type Error = StoreError;
+    fn try_from(r: DeliveryDbRow) -> Result<Self, StoreError> {
+        Ok(DeliveryRow {
+            id: r.id,
+            event_id: r.event_id,
+            application_id: r.application_id,
+            session_id: r.session_id,
+            destination_id: r.destination_id,
+            url: r.url,
+            webhook_type: r.webhook_type,
+            payload: decode(&r.payload)?,
+            attempt: r.attempt as u32,
+            next_attempt_at: r.next_attempt_at as i64,
+            status: decode(&format!("\"{}\"", r.status))?,
+            last_response: r.last_response,
+            created_at: r.created_at as i64,
+            updated_at: r.updated_at as i64,
+        })
+    }
+}
+
+fn detail<'a>(v: &'a Option<Value>, key: &str) -> Option<&'a str> {
+    v.as_ref().and_then(|v| v.get(key)).and_then(Value::as_str)
+}
+
+/// Lower-cased text the list `search` filter looks in (the same fields as the core's
+/// in-memory store), so SQL can match it with one `instr`.
+fn search_text(s: &Session) -> String {
+    [
+        s.vendor_data.as_deref(),
+        detail(&s.expected_details, "first_name"),
+        detail(&s.expected_details, "last_name"),
+        detail(&s.expected_details, "identification_number"),
+        detail(&s.contact_details, "email"),
+        detail(&s.contact_details, "phone"),
+    ]
+    .iter()
+    .flatten()
+    .map(|t| t.to_lowercase())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn country(s: &Session) -> Option<&str> {
+    detail(&s.expected_details, "id_country").or_else(|| detail(&s.expected_details, "country"))
+}
+
+fn status_text(s: &Session) -> Result<String, StoreError> {
+    Ok(encode(&s.status)?.trim_matches('"').to_owned())
+}
+
+const DELIVERY_COLUMNS: &str = "id, event_id, application_id, session_id, destination_id, url, webhook_type, payload, attempt, next_attempt_at, status, last_response, created_at, updated_at";
+
+impl Store for D1Store {
+    async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {
+        let rows: Vec<CountRow> = self
+            .rows(
+                "INSERT INTO session_counters (application_id, n) VALUES (?1, 1) \
+                 ON CONFLICT (application_id) DO UPDATE SET n = n + 1 RETURNING n",
+                &[text(application_id)],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.n as i64)
+            .ok_or_else(|| backend("counter returned no row"))
+    }
+
+    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO sessions (id, application_id, number, token, status, vendor_data, workflow_id, country, \
+             search_text, created_at, expires_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            &[
+                text(&s.id),
+                text(&s.application_id),
+                int(s.number),
+                text(&s.token),
+                text(&status_text(s)?),
+                opt(s.vendor_data.as_deref()),
+                text(&s.workflow_id),
+                opt(country(s)),
+                text(&search_text(s)),
+                int(s.created_at),
+                int(s.expires_at),
+                int(s.version),
+                text(&encode(s)?),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_session(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .sessions(
+                "SELECT data FROM sessions WHERE application_id = ?1 AND id = ?2",
+                &[text(application_id), text(id)],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn get_session_by_token(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .sessions("SELECT data FROM sessions WHERE token = ?1", &[text(token)])
+            .await?
+            .pop())
+    }
+
+    async fn sessions_for_vendor_data(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.sessions(
+            "SELECT data FROM sessions WHERE application_id = ?1 AND vendor_data = ?2 ORDER BY number DESC",
+            &[text(application_id), text(vendor_data)],
+        )
+        .await
+    }
+
+    async fn update_session(&self, s: &Session, expected_version: i64) -> Result<(), StoreError> {
+        let changed = self
+            .changes(
+                "UPDATE sessions SET status = ?1, vendor_data = ?2, country = ?3, search_text = ?4, expires_at = ?5, \
+                 version = ?6, data = ?7 WHERE application_id = ?8 AND id = ?9 AND version = ?10",
+                &[
+                    text(&status_text(s)?),
+                    opt(s.vendor_data.as_deref()),
+                    opt(country(s)),
+                    text(&search_text(s)),
+                    int(s.expires_at),
+                    int(s.version),
+                    text(&encode(s)?),
+                    text(&s.application_id),
+                    text(&s.id),
+                    int(expected_version),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&self, application_id: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
+                &[text(application_id), text(id)],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn list_sessions(
+        &self,
+        application_id: &str,
+        f: &SessionFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<Session>), StoreError> {
+        if f.none {
+            return Ok((0, Vec::new()));
+        }
+        let mut clauses = vec!["application_id = ?1".to_owned()];
+        let mut args = vec![text(application_id)];
+        let mut add = |clause: &str, value: JsValue| {
+            args.push(value);
+            clauses.push(clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(status) = f.status {
+            add("status = ?", text(encode(&status)?.trim_matches('"')));
+        }
+        if let Some(v) = &f.vendor_data {
+            add("vendor_data = ?", text(v));
+        }
+        if let Some(w) = &f.workflow_id {
+            add("lower(workflow_id) = lower(?)", text(w));
+        }
+        if let Some(c) = &f.country {
+            add("country = ?", text(c));
+        }
+        if let Some(q) = &f.search {
+            add("instr(search_text, ?) > 0", text(&q.to_lowercase()));
+        }
+        if let Some(t) = f.created_from {
+            add("created_at >= ?", int(t));
+        }
+        if let Some(t) = f.created_to {
+            add("created_at <= ?", int(t));
+        }
+        let filter = clauses.join(" AND ");
+        let count: Vec<CountRow> = self
+            .rows(
+                &format!("SELECT count(*) AS n FROM sessions WHERE {filter}"),
+                &args,
+            )
+            .await?;
+        let total = count.first().map_or(0, |r| r.n as u64);
+        let page_args: Vec<JsValue> = args
+            .iter()
+            .cloned()
+            .chain([int(limit as i64), int(offset as i64)])
+            .collect();
+        let (l, o) = (args.len() + 1, args.len() + 2);
+        let page = self
+            .sessions(&format!("SELECT data FROM sessions WHERE {filter} ORDER BY number DESC LIMIT ?{l} OFFSET ?{o}"), &page_args)
+            .await?;
+        Ok((total, page))
+    }
+
+    async fn session_ids(
+        &self,
+        application_id: &str,
+        numbers: Option<&[i64]>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<IdRow> = match numbers {
+            None => {
+                self.rows(
+                    "SELECT id FROM sessions WHERE application_id = ?1",
+                    &[text(application_id)],
+                )
+                .await?
+            }
+            Some(numbers) => {
+                // json_each keeps one statement however many numbers come in.
+                let list = encode(&numbers)?;
+                self.rows(
+                    "SELECT id FROM sessions WHERE application_id = ?1 AND number IN (SELECT value FROM json_each(?2))",
+                    &[text(application_id), text(&list)],
+                )
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn expired_unfinished(
+        &self,
+        application_id: Option<&str>,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.sessions(
+            "SELECT data FROM sessions WHERE (?1 IS NULL OR application_id = ?1) AND expires_at <= ?2 \
+             AND status IN ('Not Started', 'In Progress', 'Resubmitted', 'Awaiting User') ORDER BY expires_at LIMIT ?3",
+            &[opt(application_id), int(now), int(i64::from(limit))],
+        )
+        .await
+    }
+
+    async fn sessions_created_before(
+        &self,
+        application_id: &str,
+        cutoff: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<IdRow> = self
+            .rows(
+                "SELECT id FROM sessions WHERE application_id = ?1 AND created_at < ?2",
+                &[text(application_id), int(cutoff)],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn put_template(&self, t: &TemplateRow) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO templates (application_id, vendor_data, source_session_id, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (application_id, vendor_data) DO UPDATE SET source_session_id = ?3, blob = ?4, created_at = ?5",
+            &[text(&t.application_id), text(&t.vendor_data), text(&t.source_session_id), text(&hex::encode(&t.blob)), int(t.created_at)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_template(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<TemplateRow>, StoreError> {
+        let rows: Vec<TemplateDbRow> = self
+            .rows(
+                "SELECT application_id, vendor_data, source_session_id, blob, created_at FROM templates \
+                 WHERE application_id = ?1 AND vendor_data = ?2",
+                &[text(application_id), text(vendor_data)],
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                Ok(TemplateRow {
+                    application_id: r.application_id,
+                    vendor_data: r.vendor_data,
+                    source_session_id: r.source_session_id,
+                    blob: hex::decode(&r.blob).map_err(backend)?,
+                    created_at: r.created_at as i64,
+                })
+            })
+            .transpose()
+    }
+
+    async fn delete_template(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "DELETE FROM templates WHERE application_id = ?1 AND vendor_data = ?2",
+                &[text(application_id), text(vendor_data)],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_templates_from_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<u64, StoreError> {
+        self.changes(
+            "DELETE FROM templates WHERE application_id = ?1 AND source_session_id = ?2",
+            &[text(application_id), text(session_id)],
+        )
+        .await
+    }
+
+    async fn insert_delivery(&self, d: &DeliveryRow) -> Result<bool, StoreError> {
+        let inserted = self
+            .changes(
+                &format!(
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                     ON CONFLICT (event_id, destination_id) DO NOTHING"
+                ),
+                &delivery_args(d)?,
+            )
+            .await?;
+        Ok(inserted > 0)
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: u32) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows: Vec<DeliveryDbRow> = self
+            .rows(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                     ORDER BY next_attempt_at LIMIT ?2"
+                ),
+                &[int(now), int(i64::from(limit))],
+            )
+            .await?;
+        rows.into_iter().map(DeliveryRow::try_from).collect()
+    }
+
+    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+        let rows: Vec<DeliveryDbRow> = self
+            .rows(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"),
+                &[text(id)],
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(DeliveryRow::try_from)
+            .transpose()
+    }
+
+    async fn update_delivery(&self, d: &DeliveryRow) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE webhook_deliveries SET attempt = ?1, next_attempt_at = ?2, status = ?3, last_response = ?4, updated_at = ?5 WHERE id = ?6",
+            &[
+                int(i64::from(d.attempt)),
+                int(d.next_attempt_at),
+                text(encode(&d.status)?.trim_matches('"')),
+                opt(d.last_response.as_deref()),
+                int(d.updated_at),
+                text(&d.id),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn deliveries_for_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows: Vec<DeliveryDbRow> = self
+            .rows(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE session_id = ?1 ORDER BY created_at"), &[text(session_id)])
+            .await?;
+        rows.into_iter().map(DeliveryRow::try_from).collect()
+    }
+
+    async fn delete_deliveries_for_session(&self, session_id: &str) -> Result<u64, StoreError> {
+        self.changes(
+            "DELETE FROM webhook_deliveries WHERE session_id = ?1",
+            &[text(session_id)],
+        )
+        .await
+    }
+}
+
+fn delivery_args(d: &DeliveryRow) -> Result<Vec<JsValue>, StoreError> {
+    Ok(vec![
+        text(&d.id),
+        text(&d.event_id),
+        text(&d.application_id),
+        text(&d.session_id),
+        text(&d.destination_id),
+        text(&d.url),
+        text(&d.webhook_type),
+        text(&encode(&d.payload)?),
+        int(i64::from(d.attempt)),
+        int(d.next_attempt_at),
+        text(encode(&d.status)?.trim_matches('"')),
+        opt(d.last_response.as_deref()),
+        int(d.created_at),
+        int(d.updated_at),
+    ])
+}

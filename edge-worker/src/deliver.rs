@@ -1,0 +1,88 @@
+//! Sends due webhooks from the D1 outbox and records each result; the core decides retries.
+
+use std::time::Duration;
+
+use facegate_sessions::{sign_for_send, ApiError, Clock, SendResult};
+use facegate_webhook::SignedWebhook;
+use futures_util::future::{select, Either};
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::apps;
+use crate::ports::WorkerClock;
+use crate::routes::housekeeping_service;
+
+/// A receiver gets this long to answer before the attempt counts as a timeout.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const BATCH: u32 = 25;
+
+pub async fn due(env: &Env) -> Result<(), ApiError> {
+    let svc = housekeeping_service(env)?;
+    let rows = svc.deliveries_due(BATCH).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let applications = apps::all(env).await?;
+    for row in rows {
+        let app = applications.iter().find(|a| a.id == row.application_id);
+        match app.and_then(|app| sign_for_send(&row, app, WorkerClock.now())) {
+            Some(Ok(signed)) => {
+                let result = send(&row.url, &signed).await;
+                svc.record_delivery_result(&row.id, result).await?;
+            }
+            Some(Err(e)) => {
+                worker::console_error!("webhook {} cannot be signed: {e}", row.id);
+                svc.abandon_delivery(&row.id).await?;
+            }
+            // The application or its destination is gone: nobody to deliver to.
+            None => svc.abandon_delivery(&row.id).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn send(url: &str, signed: &SignedWebhook) -> SendResult {
+    match try_send(url, signed).await {
+        Ok(result) => result,
+        Err(e) => {
+            worker::console_log!("webhook to {url} failed: {e}");
+            SendResult::Timeout
+        }
+    }
+}
+
+async fn try_send(url: &str, signed: &SignedWebhook) -> worker::Result<SendResult> {
+    let headers = Headers::new();
+    for (name, value) in &signed.headers {
+        headers.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&signed.body)));
+    let request = Request::new_with_init(url, &init)?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = std::pin::pin!(fetch.send_with_signal(&signal));
+    let timeout = std::pin::pin!(Delay::from(SEND_TIMEOUT));
+    match select(sending, timeout).await {
+        Either::Left((response, _)) => {
+            let response = response?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse().ok());
+            Ok(SendResult::Http {
+                status: response.status_code(),
+                retry_after,
+            })
+        }
+        Either::Right(_) => {
+            controller.abort();
+            Ok(SendResult::Timeout)
+        }
+    }
+}
