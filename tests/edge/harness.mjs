@@ -21,12 +21,13 @@ async function freePort() {
   });
 }
 
-export async function spawnApp() {
+/** Starts the service; `webhookUrl` registers a webhook destination for the dev application. */
+export async function spawnApp({ webhookUrl } = {}) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'facegate-test-'));
   const child = spawn('node', [join(root, 'scripts', 'dev.mjs'), '--port', String(port)], {
     cwd: root,
-    env: { ...process.env, FACEGATE_STATE_DIR: state },
+    env: { ...process.env, FACEGATE_STATE_DIR: state, ...(webhookUrl ? { FACEGATE_WEBHOOK_URL: webhookUrl } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -54,6 +55,8 @@ export async function spawnApp() {
     origin,
     baseUrl: dev.base_url,
     apiKey: dev.api_key,
+    webhookSecret: dev.webhook_secret,
+    workflows: dev.workflows,
     output: () => output,
     async stop() {
       try {
@@ -70,6 +73,36 @@ export async function spawnApp() {
       rmSync(state, { recursive: true, force: true });
       rmSync(join(root, '.facegate', `dev-${port}.json`), { force: true });
     },
+  };
+}
+
+/** A local webhook receiver that records every delivery (raw body and headers). */
+export async function webhookReceiver() {
+  const { createServer: createHttpServer } = await import('node:http');
+  const received = [];
+  const server = createHttpServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/webhook`,
+    received,
+    /** Waits until a delivery matching `pred` (on the parsed body) has arrived. */
+    async waitFor(pred, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = received.find((d) => pred(JSON.parse(d.body)));
+        if (hit) return hit;
+        if (Date.now() > deadline) throw new Error(`no matching webhook in ${timeoutMs} ms; got ${received.map((d) => d.body).join('\n')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    close: () => new Promise((r) => server.close(r)),
   };
 }
 

@@ -1,0 +1,152 @@
+// Enrolment and re-authentication end to end, without a browser: sessions are created through
+// the API, frames posted to the hosted capture endpoint as the page would, and the signed
+// webhooks checked against the secret.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { dataDir, image, spawnApp, webhookReceiver } from './harness.mjs';
+
+let app;
+let hooks;
+before(async () => {
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
+});
+after(async () => {
+  await app?.stop();
+  await hooks?.close();
+});
+
+async function api(method, path, body) {
+  const res = await fetch(`${app.baseUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function capture(token, photo) {
+  const form = new FormData();
+  form.append('frame', image(photo), 'frame.jpg');
+  const res = await fetch(`${app.origin}/hosted/v1/${token}/capture`, { method: 'POST', body: form });
+  return { status: res.status, body: await res.json() };
+}
+
+async function session(workflow, vendorData, extra = {}) {
+  const { status, body } = await api('POST', '/session/', { workflow_id: app.workflows[workflow], vendor_data: vendorData, ...extra });
+  assert.equal(status, 201, JSON.stringify(body));
+  return body;
+}
+
+function hmac(text) {
+  return createHmac('sha256', app.webhookSecret).update(text).digest('hex');
+}
+
+const ENROL = 'video/enroll_portrait_apfol_s1_t9.5s.jpg';
+
+test('enrol, then re-authenticate the same person: Approved, with a verified webhook', async () => {
+  const kyc = await session('kyc', 'alice');
+  const enrolled = await capture(kyc.session_token, ENROL);
+  assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
+  assert.equal(enrolled.body.status, 'Approved');
+
+  const reauth = await session('biometric_authentication', 'alice', { callback: 'https://integrator.example/done' });
+  const started = Date.now();
+  const result = await capture(reauth.session_token, 'liveness/frames/apfol_s1/live_003.jpg');
+  assert.equal(result.body.status, 'Approved', JSON.stringify(result.body));
+  assert.equal(result.body.callback_url, `https://integrator.example/done?verificationSessionId=${reauth.session_id}&status=Approved`);
+
+  const decision = await api('GET', `/session/${reauth.session_id}/decision/`);
+  assert.equal(decision.body.status, 'Approved');
+  assert.equal(decision.body.face_matches[0].status, 'Approved');
+  assert.equal(decision.body.face_matches[0].source_image_session_id, kyc.session_id);
+  assert.equal(decision.body.liveness_checks[0].method, 'PASSIVE');
+
+  const hook = await hooks.waitFor((b) => b.session_id === reauth.session_id && b.status === 'Approved');
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed < 5000, `webhook took ${elapsed} ms`);
+  assert.equal(hook.headers['x-signature'], hmac(hook.body));
+  const payload = JSON.parse(hook.body);
+  assert.equal(hook.headers['x-signature-simple'], hmac(`${payload.timestamp}:${payload.session_id}:${payload.status}:${payload.webhook_type}`));
+  assert.equal(hook.headers['x-timestamp'], String(payload.timestamp));
+  assert.equal(payload.webhook_type, 'status.updated');
+  assert.equal(payload.decision.status, 'Approved');
+});
+
+test('another person is Declined', async () => {
+  await capture((await session('kyc', 'bob')).session_token, ENROL);
+  const reauth = await session('biometric_authentication', 'bob');
+  const result = await capture(reauth.session_token, 'faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
+  assert.equal(result.body.status, 'In Progress', 'a declined face match leaves retries');
+  assert.equal(result.body.retry, true);
+  const decision = await api('GET', `/session/${reauth.session_id}/decision/`);
+  assert.equal(decision.body.face_matches[0].status, 'Declined');
+  assert.equal(decision.body.face_matches[0].warnings[0].risk, 'LOW_FACE_MATCH_SIMILARITY');
+});
+
+test('a screen replay of the enrolled person is Declined for liveness, whatever the match', async () => {
+  await capture((await session('kyc', 'carol')).session_token, ENROL);
+  const reauth = await session('biometric_authentication', 'carol');
+  await capture(reauth.session_token, 'liveness/frames/apfol_s1/spoof_005.jpg');
+  const decision = await api('GET', `/session/${reauth.session_id}/decision/`);
+  assert.notEqual(decision.body.status, 'Approved');
+  assert.equal(decision.body.liveness_checks[0].status, 'Declined');
+  assert.ok(decision.body.liveness_checks[0].warnings.some((w) => w.risk === 'LOW_LIVENESS_SCORE'));
+});
+
+test('portrait_image as the reference: Approved for the same person', async () => {
+  const portrait = readFileSync(join(dataDir, ENROL)).toString('base64');
+  const s = await session('biometric_authentication', 'dave', { portrait_image: portrait });
+  const result = await capture(s.session_token, 'liveness/frames/apfol_s1/live_003.jpg');
+  assert.equal(result.body.status, 'Approved', JSON.stringify(result.body));
+  const decision = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.equal(decision.body.face_matches[0].source_image_session_id, s.session_id);
+});
+
+test('face match without an enrolled face or portrait is refused at creation', async () => {
+  const { status, body } = await api('POST', '/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'nobody' });
+  assert.equal(status, 400);
+  assert.equal(typeof body.portrait_image, 'string');
+});
+
+test('bad input is a 4xx in the contract\'s shape and loses nothing', async () => {
+  const kyc = await session('kyc', 'erin');
+  const checks = [
+    [await api('POST', '/session/', '{not json'), 400],
+    [await api('POST', '/session/', { workflow_id: 12 }), 400],
+    [await api('POST', '/session/', { workflow_id: '00000000-0000-4000-8000-000000000000' }), 400],
+    [await api('POST', '/session/', { workflow_id: app.workflows.kyc, portrait_image: 'A'.repeat(3_000_000) }), 400],
+  ];
+  for (const [res, want] of checks) {
+    assert.equal(res.status, want, JSON.stringify(res.body));
+    assert.equal(typeof res.body, 'object');
+  }
+  const notImage = new FormData();
+  notImage.append('frame', new Blob(['this is not an image']), 'frame.jpg');
+  let res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: notImage });
+  assert.equal(res.status, 400);
+  const jpeg = readFileSync(join(dataDir, ENROL));
+  const truncated = new FormData();
+  truncated.append('frame', new Blob([jpeg.subarray(0, jpeg.length / 2)]), 'frame.jpg');
+  res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: truncated });
+  assert.equal(res.status, 400);
+  // A 10000x10000 PNG header: refused from its size, before any pixel is decoded.
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200002710000027100806000000', 'hex');
+  const huge = new FormData();
+  huge.append('frame', new Blob([png]), 'frame.png');
+  res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: huge });
+  assert.equal(res.status, 400);
+  // None of that used up the session: it still takes a good frame.
+  const ok = await capture(kyc.session_token, ENROL);
+  assert.equal(ok.body.status, 'Approved');
+  // And its token is single-use after the verdict.
+  const again = await capture(kyc.session_token, ENROL);
+  assert.equal(again.status, 409);
+  const unknown = await capture('no-such-token', ENROL);
+  assert.equal(unknown.status, 404);
+});
