@@ -4,8 +4,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use facegate_pipeline::{ModelBytes, Pipeline, PipelineConfig};
-use worker::Env;
+use facegate_pipeline::detect::Detector;
+use facegate_pipeline::embed::Embedder;
+use facegate_pipeline::liveness::LivenessModel;
+use facegate_pipeline::{Pipeline, PipelineConfig};
+use worker::{Bucket, Env};
 
 use facegate_sessions::ApiError;
 
@@ -15,9 +18,6 @@ thread_local! {
     static PIPELINE: RefCell<Option<Rc<Pipeline>>> = const { RefCell::new(None) };
 }
 
-/// Object keys in the bucket: the model names of models/manifest.toml.
-const KEYS: [&str; 4] = ["yunet", "sface", "minifasnet_v2", "minifasnet_v1se"];
-
 pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
     if let Some(p) = PIPELINE.with(|c| c.borrow().clone()) {
         return Ok(p);
@@ -25,29 +25,37 @@ pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
     let bucket = env
         .bucket("MODELS")
         .map_err(|e| internal("MODELS binding", e))?;
-    let mut files = Vec::with_capacity(KEYS.len());
-    for key in KEYS {
-        let missing = || {
-            internal("R2", format!("model `{key}` missing from the MODELS bucket: run `npm run dev` (it uploads models/prepared)"))
-        };
-        let object = bucket
-            .get(key)
-            .execute()
-            .await
-            .map_err(|e| internal("R2 read", e))?
-            .ok_or_else(missing)?;
-        let body = object.body().ok_or_else(missing)?;
-        files.push(body.bytes().await.map_err(|e| internal("R2 body", e))?);
-    }
-    let models = ModelBytes {
-        yunet: &files[0],
-        sface: &files[1],
-        minifasnet_v2: &files[2],
-        minifasnet_v1se: &files[3],
-    };
+    // One model at a time, each file's bytes dropped once built: the isolate's linear memory
+    // never shrinks, so its peak is what counts against the 128 MB limit.
+    let model = |e| internal("model load", e);
+    let detector = Detector::load(&read(&bucket, "yunet").await?).map_err(model)?;
+    let embedder = Embedder::load(read(&bucket, "sface").await?).map_err(model)?;
+    let v2 = read(&bucket, "minifasnet_v2").await?;
+    let liveness =
+        LivenessModel::load(v2, Some(read(&bucket, "minifasnet_v1se").await?)).map_err(model)?;
     let pipeline = Rc::new(
-        Pipeline::load(models, PipelineConfig::default()).map_err(|e| internal("model load", e))?,
+        Pipeline::from_parts(detector, embedder, liveness, PipelineConfig::default())
+            .map_err(model)?,
     );
     PIPELINE.with(|c| *c.borrow_mut() = Some(pipeline.clone()));
     Ok(pipeline)
+}
+
+/// A model file from the bucket, stored under its manifest name.
+async fn read(bucket: &Bucket, key: &str) -> Result<Vec<u8>, ApiError> {
+    let missing = || {
+        internal("R2", format!("model `{key}` missing from the MODELS bucket: run `npm run dev` (it uploads models/prepared)"))
+    };
+    let object = bucket
+        .get(key)
+        .execute()
+        .await
+        .map_err(|e| internal("R2 read", e))?
+        .ok_or_else(missing)?;
+    object
+        .body()
+        .ok_or_else(missing)?
+        .bytes()
+        .await
+        .map_err(|e| internal("R2 body", e))
 }

@@ -22,7 +22,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             "/system/healthcheck" | "/system/healthcheck/"
         )
     {
-        return http::respond(Ok(http::json(200, json!({"status": "ok"}))));
+        return http::respond(Ok(http::json(
+            200,
+            json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
+        )));
     }
     if let Some(token) = path
         .strip_prefix("/hosted/v1/")
@@ -47,6 +50,15 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         return http::respond(outcome);
     }
     http::respond(api(&mut req, &env, &path).await)
+}
+
+/// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
+fn wasm_memory_mb() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    let bytes = core::arch::wasm32::memory_size(0) * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    let bytes = 0usize;
+    (bytes as f64 / 1e5).round() / 10.0
 }
 
 /// Everything under /v3 needs an application key.

@@ -32,7 +32,7 @@ fn analyse_all(
                 let result = std::fs::read(&full)
                     .map_err(|e| format!("{}: {e}", full.display()))
                     .and_then(|bytes| pipeline.analyze(&bytes, want).map_err(|e| e.to_string()));
-                if (i + 1) % 100 == 0 || i + 1 == unique.len() {
+                if (i + 1).is_multiple_of(100) || i + 1 == unique.len() {
                     eprintln!("  {}/{} images", i + 1, unique.len());
                 }
                 results

@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(accuracy(&GENUINE, &IMPOSTOR, 0.5), 0.8);
         let (t, acc) = best_accuracy(&GENUINE, &IMPOSTOR);
         assert_eq!(acc, 0.8);
-        assert!(t >= 0.35 && t < 0.6);
+        assert!((0.35..0.6).contains(&t));
     }
 
     #[test]

@@ -47,10 +47,10 @@ pub fn load_pipeline(config: PipelineConfig) -> Result<Pipeline, String> {
     let manifest = facegate_models::Manifest::load().map_err(|e| e.to_string())?;
     let b = facegate_models::read_prepared(&dir, &manifest).map_err(|e| e.to_string())?;
     let models = ModelBytes {
-        yunet: &b.yunet,
-        sface: &b.sface,
-        minifasnet_v2: &b.minifasnet_v2,
-        minifasnet_v1se: &b.minifasnet_v1se,
+        yunet: b.yunet,
+        sface: b.sface,
+        minifasnet_v2: b.minifasnet_v2,
+        minifasnet_v1se: b.minifasnet_v1se,
     };
     Pipeline::load(models, config).map_err(|e| e.to_string())
 }

@@ -53,10 +53,10 @@ const SIDE: usize = ALIGNED_SIDE as usize;
 const SHAPE: [usize; 4] = [1, 3, SIDE, SIDE];
 
 impl Embedder {
-    pub fn load(onnx: &[u8]) -> Result<Self, PipelineError> {
-        let net = Net::load("sface", onnx)?;
-        net.prepare(&SHAPE)?;
-        Ok(Embedder { net })
+    pub fn load(onnx: Vec<u8>) -> Result<Self, PipelineError> {
+        Ok(Embedder {
+            net: Net::load_fixed("sface", onnx, &SHAPE)?,
+        })
     }
 
     /// Raw 128-d output for one aligned 112x112 crop (RGB 0-255 in; the graph normalises).

@@ -26,12 +26,13 @@ pub use error::PipelineError;
 pub use liveness::LivenessScore;
 pub use quality::Quality;
 
-/// The four ONNX files, float32 (see models/manifest.toml).
-pub struct ModelBytes<'a> {
-    pub yunet: &'a [u8],
-    pub sface: &'a [u8],
-    pub minifasnet_v2: &'a [u8],
-    pub minifasnet_v1se: &'a [u8],
+/// The four ONNX files, float32 (see models/manifest.toml). Owned, so that each file can be
+/// released as soon as its model is built.
+pub struct ModelBytes {
+    pub yunet: Vec<u8>,
+    pub sface: Vec<u8>,
+    pub minifasnet_v2: Vec<u8>,
+    pub minifasnet_v1se: Vec<u8>,
 }
 
 /// What to compute for the subject face beyond detection and quality.
@@ -94,16 +95,28 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Parses and optimises all models. Slow (hundreds of ms): do it once and keep the pipeline.
-    pub fn load(models: ModelBytes<'_>, config: PipelineConfig) -> Result<Self, PipelineError> {
-        let detector = detect::Detector::load(models.yunet)?;
+    pub fn load(models: ModelBytes, config: PipelineConfig) -> Result<Self, PipelineError> {
+        Pipeline::from_parts(
+            detect::Detector::load(&models.yunet)?,
+            embed::Embedder::load(models.sface)?,
+            liveness::LivenessModel::load(models.minifasnet_v2, Some(models.minifasnet_v1se))?,
+            config,
+        )
+    }
+
+    /// From models loaded one at a time, so a caller short of memory (a Worker isolate) can
+    /// drop each file's bytes before reading the next.
+    pub fn from_parts(
+        detector: detect::Detector,
+        embedder: embed::Embedder,
+        liveness: liveness::LivenessModel,
+        config: PipelineConfig,
+    ) -> Result<Self, PipelineError> {
         detector.warm_up(&config.detector)?;
         Ok(Pipeline {
             detector,
-            embedder: embed::Embedder::load(models.sface)?,
-            liveness: liveness::LivenessModel::load(
-                models.minifasnet_v2,
-                Some(models.minifasnet_v1se),
-            )?,
+            embedder,
+            liveness,
             config,
         })
     }

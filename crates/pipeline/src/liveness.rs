@@ -69,10 +69,11 @@ pub struct SpoofNet {
 }
 
 impl SpoofNet {
-    pub fn load(name: &'static str, onnx: &[u8], scale: f32) -> Result<Self, PipelineError> {
-        let net = Net::load(name, onnx)?;
-        net.prepare(&SHAPE)?;
-        Ok(SpoofNet { net, scale })
+    pub fn load(name: &'static str, onnx: Vec<u8>, scale: f32) -> Result<Self, PipelineError> {
+        Ok(SpoofNet {
+            net: Net::load_fixed(name, onnx, &SHAPE)?,
+            scale,
+        })
     }
 
     /// Probability that the face is live.
@@ -102,7 +103,7 @@ pub struct LivenessModel {
 }
 
 impl LivenessModel {
-    pub fn load(v2_onnx: &[u8], v1se_onnx: Option<&[u8]>) -> Result<Self, PipelineError> {
+    pub fn load(v2_onnx: Vec<u8>, v1se_onnx: Option<Vec<u8>>) -> Result<Self, PipelineError> {
         Ok(LivenessModel {
             v2: SpoofNet::load("minifasnet_v2", v2_onnx, 2.7)?,
             v1se: v1se_onnx

@@ -13,19 +13,55 @@ type Plan = Arc<TypedRunnableModel>;
 /// optimises for concrete shapes, and optimising costs far more than running.
 pub struct Net {
     name: &'static str,
-    parsed: InferenceModel,
+    /// Kept only by nets that run at several shapes. A fixed-shape net drops it once planned:
+    /// SFace's weights would otherwise sit in memory twice, which matters in a 128 MB isolate.
+    parsed: Option<InferenceModel>,
     plans: Mutex<HashMap<Vec<usize>, Plan>>,
 }
 
+fn parse(name: &'static str, onnx: &[u8]) -> Result<InferenceModel, PipelineError> {
+    tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])
+        .map_err(|e| PipelineError::model(name, e))
+}
+
+fn optimise(
+    name: &'static str,
+    model: InferenceModel,
+    shape: &[usize],
+) -> Result<Plan, PipelineError> {
+    model
+        .with_input_fact(0, f32::fact(shape).into())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| PipelineError::model(name, e))
+}
+
 impl Net {
+    /// A net that is planned for each input shape it meets.
     pub fn load(name: &'static str, onnx: &[u8]) -> Result<Self, PipelineError> {
-        let parsed = tract_onnx::onnx()
-            .model_for_read(&mut &onnx[..])
-            .map_err(|e| PipelineError::model(name, e))?;
         Ok(Net {
             name,
-            parsed,
+            parsed: Some(parse(name, onnx)?),
             plans: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A net that only ever runs at `shape`: planned now, the file and its parsed form released
+    /// as soon as each is no longer needed, to keep peak memory at about two copies of the
+    /// weights rather than three.
+    pub fn load_fixed(
+        name: &'static str,
+        onnx: Vec<u8>,
+        shape: &[usize],
+    ) -> Result<Self, PipelineError> {
+        let parsed = parse(name, &onnx)?;
+        drop(onnx);
+        let plan = optimise(name, parsed, shape)?;
+        Ok(Net {
+            name,
+            parsed: None,
+            plans: Mutex::new(HashMap::from([(shape.to_vec(), plan)])),
         })
     }
 
@@ -42,13 +78,11 @@ impl Net {
         if let Some(plan) = plans.get(shape) {
             return Ok(plan.clone());
         }
-        let plan = self
-            .parsed
-            .clone()
-            .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| PipelineError::model(self.name, e))?;
+        let parsed = self.parsed.as_ref().ok_or_else(|| PipelineError::Model {
+            model: self.name,
+            message: format!("planned for one input shape only, asked for {shape:?}"),
+        })?;
+        let plan = optimise(self.name, parsed.clone(), shape)?;
         plans.insert(shape.to_vec(), plan.clone());
         Ok(plan)
     }
@@ -71,18 +105,21 @@ impl Net {
             .collect()
     }
 
-    /// Output names in the order `run` returns them.
+    /// Output names in the order `run` returns them (nets loaded with `load` only).
     pub fn output_names(&self) -> Vec<String> {
-        self.parsed
+        let Some(parsed) = &self.parsed else {
+            return Vec::new();
+        };
+        parsed
             .output_outlets()
             .map(|outlets| {
                 outlets
                     .iter()
                     .map(|o| {
-                        self.parsed
+                        parsed
                             .outlet_label(*o)
                             .map(str::to_owned)
-                            .unwrap_or_else(|| self.parsed.node(o.node).name.clone())
+                            .unwrap_or_else(|| parsed.node(o.node).name.clone())
                     })
                     .collect()
             })

@@ -70,7 +70,7 @@ impl Quality {
             face_px: face.width.min(face.height),
             yaw,
             pitch,
-            roll: to_crop.b.atan2(to_crop.a).to_degrees() * -1.0,
+            roll: -to_crop.b.atan2(to_crop.a).to_degrees(),
             sharpness: laplacian_variance(aligned),
             brightness: mean_luma(&centre),
         }

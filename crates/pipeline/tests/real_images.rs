@@ -37,10 +37,10 @@ fn pipeline() -> &'static Pipeline {
         let manifest = facegate_models::Manifest::load().unwrap();
         let b = facegate_models::read_prepared(&dir, &manifest).unwrap_or_else(|e| panic!("{e}"));
         let models = ModelBytes {
-            yunet: &b.yunet,
-            sface: &b.sface,
-            minifasnet_v2: &b.minifasnet_v2,
-            minifasnet_v1se: &b.minifasnet_v1se,
+            yunet: b.yunet,
+            sface: b.sface,
+            minifasnet_v2: b.minifasnet_v2,
+            minifasnet_v1se: b.minifasnet_v1se,
         };
         Pipeline::load(models, PipelineConfig::default()).expect("models load")
     })

@@ -1,0 +1,324 @@
+// Didit's own MCP server (npm @didit-protocol/mcp-server 4.0.0, pinned in package.json), unchanged,
+// pointed at the real service by DIDIT_API_BASE_URL and driven over stdio JSON-RPC 2.0 as an
+// agent host would: initialize → notifications/initialized → tools/list → tools/call.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { dataDir, image, root, spawnApp } from './harness.mjs';
+
+const packageDir = join(root, 'node_modules', '@didit-protocol', 'mcp-server');
+const ENROL = 'video/enroll_portrait_apfol_s1_t9.5s.jpg';
+const LIVE = 'liveness/frames/apfol_s1/live_003.jpg';
+const SPOOF = 'liveness/frames/apfol_s1/spoof_005.jpg';
+
+/** A minimal MCP host: one child process, newline-delimited JSON-RPC on its stdin/stdout. */
+function startMcp(env) {
+  const bin = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).bin['didit-mcp-server'];
+  const child = spawn(process.execPath, [join(packageDir, bin)], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const pending = new Map();
+  let buffer = '';
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line);
+      if (msg.id !== undefined && pending.has(msg.id)) {
+        pending.get(msg.id)(msg);
+        pending.delete(msg.id);
+      }
+    }
+  });
+  let nextId = 1;
+  const send = (msg) => child.stdin.write(`${JSON.stringify(msg)}\n`);
+  return {
+    stderr: () => stderr,
+    notify(method, params) {
+      send({ jsonrpc: '2.0', method, ...(params ? { params } : {}) });
+    },
+    request(method, params, timeoutMs = 60_000) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`no answer to ${method} within ${timeoutMs} ms; stderr:\n${stderr}`));
+        }, timeoutMs);
+        pending.set(id, (msg) => {
+          clearTimeout(timer);
+          resolve(msg);
+        });
+        send({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) });
+      });
+    },
+    async stop() {
+      child.stdin.end();
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    },
+  };
+}
+
+let app;
+let mcp;
+let initResult;
+
+before(async () => {
+  app = await spawnApp();
+  // The package concatenates base + path, so the base must not end in '/' (contract §1.1, §5).
+  assert.ok(!app.baseUrl.endsWith('/'), app.baseUrl);
+  mcp = startMcp({ DIDIT_API_KEY: app.apiKey, DIDIT_API_BASE_URL: app.baseUrl });
+  const init = await mcp.request('initialize', {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 'facegate-tests', version: '0.1.0' },
+  });
+  assert.equal(init.jsonrpc, '2.0');
+  assert.equal(init.error, undefined, JSON.stringify(init.error));
+  initResult = init.result;
+  mcp.notify('notifications/initialized');
+});
+
+after(async () => {
+  await mcp?.stop();
+  await app?.stop();
+});
+
+/** tools/call; returns the parsed JSON the tool printed, after checking it is not a tool error. */
+async function call(name, args) {
+  const res = await mcp.request('tools/call', { name, arguments: args });
+  assert.equal(res.error, undefined, `${name}: JSON-RPC error ${JSON.stringify(res.error)}`);
+  const { result } = res;
+  assert.notEqual(result.isError, true, `${name} failed: ${result.content?.[0]?.text}`);
+  assert.equal(result.content.length, 1);
+  assert.equal(result.content[0].type, 'text');
+  return JSON.parse(result.content[0].text);
+}
+
+/** tools/call that must come back as a tool error; returns its text. */
+async function callFails(name, args) {
+  const res = await mcp.request('tools/call', { name, arguments: args });
+  assert.equal(res.error, undefined, JSON.stringify(res.error));
+  assert.equal(res.result.isError, true, `${name} unexpectedly succeeded: ${res.result.content?.[0]?.text}`);
+  return res.result.content[0].text;
+}
+
+async function capture(sessionToken, path) {
+  const form = new FormData();
+  form.append('frame', image(path), 'frame.jpg');
+  const res = await fetch(`${app.origin}/hosted/v1/${sessionToken}/capture`, { method: 'POST', body: form });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body;
+}
+
+async function devJson() {
+  const port = new URL(app.origin).port;
+  return JSON.parse(readFileSync(join(root, '.facegate', `dev-${port}.json`), 'utf8'));
+}
+
+test('initialize answers with the server identity and a tools capability', () => {
+  assert.equal(typeof initResult.protocolVersion, 'string');
+  assert.ok(initResult.capabilities.tools, JSON.stringify(initResult.capabilities));
+  assert.equal(typeof initResult.serverInfo.name, 'string');
+  assert.equal(initResult.serverInfo.version, '4.0.0');
+});
+
+test('tools/list has the 82 tools of Appendix A, with the session tools and their schemas', async () => {
+  const res = await mcp.request('tools/list', {});
+  assert.equal(res.error, undefined);
+  const tools = new Map(res.result.tools.map((t) => [t.name, t]));
+  assert.equal(tools.size, 82);
+  for (const name of [
+    'didit_create_session',
+    'didit_get_session_decision',
+    'didit_list_sessions',
+    'didit_update_session_status',
+    'didit_delete_session',
+    'didit_generate_session_pdf',
+    'didit_passive_liveness',
+    'didit_face_match',
+  ]) {
+    assert.ok(tools.has(name), name);
+  }
+  assert.deepEqual(tools.get('didit_create_session').inputSchema.required, ['workflow_id']);
+  assert.equal(tools.get('didit_list_sessions').inputSchema.properties.limit.type, 'string');
+});
+
+test('create session, get its decision, find it in the list: real results from the service', async () => {
+  const dev = await devJson();
+  const vendor = `mcp-user-${Date.now()}`;
+  const created = await call('didit_create_session', {
+    workflow_id: dev.workflows.kyc,
+    vendor_data: vendor,
+    callback: 'https://example.com/done',
+    metadata: { source: 'mcp' },
+    language: 'en',
+  });
+  assert.match(created.session_id, /^[0-9a-f-]{36}$/);
+  assert.equal(created.status, 'Not Started');
+  assert.equal(created.vendor_data, vendor);
+  assert.equal(created.workflow_id, dev.workflows.kyc);
+  assert.deepEqual(created.metadata, { source: 'mcp' });
+  assert.equal(created.callback, 'https://example.com/done');
+  assert.equal(typeof created.session_number, 'number');
+  assert.equal(typeof created.session_token, 'string');
+  assert.equal(typeof created.url, 'string');
+
+  // The same session, read back over plain HTTP with the key: the tool did create it.
+  const direct = await fetch(`${app.baseUrl}/session/${created.session_id}/decision/`, {
+    headers: { 'x-api-key': app.apiKey },
+  });
+  assert.equal(direct.status, 200);
+
+  const decision = await call('didit_get_session_decision', { session_id: created.session_id });
+  assert.equal(decision.session_id, created.session_id);
+  assert.equal(decision.status, 'Not Started');
+  assert.equal(decision.vendor_data, vendor);
+  assert.deepEqual(decision.features, ['LIVENESS']);
+  assert.deepEqual(decision.metadata, { source: 'mcp' });
+
+  // The MCP sends limit/offset as strings (contract §3.6).
+  const list = await call('didit_list_sessions', { limit: '50', offset: '0' });
+  assert.equal(typeof list.count, 'number');
+  assert.ok(Array.isArray(list.results));
+  const row = list.results.find((r) => r.session_id === created.session_id);
+  assert.ok(row, `created session ${created.session_id} not in ${JSON.stringify(list.results.map((r) => r.session_id))}`);
+  assert.equal(row.status, 'Not Started');
+  assert.equal(row.vendor_data, vendor);
+
+  const filtered = await call('didit_list_sessions', { vendor_data: vendor, status: 'Not Started', limit: '10' });
+  assert.equal(filtered.count, 1);
+  assert.deepEqual(filtered.results.map((r) => r.session_id), [created.session_id]);
+  const none = await call('didit_list_sessions', { vendor_data: vendor, status: 'Approved' });
+  assert.equal(none.count, 0);
+  assert.deepEqual(none.results, []);
+});
+
+test('list pagination with string limit/offset is consistent', async () => {
+  const dev = await devJson();
+  const vendor = `mcp-page-${Date.now()}`;
+  // Distinct vendor_data per session: Didit reuses an unfinished session for the same one.
+  const ids = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push((await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: `${vendor}-${i}` })).session_id);
+  }
+  const seen = [];
+  let offset = 0;
+  let count;
+  for (let guard = 0; guard < 50; guard++) {
+    const pageOffset = offset;
+    const page = await call('didit_list_sessions', { workflow_id: dev.workflows.kyc, limit: '2', offset: String(offset) });
+    count ??= page.count;
+    assert.equal(page.count, count);
+    assert.ok(page.results.length <= 2);
+    seen.push(...page.results.map((r) => r.session_id));
+    offset += page.results.length;
+    assert.equal(page.previous === null, pageOffset === 0, `previous at offset ${pageOffset}: ${page.previous}`);
+    if (!page.next) break;
+    assert.ok(page.results.length > 0, 'a page with next must not be empty');
+  }
+  assert.equal(seen.length, count);
+  assert.equal(new Set(seen).size, seen.length, 'no session repeats across pages');
+  for (const id of ids) assert.ok(seen.includes(id), id);
+  // Newest first.
+  assert.deepEqual(seen.slice(0, 3), [...ids].reverse());
+});
+
+test('a hosted capture decides the session; update-status and delete work through the tools', async () => {
+  const dev = await devJson();
+  const vendor = `mcp-flow-${Date.now()}`;
+  const kyc = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: vendor });
+  const captured = await capture(kyc.session_token, ENROL);
+  assert.equal(captured.status, 'Approved', JSON.stringify(captured));
+
+  const portrait = readFileSync(join(dataDir, ENROL)).toString('base64');
+  const bio = await call('didit_create_session', {
+    workflow_id: dev.workflows.biometric_authentication,
+    vendor_data: vendor,
+    portrait_image: portrait,
+  });
+  const live = await capture(bio.session_token, LIVE);
+  assert.equal(live.status, 'Approved', JSON.stringify(live));
+  const decided = await call('didit_get_session_decision', { session_id: bio.session_id });
+  assert.equal(decided.status, 'Approved');
+  assert.deepEqual(decided.features, ['LIVENESS', 'FACE_MATCH']);
+  assert.equal(decided.liveness_checks[0].status, 'Approved');
+  assert.equal(decided.liveness_checks[0].method, 'PASSIVE');
+  assert.equal(decided.face_matches[0].status, 'Approved');
+  assert.equal(decided.face_matches[0].source_image_session_id, bio.session_id);
+
+  const approvedRows = await call('didit_list_sessions', { vendor_data: vendor, status: 'Approved' });
+  assert.deepEqual(new Set(approvedRows.results.map((r) => r.session_id)), new Set([kyc.session_id, bio.session_id]));
+
+  // The MCP schema sends nodes_to_resubmit as plain node-id strings (contract §1.8).
+  const updated = await call('didit_update_session_status', {
+    session_id: bio.session_id,
+    new_status: 'Resubmitted',
+    nodes_to_resubmit: ['feature_liveness'],
+    comment: 'please retake the selfie',
+  });
+  assert.equal(updated.session_id, bio.session_id);
+  assert.equal((await call('didit_get_session_decision', { session_id: bio.session_id })).status, 'Resubmitted');
+
+  const declined = await call('didit_update_session_status', { session_id: kyc.session_id, new_status: 'Declined' });
+  assert.equal(declined.session_id, kyc.session_id);
+  assert.equal((await call('didit_get_session_decision', { session_id: kyc.session_id })).status, 'Declined');
+
+  // 204 becomes {"success": true}; afterwards the decision is a 404 tool error.
+  assert.deepEqual(await call('didit_delete_session', { session_id: kyc.session_id }), { success: true });
+  const gone = await callFails('didit_get_session_decision', { session_id: kyc.session_id });
+  assert.match(gone, /Didit API 404 .* on GET \/session\/[0-9a-f-]+\/decision\//);
+});
+
+test('standalone passive liveness and face match through the tools (multipart from file paths)', async () => {
+  const live = await call('didit_passive_liveness', { image_path: join(dataDir, ENROL) });
+  assert.equal(live.liveness.status, 'Approved');
+  const spoof = await call('didit_passive_liveness', { image_path: join(dataDir, SPOOF) });
+  assert.equal(spoof.liveness.status, 'Declined');
+  assert.ok(spoof.liveness.warnings.some((w) => w.risk === 'LOW_LIVENESS_SCORE'));
+  const match = await call('didit_face_match', { image_1_path: join(dataDir, LIVE), image_2_path: join(dataDir, ENROL) });
+  assert.equal(match.face_match.status, 'Approved');
+});
+
+test('API errors surface as tool errors with Didit status and body', async () => {
+  const bad = await callFails('didit_create_session', { workflow_id: 'not-a-workflow' });
+  assert.match(bad, /Didit API 400 .* on POST \/session\/: \{.*"workflow_id"/);
+  const unknown = await callFails('didit_get_session_decision', { session_id: '00000000-0000-4000-8000-000000000000' });
+  assert.match(unknown, /Didit API 404 /);
+
+  const wrong = startMcp({ DIDIT_API_KEY: 'not-a-key', DIDIT_API_BASE_URL: app.baseUrl });
+  const missing = startMcp({ DIDIT_API_KEY: '', DIDIT_API_BASE_URL: app.baseUrl });
+  try {
+    for (const client of [wrong, missing]) {
+      const init = await client.request('initialize', {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'facegate-tests', version: '0.1.0' },
+      });
+      assert.equal(init.error, undefined);
+      client.notify('notifications/initialized');
+    }
+    const r401 = await wrong.request('tools/call', { name: 'didit_list_sessions', arguments: {} });
+    assert.equal(r401.result.isError, true);
+    assert.match(r401.result.content[0].text, /Didit API 401 /);
+    // An empty DIDIT_API_KEY sends no x-api-key header at all: Didit's 403.
+    const r403 = await missing.request('tools/call', { name: 'didit_list_sessions', arguments: {} });
+    assert.equal(r403.result.isError, true);
+    assert.match(r403.result.content[0].text, /Didit API 403 .*You do not have permission to perform this action\./);
+  } finally {
+    await wrong.stop();
+    await missing.stop();
+  }
+});
