@@ -32,6 +32,16 @@ pub fn respond(outcome: std::result::Result<HttpResponse, ApiError>) -> Result<R
     Ok(response.with_status(status).with_headers(h))
 }
 
+pub fn pdf(name: &str, bytes: Vec<u8>) -> Result<Response> {
+    let h = Headers::new();
+    h.set("content-type", "application/pdf")?;
+    h.set(
+        "content-disposition",
+        &format!("attachment; filename=\"{name}\""),
+    )?;
+    Ok(Response::from_bytes(bytes)?.with_headers(h))
+}
+
 pub fn json(status: u16, body: serde_json::Value) -> HttpResponse {
     HttpResponse::json(status, body)
 }

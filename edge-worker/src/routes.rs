@@ -49,7 +49,17 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         });
         return http::respond(outcome);
     }
-    http::respond(api(&mut req, &env, &path).await)
+    match api(&mut req, &env, &path).await {
+        Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
+        Ok(Reply::Json(response)) => http::respond(Ok(response)),
+        Err(e) => http::respond(Err(e)),
+    }
+}
+
+/// The API answers JSON, except the PDF report.
+enum Reply {
+    Json(HttpResponse),
+    Pdf { name: String, bytes: Vec<u8> },
 }
 
 /// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
@@ -62,18 +72,18 @@ fn wasm_memory_mb() -> f64 {
 }
 
 /// Everything under /v3 needs an application key.
-async fn api(
-    req: &mut Request,
-    env: &Env,
-    path: &str,
-) -> std::result::Result<HttpResponse, ApiError> {
+async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Reply, ApiError> {
     let headers = http::headers(req);
     let app = apps::by_key(env, &headers).await?;
     match (req.method(), path) {
         (Method::Post, "/v3/passive-liveness/") => {
-            return standalone::passive_liveness(req, env).await
+            return standalone::passive_liveness(req, env)
+                .await
+                .map(Reply::Json)
         }
-        (Method::Post, "/v3/face-match/") => return standalone::face_match(req, env).await,
+        (Method::Post, "/v3/face-match/") => {
+            return standalone::face_match(req, env).await.map(Reply::Json)
+        }
         _ => {}
     }
     let svc = service(env, req)?;
@@ -83,7 +93,7 @@ async fn api(
         .query()
         .unwrap_or("")
         .to_owned();
-    match route(req.method().as_ref(), path)? {
+    let response = match route(req.method().as_ref(), path)? {
         Route::CreateSession => {
             let body = http::body(req).await?;
             let pipeline = models::pipeline(env).await?;
@@ -98,8 +108,15 @@ async fn api(
         Route::Decision(id) => svc.decision(&app, &id).await,
         Route::UpdateStatus(id) => svc.update_status(&app, &id, &http::body(req).await?).await,
         Route::DeleteSession(id) => svc.delete(&app, &id).await,
-        Route::GeneratePdf(_) => Err(ApiError::NotFound),
-    }
+        Route::GeneratePdf(id) => {
+            let decision = svc.decision(&app, &id).await?.body.unwrap_or_default();
+            return Ok(Reply::Pdf {
+                name: format!("facegate-{id}.pdf"),
+                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+            });
+        }
+    };
+    response.map(Reply::Json)
 }
 
 /// The core service over this request's bindings. Public URLs are derived from the request's

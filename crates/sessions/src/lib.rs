@@ -8,6 +8,7 @@
 pub mod cipher;
 pub mod deliveries;
 pub mod error;
+pub mod pdf;
 pub mod render;
 pub mod routes;
 pub mod service;
