@@ -10,6 +10,7 @@ mod deliver;
 mod http;
 mod models;
 mod ports;
+mod rate_limit;
 mod routes;
 pub mod standalone;
 

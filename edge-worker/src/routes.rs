@@ -9,7 +9,7 @@ use worker::{Context, Env, Method, Request, Response, Result};
 use crate::d1_store::D1Store;
 use crate::http::{self, internal};
 use crate::ports::{WorkerClock, WorkerIds};
-use crate::{apps, capture, deliver, models, standalone};
+use crate::{apps, capture, deliver, models, rate_limit, standalone};
 
 pub type AppService = Service<D1Store, WorkerClock, WorkerIds, AesGcmCipher>;
 
@@ -93,7 +93,10 @@ async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Re
         .query()
         .unwrap_or("")
         .to_owned();
-    let response = match route(req.method().as_ref(), path)? {
+    let route = route(req.method().as_ref(), path)?;
+    let key = facegate_sessions::routes::header(&headers, "x-api-key").unwrap_or_default();
+    rate_limit::check(env, key, &route).await?;
+    let response = match route {
         Route::CreateSession => {
             let body = http::body(req).await?;
             let pipeline = models::pipeline(env).await?;
@@ -176,5 +179,6 @@ fn template_cipher(env: &Env) -> std::result::Result<AesGcmCipher, ApiError> {
 pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
     svc.expire_due(&apps::all(env).await?).await?;
+    rate_limit::sweep(env).await?;
     deliver::due(env).await
 }

@@ -150,3 +150,22 @@ test('bad input is a 4xx in the contract\'s shape and loses nothing', async () =
   const unknown = await capture('no-such-token', ENROL);
   assert.equal(unknown.status, 404);
 });
+
+test('the decision endpoint answers 429 with Didit\'s headers past 100 requests a minute', async () => {
+  const s = await session('kyc', 'frank');
+  let throttled = null;
+  // Two windows at most: a minute boundary can reset the count once.
+  for (let i = 0; i < 202 && !throttled; i++) {
+    const res = await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } });
+    if (res.status === 429) throttled = res;
+    else assert.equal(res.status, 200);
+  }
+  assert.ok(throttled, 'no 429 after 202 requests');
+  assert.equal(throttled.headers.get('x-ratelimit-limit'), '100');
+  assert.equal(throttled.headers.get('x-ratelimit-remaining'), '0');
+  assert.ok(Number(throttled.headers.get('retry-after')) >= 1);
+  assert.ok(Number(throttled.headers.get('x-ratelimit-reset')) > Date.now() / 1000 - 1);
+  assert.ok((await throttled.json()).detail);
+  // Other endpoints keep their own budget.
+  assert.equal((await api('GET', `/session/${s.session_id}/`)).status, 200);
+});
