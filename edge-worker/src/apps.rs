@@ -53,3 +53,16 @@ pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
         .map_err(|e| internal("application rows", e))?;
     decode(rows)
 }
+
+/// Writes back an application's configuration (after a webhook destination change).
+pub async fn save(env: &Env, app: &Application) -> Result<(), ApiError> {
+    let config = serde_json::to_string(app).map_err(|e| internal("application config", e))?;
+    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    db.prepare("UPDATE applications SET config = ?1 WHERE id = ?2")
+        .bind(&[config.into(), app.id.clone().into()])
+        .map_err(|e| internal("bind", e))?
+        .run()
+        .await
+        .map_err(|e| internal("application update", e))?;
+    Ok(())
+}

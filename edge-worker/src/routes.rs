@@ -56,6 +56,63 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     }
 }
 
+/// `/webhook/destinations/[{id}/]`: the destinations live in the application's configuration.
+async fn webhook_destinations(
+    req: &mut Request,
+    env: &Env,
+    mut app: facegate_sessions::Application,
+    rest: &[&str],
+) -> std::result::Result<HttpResponse, ApiError> {
+    use facegate_sessions::destinations;
+    let response = match (req.method(), rest) {
+        (Method::Get, []) => return Ok(destinations::list(&app)),
+        (Method::Get, [id]) => return destinations::get(&app, id),
+        (Method::Post, []) => destinations::create(&mut app, &http::body(req).await?, &WorkerIds)?,
+        (Method::Patch, [id]) => destinations::update(&mut app, id, &http::body(req).await?)?,
+        (Method::Delete, [id]) => destinations::delete(&mut app, id)?,
+        (method, []) => {
+            return Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: vec!["GET", "POST"],
+            })
+        }
+        (method, [_]) => {
+            return Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: vec!["GET", "PATCH", "DELETE"],
+            })
+        }
+        _ => return Err(ApiError::NotFound),
+    };
+    apps::save(env, &app).await?;
+    Ok(response)
+}
+
+/// `GET /session/{id}/webhooks/`: the session's delivery log.
+async fn session_webhooks(
+    svc: &AppService,
+    app: &facegate_sessions::Application,
+    id: &str,
+) -> std::result::Result<HttpResponse, ApiError> {
+    use facegate_sessions::Store;
+    svc.get(app, id).await?;
+    let rows = svc.store.deliveries_for_session(id).await?;
+    let results: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|d| {
+            json!({
+                "uuid": d.id, "event_id": d.event_id, "destination": d.destination_id, "url": d.url,
+                "webhook_type": d.webhook_type, "status": d.status, "attempts": d.attempt,
+                "last_response": d.last_response, "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
+            })
+        })
+        .collect();
+    Ok(http::json(
+        200,
+        json!({ "count": results.len(), "next": null, "previous": null, "results": results }),
+    ))
+}
+
 /// The API answers JSON, except the PDF report.
 enum Reply {
     Json(HttpResponse),
@@ -86,7 +143,20 @@ async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Re
         }
         _ => {}
     }
+    let segments: Vec<&str> = path
+        .trim_start_matches("/v3")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let ["webhook", "destinations", rest @ ..] = segments.as_slice() {
+        return webhook_destinations(req, env, app, rest)
+            .await
+            .map(Reply::Json);
+    }
     let svc = service(env, req)?;
+    if let ["session", id, "webhooks"] = segments.as_slice() {
+        return session_webhooks(&svc, &app, id).await.map(Reply::Json);
+    }
     let query = req
         .url()
         .map_err(|e| internal("url", e))?

@@ -169,3 +169,33 @@ test('the decision endpoint answers 429 with Didit\'s headers past 100 requests 
   // Other endpoints keep their own budget.
   assert.equal((await api('GET', `/session/${s.session_id}/`)).status, 200);
 });
+
+test('webhook destinations are managed as the MCP server does it, and each delivery is logged', async () => {
+  const created = await api('POST', '/webhook/destinations/', { label: 'second', url: hooks.url, enabled: true, webhook_version: 'v3', subscribed_events: ['status.updated'] });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.uuid;
+  assert.ok(created.body.secret_shared_key);
+  const listed = await api('GET', '/webhook/destinations/');
+  assert.ok(listed.body.results.some((d) => d.uuid === id));
+  const patched = await api('PATCH', `/webhook/destinations/${id}/`, { label: 'renamed' });
+  assert.equal(patched.body.label, 'renamed');
+  assert.equal((await api('PATCH', `/webhook/destinations/${id}/`, { url: 'not a url' })).status, 400);
+
+  const kyc = await session('kyc', 'gina');
+  await capture(kyc.session_token, ENROL);
+  // Both destinations (the seeded one and this one) receive the Approved event.
+  const deadline = Date.now() + 15_000;
+  let log;
+  for (;;) {
+    log = await api('GET', `/session/${kyc.session_id}/webhooks/`);
+    const approved = log.body.results.filter((d) => d.status === 'delivered' && d.destination === id);
+    if (approved.length > 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(log.body.results.some((d) => d.destination === id && d.status === 'delivered'), JSON.stringify(log.body));
+  assert.ok(log.body.results.some((d) => d.destination === 'dev-webhook' && d.status === 'delivered'));
+
+  assert.equal((await api('DELETE', `/webhook/destinations/${id}/`)).status, 204);
+  assert.equal((await api('GET', `/webhook/destinations/${id}/`)).status, 404);
+  assert.equal((await api('GET', '/session/00000000-0000-4000-8000-000000000000/webhooks/')).status, 404);
+});

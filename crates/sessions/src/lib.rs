@@ -7,6 +7,7 @@
 
 pub mod cipher;
 pub mod deliveries;
+pub mod destinations;
 pub mod error;
 pub mod pdf;
 pub mod render;

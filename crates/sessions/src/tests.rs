@@ -31,6 +31,8 @@ fn app() -> Application {
                 secret_shared_key: "secret-a".into(),
                 subscribed_events: vec!["status.updated".into()],
                 enabled: true,
+                label: None,
+                webhook_version: "v3".into(),
             },
             WebhookDestination {
                 id: "dest-legacy".into(),
@@ -38,6 +40,8 @@ fn app() -> Application {
                 secret_shared_key: "secret-b".into(),
                 subscribed_events: vec![],
                 enabled: true,
+                label: None,
+                webhook_version: "v3".into(),
             },
             WebhookDestination {
                 id: "dest-data".into(),
@@ -45,6 +49,8 @@ fn app() -> Application {
                 secret_shared_key: "secret-c".into(),
                 subscribed_events: vec!["data.updated".into()],
                 enabled: true,
+                label: None,
+                webhook_version: "v3".into(),
             },
         ],
         settings: AppSettings::default(),

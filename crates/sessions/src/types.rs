@@ -227,6 +227,15 @@ pub struct WebhookDestination {
     pub subscribed_events: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Didit's payload version tag (`v1`, `v2`, `v3`); facegate sends one payload shape.
+    #[serde(default = "v3")]
+    pub webhook_version: String,
+}
+
+fn v3() -> String {
+    "v3".to_owned()
 }
 
 impl WebhookDestination {
