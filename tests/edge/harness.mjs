@@ -76,15 +76,26 @@ export async function spawnApp({ webhookUrl } = {}) {
   };
 }
 
-/** A local webhook receiver that records every delivery (raw body and headers). */
-export async function webhookReceiver() {
+/**
+ * A local webhook receiver that records every delivery (raw body and headers). With
+ * `failFirst: n` it answers 503, as a receiver that is down would, to the first n deliveries
+ * whose parsed body satisfies `failWhen`.
+ */
+export async function webhookReceiver({ failFirst = 0, failWhen = () => true } = {}) {
   const { createServer: createHttpServer } = await import('node:http');
   const received = [];
+  const refused = [];
   const server = createHttpServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      const delivery = { body: Buffer.concat(chunks).toString('utf8'), headers: req.headers };
+      if (refused.length < failFirst && failWhen(JSON.parse(delivery.body))) {
+        refused.push(delivery);
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('down');
+        return;
+      }
+      received.push(delivery);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
   });
@@ -92,11 +103,13 @@ export async function webhookReceiver() {
   return {
     url: `http://127.0.0.1:${server.address().port}/webhook`,
     received,
-    /** Waits until a delivery matching `pred` (on the parsed body) has arrived. */
-    async waitFor(pred, timeoutMs = 15_000) {
+    refused,
+    /** Waits until a delivery matching `pred` (on the parsed body) has arrived (or, with
+     * `refused: true`, has been refused). */
+    async waitFor(pred, timeoutMs = 15_000, { refused: inRefused = false } = {}) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const hit = received.find((d) => pred(JSON.parse(d.body)));
+        const hit = (inRefused ? refused : received).find((d) => pred(JSON.parse(d.body)));
         if (hit) return hit;
         if (Date.now() > deadline) throw new Error(`no matching webhook in ${timeoutMs} ms; got ${received.map((d) => d.body).join('\n')}`);
         await new Promise((r) => setTimeout(r, 100));
