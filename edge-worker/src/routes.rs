@@ -245,10 +245,15 @@ fn template_cipher(env: &Env) -> std::result::Result<AesGcmCipher, ApiError> {
     Ok(AesGcmCipher::new(&key))
 }
 
-/// The cron's work: expire sessions past their deadline, send due webhooks.
+/// The cron's work: expire sessions past their deadline, delete those past the application's
+/// retention, send due webhooks.
 pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
-    svc.expire_due(&apps::all(env).await?).await?;
+    let applications = apps::all(env).await?;
+    svc.expire_due(&applications).await?;
+    for app in &applications {
+        svc.purge_retention(app).await?;
+    }
     rate_limit::sweep(env).await?;
     deliver::due(env).await
 }
