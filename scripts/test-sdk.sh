@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 
 bash scripts/sdk-venv.sh
 printf '\n==> didit-sdk 0.4.0 against the service (tests/sdk)\n' >&2
-exec .venv-sdk/bin/pytest -q -p no:cacheprovider tests/sdk "$@"
+PYTHONDONTWRITEBYTECODE=1 exec .venv-sdk/bin/pytest -q -p no:cacheprovider tests/sdk "$@"

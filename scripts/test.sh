@@ -14,3 +14,6 @@ cargo build --release --target wasm32-unknown-unknown -p facegate-pipeline
 printf '\n==> Edge worker in wrangler dev (real workerd with local D1 and R2)\n' >&2
 bash scripts/build-worker.sh
 node --test --test-concurrency=1 tests/edge/
+
+printf '\n==> The didit-sdk 0.4.0 client and CLI against the service\n' >&2
+bash scripts/test-sdk.sh

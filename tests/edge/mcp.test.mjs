@@ -272,6 +272,11 @@ test('a hosted capture decides the session; update-status and delete work throug
   assert.equal(updated.session_id, bio.session_id);
   assert.equal((await call('didit_get_session_decision', { session_id: bio.session_id })).status, 'Resubmitted');
 
+  // The tool calls generate-pdf without the trailing slash and, the body not being JSON,
+  // hands it back as {"raw": text} (contract §1.10, §5).
+  const pdf = await call('didit_generate_session_pdf', { session_id: kyc.session_id });
+  assert.ok(typeof pdf.raw === 'string' && pdf.raw.startsWith('%PDF-'), JSON.stringify(pdf).slice(0, 200));
+
   const declined = await call('didit_update_session_status', { session_id: kyc.session_id, new_status: 'Declined' });
   assert.equal(declined.session_id, kyc.session_id);
   assert.equal((await call('didit_get_session_decision', { session_id: kyc.session_id })).status, 'Declined');

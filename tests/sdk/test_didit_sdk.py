@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -388,24 +387,25 @@ def test_update_status_resubmit_and_recapture(
 
 def test_pdf_report(app: App, client: Didit, tmp_path: Path, enrolled: dict) -> None:
     session_id = enrolled["kyc_session_id"]
-    destination = tmp_path / "report.pdf"
-    try:
-        pdf = client.sessions.generate_pdf_report(session_id)
-    except DiditNotFoundError as exc:
-        # The PDF endpoint is not implemented yet: the SDK must surface the 404 as its
-        # not-found error (not a 502 "invalid PDF"), for both of its PDF methods.
-        assert exc.status_code == 404
-        with pytest.raises(DiditNotFoundError):
-            client.sessions.download_pdf_report(session_id, destination)
-        assert not destination.exists()
-        warnings.warn("GET /v3/session/{id}/generate-pdf/ answers 404: PDF not implemented")
-        return
+    # The SDK itself checks the %PDF- magic and the content type (else a 502 DiditAPIError).
+    pdf = client.sessions.generate_pdf_report(session_id)
     assert pdf.startswith(b"%PDF-")
+    assert b"%%EOF" in pdf[-1024:]
+    destination = tmp_path / "report.pdf"
     path = client.sessions.download_pdf_report(session_id, destination)
     assert path == destination.resolve()
     assert destination.read_bytes().startswith(b"%PDF-")
-    with pytest.raises(DiditNotFoundError):
-        client.sessions.generate_pdf_report(str(uuid.uuid4()))
+    assert oct(destination.stat().st_mode & 0o777) == oct(0o600)
+    with pytest.raises(FileExistsError):
+        client.sessions.download_pdf_report(session_id, destination)
+    for call in (
+        lambda: client.sessions.generate_pdf_report(str(uuid.uuid4())),
+        lambda: client.sessions.download_pdf_report(str(uuid.uuid4()), tmp_path / "none.pdf"),
+    ):
+        with pytest.raises(DiditNotFoundError) as err:
+            call()
+        assert err.value.status_code == 404
+    assert not (tmp_path / "none.pdf").exists()
 
 
 def test_delete_session(app: App, client: Didit) -> None:
@@ -736,3 +736,21 @@ def test_cli_webhook_verify_accepts_a_real_delivery(
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert json.loads(res.stdout)["valid"] is True
+
+
+def test_cli_session_pdf_and_resubmit(app: App, client: Didit, data_dir: Path, tmp_path: Path) -> None:
+    vendor = unique("sdk-cli-pdf")
+    s = client.sessions.create(vendor, workflow_id=app.workflows["kyc"])
+    assert capture(app, data_dir, s.session_token, ENROL)["status"] == "Approved"
+
+    out = tmp_path / "cli.pdf"
+    res = _cli(app, "session", "pdf", s.session_id, "-o", str(out), "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    saved = json.loads(res.stdout)
+    assert saved["saved_to"] == str(out.resolve())
+    assert saved["bytes"] == out.stat().st_size > 0
+    assert out.read_bytes().startswith(b"%PDF-")
+
+    res = _cli(app, "session", "resubmit", s.session_id, "--nodes", "feature_liveness:LIVENESS", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert client.sessions.get(s.session_id).status == SessionStatus.RESUBMITTED
