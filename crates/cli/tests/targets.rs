@@ -32,19 +32,27 @@ fn num(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("`{key}` missing in {v}"))
 }
 
-#[test]
-fn face_matching_meets_its_targets_on_lfw_and_deepface() {
-    let (pairs, root) = (data().join("faces/pairs.csv"), data().join("faces"));
+/// Runs an eval command on a shared-data CSV and checks the documented keys are present.
+fn eval(command: &str, csv: &str, root: &str, keys: &[&str]) -> Value {
+    let (csv, root) = (data().join(csv), data().join(root));
     let (ok, r, err) = facegate(&[
-        "eval-pairs",
-        pairs.to_str().unwrap(),
+        command,
+        csv.to_str().unwrap(),
         "--root",
         root.to_str().unwrap(),
         "--json",
     ]);
     assert!(ok, "{err}");
     eprintln!("{r:#}");
-    for key in [
+    for key in keys {
+        assert!(r.get(key).is_some(), "`{key}` missing");
+    }
+    r
+}
+
+#[test]
+fn face_matching_meets_its_targets_on_lfw_and_deepface() {
+    let keys = [
         "pairs",
         "genuine",
         "impostor",
@@ -55,13 +63,12 @@ fn face_matching_meets_its_targets_on_lfw_and_deepface() {
         "fnmr_at_fmr_0.001",
         "eer",
         "no_face",
-    ] {
-        assert!(r.get(key).is_some(), "`{key}` missing");
-    }
+    ];
+    let r = eval("eval-pairs", "faces/pairs.csv", "faces", &keys);
     assert_eq!(num(&r, "pairs"), 2080.0);
     assert!(num(&r, "accuracy") >= 0.99, "accuracy {}", r["accuracy"]);
     assert!(
-        r["by_source"]["lfw"]["accuracy"].as_f64().unwrap() >= 0.99,
+        num(&r["by_source"]["lfw"], "accuracy") >= 0.99,
         "LFW accuracy {}",
         r["by_source"]["lfw"]
     );
@@ -79,17 +86,7 @@ fn face_matching_meets_its_targets_on_lfw_and_deepface() {
 
 #[test]
 fn liveness_meets_its_targets_on_frames_and_tight_crops() {
-    let (labels, root) = (data().join("liveness/labels.csv"), data().join("liveness"));
-    let (ok, r, err) = facegate(&[
-        "eval-liveness",
-        labels.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(ok, "{err}");
-    eprintln!("{r:#}");
-    for key in [
+    let keys = [
         "live",
         "spoof",
         "threshold",
@@ -97,9 +94,8 @@ fn liveness_meets_its_targets_on_frames_and_tight_crops() {
         "bpcer",
         "acer",
         "no_face",
-    ] {
-        assert!(r.get(key).is_some(), "`{key}` missing");
-    }
+    ];
+    let r = eval("eval-liveness", "liveness/labels.csv", "liveness", &keys);
     let frames = &r["by_kind"]["video_frame"];
     assert!(
         num(frames, "apcer") <= 0.05 && num(frames, "bpcer") <= 0.05,
