@@ -5,8 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/edge-worker/build/index.js"
-if [ -f "$out" ] && [ -z "$(find "$root/edge-worker/src" "$root/edge-worker/Cargo.toml" "$root/crates" "$root/Cargo.lock" "$root/.cargo" \
-    -newer "$out" -type f \( -name '*.rs' -o -name '*.toml' -o -name 'Cargo.lock' \) -print -quit)" ]; then
+if [ -f "$out" ] && [ -z "$(find "$root/edge-worker/src" "$root/edge-worker/Cargo.toml" "$root/crates" "$root/Cargo.lock" "$root/.cargo" "$root/web/hosted" \
+    -newer "$out" -type f \( -name '*.rs' -o -name '*.toml' -o -name 'Cargo.lock' -o -name '*.html' -o -name '*.js' -o -name '*.css' \) -print -quit)" ]; then
   exit 0
 fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen || true)}"

@@ -46,6 +46,17 @@ else
   cargo install worker-build --version 0.8.7
 fi
 
+# The browser tests drive Debian's Chromium (a browser build downloaded by a test tool would not
+# be reachable from here); playwright-core comes from npm.
+step "Chromium for the browser tests"
+if command -v chromium >/dev/null; then
+  echo "present" >&2
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+else
+  echo "missing: install Debian's chromium package (sudo apt-get install chromium) to run the browser tests" >&2
+fi
+
 step "Building the facegate command (first build compiles tract: about 5 minutes on 2 cores)"
 cargo build --release -p facegate-cli
 

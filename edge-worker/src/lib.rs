@@ -7,6 +7,7 @@ mod apps;
 mod capture;
 mod d1_store;
 mod deliver;
+mod hosted;
 mod http;
 mod models;
 mod ports;

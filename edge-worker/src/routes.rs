@@ -9,7 +9,7 @@ use worker::{Context, Env, Method, Request, Response, Result};
 use crate::d1_store::D1Store;
 use crate::http::{self, internal};
 use crate::ports::{WorkerClock, WorkerIds};
-use crate::{apps, capture, deliver, models, rate_limit, standalone};
+use crate::{apps, capture, deliver, hosted, models, rate_limit, standalone};
 
 pub type AppService = Service<D1Store, WorkerClock, WorkerIds, AesGcmCipher>;
 
@@ -26,6 +26,18 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             200,
             json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
         )));
+    }
+    if method == Method::Get {
+        if let Some(page) = hosted::file(&path) {
+            return page;
+        }
+        if let Some(token) = path.strip_prefix("/hosted/v1/").filter(|t| !t.contains('/')) {
+            let outcome = match service(&env, &req) {
+                Ok(svc) => hosted::summary(&svc, token).await,
+                Err(e) => Err(e),
+            };
+            return http::respond(outcome);
+        }
     }
     if let Some(token) = path
         .strip_prefix("/hosted/v1/")

@@ -1,0 +1,127 @@
+// The hosted page in a real browser (Debian's Chromium, driven by playwright-core) with a fake
+// camera playing the clips in ../shared/data/video: enrol through the API, then re-authenticate
+// by opening the session URL. Screenshots of each state go to out/screenshots/.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { dataDir, root, spawnApp, webhookReceiver } from '../edge/harness.mjs';
+
+const shots = join(root, 'out', 'screenshots');
+let app;
+let hooks;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
+});
+after(async () => {
+  await app?.stop();
+  await hooks?.close();
+});
+
+async function api(path, body) {
+  const res = await fetch(`${app.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 201);
+  return res.json();
+}
+
+async function enrol(user) {
+  const kyc = await api('/session/', { workflow_id: app.workflows.kyc, vendor_data: user });
+  const form = new FormData();
+  form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
+  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
+  assert.equal((await res.json()).status, 'Approved');
+}
+
+/** A fresh Chromium with a fake camera playing `clip`; `camera: false` denies the camera. */
+async function browser(clip, { camera = true } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'facegate-chromium-'));
+  const args = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${join(dataDir, 'video', clip)}`,
+    camera ? '--use-fake-ui-for-media-stream' : '--deny-permission-prompts',
+  ];
+  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 390, height: 844 } });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+test('a live selfie re-authenticates: Approved, webhook, callback with the right query', { timeout: 120_000 }, async () => {
+  await enrol('web-alice');
+  const callback = new URL('/done', hooks.url).toString();
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-alice', callback });
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    const started = Date.now();
+    await page.goto(s.url);
+    assert.equal(await page.isVisible('#retry'), false, 'no retry button before a failed capture');
+    assert.equal(await page.isVisible('#fallback'), false, 'no fallback while the camera works');
+    await page.waitForFunction(() => /hold still|checking/i.test(document.getElementById('cue').textContent), null, { timeout: 30_000 });
+    await page.screenshot({ path: join(shots, 'live-1-camera.png') });
+    await page.waitForURL((url) => url.pathname === '/done', { timeout: 60_000 });
+    const landed = new URL(page.url());
+    assert.equal(landed.searchParams.get('verificationSessionId'), s.session_id);
+    assert.equal(landed.searchParams.get('status'), 'Approved');
+    const hook = await hooks.waitFor((p) => p.session_id === s.session_id && p.status === 'Approved');
+    assert.ok(hook.headers['x-signature']);
+    process.stderr.write(`[browser] page open to callback: ${Date.now() - started} ms\n`);
+  } finally {
+    await b.close();
+  }
+});
+
+test('a screen replay is not Approved', { timeout: 120_000 }, async () => {
+  await enrol('web-bob');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-bob' });
+  const b = await browser('spoof_replay_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.goto(s.url);
+    // The first refused capture offers a retry; either way the session is not approved.
+    await page.waitForFunction(() => /could not verify/i.test(document.getElementById('cue').textContent), null, { timeout: 60_000 });
+    await page.screenshot({ path: join(shots, 'replay-declined.png') });
+    assert.equal(await page.isVisible('#retry'), true);
+    const decision = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
+    assert.notEqual(decision.status, 'Approved');
+    assert.equal(decision.liveness_checks[0].status, 'Declined');
+  } finally {
+    await b.close();
+  }
+});
+
+test('camera denied: the page says so and offers the integrator\'s fallback', { timeout: 120_000 }, async () => {
+  const callback = new URL('/fallback', hooks.url).toString();
+  await enrol('web-carol');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-carol', callback });
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
+  try {
+    const page = await b.context.newPage();
+    await page.goto(s.url);
+    await page.waitForSelector('#fallback:not([hidden])', { timeout: 30_000 });
+    assert.match(await page.textContent('#cue'), /denied|no camera/i);
+    const href = new URL(await page.getAttribute('#fallback', 'href'));
+    assert.equal(href.searchParams.get('status'), 'Not Finished');
+    assert.equal(href.searchParams.get('verificationSessionId'), s.session_id);
+    await page.screenshot({ path: join(shots, 'camera-denied.png') });
+    assert.equal(await page.isVisible('#retry'), false);
+  } finally {
+    await b.close();
+  }
+});
