@@ -125,3 +125,40 @@ test('camera denied: the page says so and offers the integrator\'s fallback', { 
     await b.close();
   }
 });
+
+test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approved to onComplete', { timeout: 120_000 }, async () => {
+  await enrol('web-dave');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-dave' });
+  const { createServer } = await import('node:http');
+  const sdk = readFileSync(join(root, 'node_modules/@didit-protocol/sdk-web/dist/didit-sdk.umd.js'));
+  const integrator = createServer((req, res) => {
+    if (req.url === '/sdk.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk);
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html><body><h1>Integrator</h1>
+<script src="/sdk.js"></script>
+<script>
+  window.results = [];
+  window.events = [];
+  const sdk = DiditSDK.DiditSdk.shared;
+  sdk.onComplete = (result) => window.results.push(result);
+  sdk.onEvent = (event) => window.events.push(event);
+  sdk.startVerification({ url: ${JSON.stringify(s.url)}, configuration: { closeModalOnComplete: true } });
+</script></body></html>`);
+  });
+  await new Promise((r) => integrator.listen(0, '127.0.0.1', r));
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.goto(`http://127.0.0.1:${integrator.address().port}/`);
+    await page.waitForFunction(() => window.results.length > 0, null, { timeout: 60_000 });
+    await page.screenshot({ path: join(shots, 'iframe-completed.png') });
+    const [result] = await page.evaluate(() => window.results);
+    assert.equal(result.type, 'completed', JSON.stringify(result));
+    assert.equal(result.session.sessionId, s.session_id);
+    assert.equal(result.session.status, 'Approved');
+    const events = await page.evaluate(() => window.events.map((e) => e.type));
+    assert.ok(events.includes('didit:ready'), JSON.stringify(events));
+  } finally {
+    await b.close();
+    await new Promise((r) => integrator.close(r));
+  }
+});
