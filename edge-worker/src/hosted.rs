@@ -16,12 +16,23 @@ const STYLE: &str = include_str!("../../web/hosted/style.css");
 pub fn file(path: &str) -> Option<Result<Response>> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (body, content_type) = match segments.as_slice() {
-        ["session", _] | [_, "session", _] => (INDEX, "text/html; charset=utf-8"),
+        ["session", _] => (INDEX, "text/html; charset=utf-8"),
+        [language, "session", _] if is_language(language) => (INDEX, "text/html; charset=utf-8"),
         ["hosted", "app.js"] => (APP_JS, "text/javascript; charset=utf-8"),
         ["hosted", "style.css"] => (STYLE, "text/css; charset=utf-8"),
         _ => return None,
     };
     Some(serve(body, content_type))
+}
+
+/// A UI language path segment as Didit's session URLs carry it (`es`, `cnr`, `pt-BR`), which
+/// `/v3/session/{id}/` of the API must never be mistaken for.
+fn is_language(segment: &str) -> bool {
+    let (base, region) = segment.split_once('-').unwrap_or((segment, ""));
+    (2..=3).contains(&base.len())
+        && base.bytes().all(|b| b.is_ascii_lowercase())
+        && (region.is_empty()
+            || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())))
 }
 
 fn serve(body: &str, content_type: &str) -> Result<Response> {
@@ -39,9 +50,28 @@ fn serve(body: &str, content_type: &str) -> Result<Response> {
 
 /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera.
 pub async fn summary(svc: &AppService, token: &str) -> std::result::Result<HttpResponse, ApiError> {
-    let session = svc.store.get_session_by_token(token).await?.ok_or(ApiError::NotFound)?;
+    let session = svc
+        .store
+        .get_session_by_token(token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::json(
         200,
         json!({ "session_id": session.id, "status": session.status, "callback": session.callback, "language": session.language }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_language;
+
+    #[test]
+    fn language_segments_are_not_api_prefixes() {
+        for ok in ["en", "es", "cnr", "pt-BR", "zh-CN"] {
+            assert!(is_language(ok), "{ok}");
+        }
+        for not in ["v3", "V3", "session", "e", "pt-br", "english", ""] {
+            assert!(!is_language(not), "{not}");
+        }
+    }
 }

@@ -31,7 +31,10 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         if let Some(page) = hosted::file(&path) {
             return page;
         }
-        if let Some(token) = path.strip_prefix("/hosted/v1/").filter(|t| !t.contains('/')) {
+        if let Some(token) = path
+            .strip_prefix("/hosted/v1/")
+            .filter(|t| !t.contains('/'))
+        {
             let outcome = match service(&env, &req) {
                 Ok(svc) => hosted::summary(&svc, token).await,
                 Err(e) => Err(e),

@@ -101,3 +101,16 @@ test('unknown paths are Didit\'s 404', async () => {
   assert.equal(res.status, 404);
   assert.deepEqual(await res.json(), { detail: 'Not found.' });
 });
+
+test('the hosted page is served at the session URL, with or without a language segment', async () => {
+  for (const path of ['/session/some-token', '/es/session/some-token', '/pt-BR/session/some-token']) {
+    const res = await fetch(`${app.origin}${path}`);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get('content-type'), /text\/html/);
+    assert.match(res.headers.get('content-security-policy'), /frame-ancestors \*/);
+  }
+  // API paths look alike but stay API paths.
+  const api = await fetch(`${app.baseUrl}/session/some-token/`, { headers: { 'x-api-key': app.apiKey } });
+  assert.equal(api.status, 404);
+  assert.deepEqual(await api.json(), { detail: 'Not found.' });
+});
