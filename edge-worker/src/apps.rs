@@ -4,7 +4,7 @@ use facegate_sessions::{authenticate, hash_api_key, ApiError, Application};
 use serde::Deserialize;
 use worker::Env;
 
-use crate::http::internal;
+use crate::http::{self, internal};
 
 #[derive(Deserialize)]
 struct ConfigRow {
@@ -24,7 +24,7 @@ pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Applicati
     let key = facegate_sessions::routes::header(headers, "x-api-key")
         .unwrap_or("")
         .trim();
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     let rows: Vec<ConfigRow> = db
         .prepare(
             "SELECT a.config FROM applications a JOIN api_keys k ON k.application_id = a.id \
@@ -43,7 +43,7 @@ pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Applicati
 
 /// Every application: the hosted page and the cron know a session or delivery, not a key.
 pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     let rows: Vec<ConfigRow> = db
         .prepare("SELECT config FROM applications")
         .all()
@@ -57,7 +57,7 @@ pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
 /// Writes back an application's configuration (after a webhook destination change).
 pub async fn save(env: &Env, app: &Application) -> Result<(), ApiError> {
     let config = serde_json::to_string(app).map_err(|e| internal("application config", e))?;
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     db.prepare("UPDATE applications SET config = ?1 WHERE id = ?2")
         .bind(&[config.into(), app.id.clone().into()])
         .map_err(|e| internal("bind", e))?

@@ -74,6 +74,11 @@ pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+/// The D1 binding every stateful route uses.
+pub fn database(env: &worker::Env) -> std::result::Result<worker::D1Database, ApiError> {
+    env.d1("DB").map_err(|e| internal("D1 binding", e))
+}
+
 pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(format!("{context}: {e}"))
 }

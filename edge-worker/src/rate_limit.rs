@@ -5,7 +5,7 @@ use facegate_sessions::{hash_api_key, ApiError, Clock, Route};
 use serde::Deserialize;
 use worker::Env;
 
-use crate::http::internal;
+use crate::http::{self, internal};
 use crate::ports::WorkerClock;
 
 const WINDOW_SECONDS: i64 = 60;
@@ -32,7 +32,7 @@ pub async fn check(env: &Env, api_key: &str, route: &Route) -> Result<(), ApiErr
     let window = now / WINDOW_SECONDS;
     let limit = route.rate_limit_per_minute();
     let bucket = format!("{}:{}", hash_api_key(api_key), class(route));
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     let rows: Vec<Count> = db
         .prepare(
             "INSERT INTO rate_limits (bucket, window, n) VALUES (?1, ?2, 1) \
@@ -61,7 +61,7 @@ pub async fn check(env: &Env, api_key: &str, route: &Route) -> Result<(), ApiErr
 /// Drops windows that can no longer matter.
 pub async fn sweep(env: &Env) -> Result<(), ApiError> {
     let window = WorkerClock.now() / WINDOW_SECONDS;
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     db.prepare("DELETE FROM rate_limits WHERE window < ?1")
         .bind(&[((window - 1) as f64).into()])
         .map_err(|e| internal("bind", e))?

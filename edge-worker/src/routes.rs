@@ -236,7 +236,7 @@ pub fn housekeeping_service(env: &Env) -> std::result::Result<AppService, ApiErr
 }
 
 fn service_with(env: &Env, urls: Urls) -> std::result::Result<AppService, ApiError> {
-    let db = env.d1("DB").map_err(|e| internal("D1 binding", e))?;
+    let db = http::database(env)?;
     Ok(Service {
         store: D1Store::new(db),
         clock: WorkerClock,
