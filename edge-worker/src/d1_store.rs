@@ -172,8 +172,9 @@ fn country(s: &Session) -> Option<&str> {
     detail(&s.expected_details, "id_country").or_else(|| detail(&s.expected_details, "country"))
 }
 
-fn status_text(s: &Session) -> Result<String, StoreError> {
-    Ok(encode(&s.status)?.trim_matches('"').to_owned())
+/// A unit enum (session or delivery status) as its bare wire string, for a TEXT column.
+fn enum_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    Ok(encode(value)?.trim_matches('"').to_owned())
 }
 
 const DELIVERY_COLUMNS: &str = "id, event_id, application_id, session_id, destination_id, url, webhook_type, payload, attempt, next_attempt_at, status, last_response, created_at, updated_at";
@@ -201,7 +202,7 @@ impl Store for D1Store {
                 text(&s.application_id),
                 int(s.number),
                 text(&s.token),
-                text(&status_text(s)?),
+                text(&enum_text(&s.status)?),
                 opt(s.vendor_data.as_deref()),
                 text(&s.workflow_id),
                 opt(country(s)),
@@ -255,7 +256,7 @@ impl Store for D1Store {
                 "UPDATE sessions SET status = ?1, vendor_data = ?2, country = ?3, search_text = ?4, expires_at = ?5, \
                  version = ?6, data = ?7 WHERE application_id = ?8 AND id = ?9 AND version = ?10",
                 &[
-                    text(&status_text(s)?),
+                    text(&enum_text(&s.status)?),
                     opt(s.vendor_data.as_deref()),
                     opt(country(s)),
                     text(&search_text(s)),
@@ -301,7 +302,7 @@ impl Store for D1Store {
             clauses.push(clause.replace('?', &format!("?{}", args.len())));
         };
         if let Some(status) = f.status {
-            add("status = ?", text(encode(&status)?.trim_matches('"')));
+            add("status = ?", text(&enum_text(&status)?));
         }
         if let Some(v) = &f.vendor_data {
             add("vendor_data = ?", text(v));
@@ -502,7 +503,7 @@ impl Store for D1Store {
             &[
                 int(i64::from(d.attempt)),
                 int(d.next_attempt_at),
-                text(encode(&d.status)?.trim_matches('"')),
+                text(&enum_text(&d.status)?),
                 opt(d.last_response.as_deref()),
                 int(d.updated_at),
                 text(&d.id),
@@ -543,7 +544,7 @@ fn delivery_args(d: &DeliveryRow) -> Result<Vec<JsValue>, StoreError> {
         text(&encode(&d.payload)?),
         int(i64::from(d.attempt)),
         int(d.next_attempt_at),
-        text(encode(&d.status)?.trim_matches('"')),
+        text(&enum_text(&d.status)?),
         opt(d.last_response.as_deref()),
         int(d.created_at),
         int(d.updated_at),
