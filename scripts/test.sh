@@ -18,5 +18,8 @@ node --test --test-concurrency=1 tests/edge/
 printf '\n==> The didit-sdk 0.4.0 client and CLI against the service\n' >&2
 bash scripts/test-sdk.sh
 
+printf '\n==> The demo integrator: webhook signature verification against the published vectors\n' >&2
+node --test tests/demo/
+
 printf '\n==> The hosted page in Chromium with a fake camera (screenshots in out/screenshots/)\n' >&2
 node --test --test-concurrency=1 tests/browser/
