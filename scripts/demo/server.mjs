@@ -61,7 +61,13 @@ async function readBody(req, limit) {
 
 async function readForm(req) {
   const raw = (await readBody(req, 64 * 1024)).toString('utf8');
-  if ((req.headers['content-type'] ?? '').startsWith('application/json')) return JSON.parse(raw || '{}');
+  if ((req.headers['content-type'] ?? '').startsWith('application/json')) {
+    try {
+      return JSON.parse(raw || '{}');
+    } catch {
+      throw Object.assign(new Error('body is not JSON'), { status: 400 });
+    }
+  }
   return Object.fromEntries(new URLSearchParams(raw));
 }
 
@@ -169,7 +175,14 @@ export function createDemoServer({ config, publicUrl, log = () => {} }) {
       return;
     }
     say(ctx.browser, 'info', `Back from facegate via ${via}, which reports "${reported ?? 'nothing'}". The browser can be tampered with, so the server checks with facegate.`);
-    const verdict = await authoritativeStatus(sessionId);
+    let verdict;
+    try {
+      verdict = await authoritativeStatus(sessionId);
+    } catch (e) {
+      ctx.browser.notice = { kind: 'bad', text: `Could not confirm the result with facegate (${e.message}), so nothing changes. Try again.` };
+      say(ctx.browser, 'bad', 'No verified webhook yet and the decision API did not answer: nothing changes.');
+      return;
+    }
     if (!DECIDED.has(verdict.status)) {
       ctx.browser.notice = { kind: 'bad', text: `The selfie check did not finish (facegate says ${verdict.status}).` };
       say(ctx.browser, 'bad', `${verdict.via} says ${verdict.status}: nothing changes.`);
