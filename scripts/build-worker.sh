@@ -4,8 +4,9 @@
 # output is newer than every input, because wrangler runs it twice at each start.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$root/scripts/build-capture.sh"
 out="$root/edge-worker/build/index.js"
-if [ -f "$out" ] && [ -z "$(find "$root/edge-worker/src" "$root/edge-worker/Cargo.toml" "$root/crates" "$root/Cargo.lock" "$root/.cargo" "$root/web/hosted" \
+if [ -f "$out" ] && [ -z "$(find "$root/edge-worker/src" "$root/edge-worker/Cargo.toml" "$root/crates" "$root/Cargo.lock" "$root/.cargo" "$root/web/hosted/index.html" \
     -newer "$out" -type f \( -name '*.rs' -o -name '*.toml' -o -name 'Cargo.lock' -o -name '*.html' -o -name '*.js' -o -name '*.css' \) -print -quit)" ]; then
   exit 0
 fi

@@ -8,10 +8,11 @@ bash scripts/setup.sh
 printf '\n==> Unit and integration tests (real models, real images from ../shared/data)\n' >&2
 cargo test --release --workspace
 
-printf '\n==> The pipeline crate builds for wasm32 (browser and edge worker)\n' >&2
-cargo build --release --target wasm32-unknown-unknown -p facegate-pipeline
+printf '\n==> The hosted page'"'"'s scripts (translations, language choice)\n' >&2
+node --test tests/unit/
 
 printf '\n==> Edge worker in wrangler dev (real workerd with local D1 and R2)\n' >&2
+# Builds capture-wasm (SIMD and non-SIMD) and the worker for wasm32.
 bash scripts/build-worker.sh
 node --test --test-concurrency=1 tests/edge/
 

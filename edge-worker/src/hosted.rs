@@ -1,28 +1,26 @@
-//! The hosted page: static files compiled into the worker (web/hosted), served at the session
-//! URL (`/session/{token}`, optionally under a language segment), and the session summary the
-//! page reads first.
+//! The hosted page at the session URL (`/session/{token}`, optionally under a language
+//! segment), the session summary the page reads first and the desktop hand-off's QR code.
+//! The page's scripts, styles, capture-wasm and client models are static assets
+//! (edge-worker/public, built by scripts/build-capture.sh) served before the worker runs.
 
-use facegate_sessions::{ApiError, HttpResponse, Store};
+use facegate_sessions::{render, ApiError, HttpResponse, Store};
 use serde_json::json;
+use qrcode::render::svg;
+use qrcode::QrCode;
 use worker::{Headers, Response, Result};
 
 use crate::routes::AppService;
 
 const INDEX: &str = include_str!("../../web/hosted/index.html");
-const APP_JS: &str = include_str!("../../web/hosted/app.js");
-const STYLE: &str = include_str!("../../web/hosted/style.css");
 
-/// A static file of the page, by request path; `None` when the path is not one.
-pub fn file(path: &str) -> Option<Result<Response>> {
+/// The page itself when `path` is a session URL; `None` otherwise.
+pub fn page(path: &str) -> Option<Result<Response>> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (body, content_type) = match segments.as_slice() {
-        ["session", _] => (INDEX, "text/html; charset=utf-8"),
-        [language, "session", _] if is_language(language) => (INDEX, "text/html; charset=utf-8"),
-        ["hosted", "app.js"] => (APP_JS, "text/javascript; charset=utf-8"),
-        ["hosted", "style.css"] => (STYLE, "text/css; charset=utf-8"),
-        _ => return None,
-    };
-    Some(serve(body, content_type))
+    match segments.as_slice() {
+        ["session", _] => Some(serve_page()),
+        [language, "session", _] if is_language(language) => Some(serve_page()),
+        _ => None,
+    }
 }
 
 /// A UI language path segment as Didit's session URLs carry it (`es`, `cnr`, `pt-BR`), which
@@ -35,17 +33,18 @@ fn is_language(segment: &str) -> bool {
             || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())))
 }
 
-fn serve(body: &str, content_type: &str) -> Result<Response> {
+fn serve_page() -> Result<Response> {
     let headers = Headers::new();
-    headers.set("content-type", content_type)?;
+    headers.set("content-type", "text/html; charset=utf-8")?;
     // Integrators embed the page in an iframe (the web SDK), so any ancestor may frame it; it
-    // loads nothing from anywhere else.
+    // loads nothing from anywhere else. capture-wasm needs 'wasm-unsafe-eval' to compile.
     headers.set(
         "content-security-policy",
-        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; frame-ancestors *",
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; \
+         media-src 'self' blob:; frame-ancestors *",
     )?;
     headers.set("cache-control", "no-cache")?;
-    Ok(Response::ok(body)?.with_headers(headers))
+    Ok(Response::ok(INDEX)?.with_headers(headers))
 }
 
 /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera.
@@ -57,13 +56,50 @@ pub async fn summary(svc: &AppService, token: &str) -> std::result::Result<HttpR
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::json(
         200,
-        json!({ "session_id": session.id, "status": session.status, "callback": session.callback, "language": session.language }),
+        json!({
+            "session_id": session.id,
+            "status": session.status,
+            "callback": session.callback,
+            // Which device returns to the integrator when the selfie is taken on a phone.
+            "callback_method": session.callback_method,
+            "callback_url": render::callback_redirect(&session),
+            "language": session.language,
+        }),
     ))
+}
+
+/// `GET /hosted/v1/{token}/qr.svg`: the session URL as a QR code, so that a desktop user can
+/// take the selfie with a phone; the desktop page then follows the session to its end.
+pub async fn qr_code(svc: &AppService, token: &str) -> std::result::Result<String, ApiError> {
+    svc.store
+        .get_session_by_token(token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // `handoff` tells the phone's page it is the completing device (callback_method).
+    Ok(qr_svg(&format!("{}?handoff=1", svc.urls.session_url(token))))
+}
+
+fn qr_svg(url: &str) -> String {
+    // A URL of a few hundred bytes always fits a QR code (version 40 holds 2,953 bytes).
+    QrCode::new(url.as_bytes())
+        .map(|code| {
+            code.render::<svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_language;
+    use super::{is_language, qr_svg};
+
+    #[test]
+    fn qr_code_is_an_svg_of_the_url() {
+        let svg = qr_svg("https://verify.example.com/session/abc");
+        assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+    }
 
     #[test]
     fn language_segments_are_not_api_prefixes() {

@@ -42,6 +42,13 @@ pub fn pdf(name: &str, bytes: Vec<u8>) -> Result<Response> {
     Ok(Response::from_bytes(bytes)?.with_headers(h))
 }
 
+pub fn svg(body: String) -> Result<Response> {
+    let h = Headers::new();
+    h.set("content-type", "image/svg+xml")?;
+    h.set("cache-control", "private, max-age=600")?;
+    Ok(Response::ok(body)?.with_headers(h))
+}
+
 pub fn json(status: u16, body: serde_json::Value) -> HttpResponse {
     HttpResponse::json(status, body)
 }

@@ -28,8 +28,20 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         )));
     }
     if method == Method::Get {
-        if let Some(page) = hosted::file(&path) {
+        if let Some(page) = hosted::page(&path) {
             return page;
+        }
+        if let Some(token) = path
+            .strip_prefix("/hosted/v1/")
+            .and_then(|rest| rest.strip_suffix("/qr.svg"))
+        {
+            return match service(&env, &req) {
+                Ok(svc) => match hosted::qr_code(&svc, token).await {
+                    Ok(svg) => http::svg(svg),
+                    Err(e) => http::respond(Err(e)),
+                },
+                Err(e) => http::respond(Err(e)),
+            };
         }
         if let Some(token) = path
             .strip_prefix("/hosted/v1/")

@@ -35,10 +35,10 @@ async function api(path, body) {
   return res.json();
 }
 
-async function enrol(user) {
+async function enrol(user, portrait = 'video/enroll_portrait_apfol_s1_t9.5s.jpg') {
   const kyc = await api('/session/', { workflow_id: app.workflows.kyc, vendor_data: user });
   const form = new FormData();
-  form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
+  form.append('frame', new Blob([readFileSync(join(dataDir, portrait))]), 'frame.jpg');
   const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
   assert.equal((await res.json()).status, 'Approved');
 }
@@ -73,8 +73,14 @@ test('a live selfie re-authenticates: Approved, webhook, callback with the right
     await page.goto(s.url);
     assert.equal(await page.isVisible('#retry'), false, 'no retry button before a failed capture');
     assert.equal(await page.isVisible('#fallback'), false, 'no fallback while the camera works');
-    await page.waitForFunction(() => /hold still|checking/i.test(document.getElementById('cue').textContent), null, { timeout: 30_000 });
-    await page.screenshot({ path: join(shots, 'live-1-camera.png') });
+    // capture-wasm's checks run in the worker and guide the user before anything is sent.
+    await page.waitForFunction(() => window.__facegate?.timings.first_cue, null, { timeout: 30_000 });
+    await page.screenshot({ path: join(shots, 'live-1-guiding.png') });
+    await page.waitForFunction(() => document.body.dataset.state === 'approved', null, { timeout: 60_000 });
+    await page.screenshot({ path: join(shots, 'live-2-approved.png') });
+    const client = await page.evaluate(() => window.__facegate);
+    assert.ok(client.checkTimes.length >= 3, 'the page checked frames before capturing');
+    assert.ok(client.timings.capture > client.timings.first_cue);
     await page.waitForURL((url) => url.pathname === '/done', { timeout: 60_000 });
     const landed = new URL(page.url());
     assert.equal(landed.searchParams.get('verificationSessionId'), s.session_id);
@@ -101,6 +107,48 @@ test('a screen replay is not Approved', { timeout: 120_000 }, async () => {
     const decision = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
     assert.notEqual(decision.status, 'Approved');
     assert.equal(decision.liveness_checks[0].status, 'Declined');
+  } finally {
+    await b.close();
+  }
+});
+
+test('the enrolled person is someone else: Declined, no retry can turn it into an approval', { timeout: 120_000 }, async () => {
+  await enrol('web-erin', 'faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-erin' });
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.goto(s.url);
+    await page.waitForFunction(() => document.body.dataset.state === 'checking', null, { timeout: 60_000 });
+    await page.screenshot({ path: join(shots, 'other-1-checking.png') });
+    await page.waitForFunction(() => /could not verify/i.test(document.getElementById('cue').textContent), null, { timeout: 60_000 });
+    await page.screenshot({ path: join(shots, 'other-2-declined.png') });
+    const decision = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
+    assert.notEqual(decision.status, 'Approved');
+    assert.equal(decision.face_matches[0].status, 'Declined', JSON.stringify(decision.face_matches));
+    assert.equal(decision.liveness_checks[0].status, 'Approved', 'the live clip itself is live');
+  } finally {
+    await b.close();
+  }
+});
+
+test('a browser without wasm SIMD gets the fallback build and still completes', { timeout: 120_000 }, async () => {
+  await enrol('web-frank');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-frank' });
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    // Older Safari: the SIMD probe module does not validate.
+    await page.addInitScript(() => {
+      const validate = WebAssembly.validate;
+      WebAssembly.validate = (bytes) => (bytes.length === 31 ? false : validate(bytes));
+    });
+    await page.goto(s.url);
+    await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 90_000 });
+    const client = await page.evaluate(() => window.__facegate);
+    assert.equal(client.simd, false);
+    assert.ok(client.checkTimes.length >= 3, 'the non-SIMD checks ran');
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'approved');
   } finally {
     await b.close();
   }

@@ -1,31 +1,80 @@
-// The hosted selfie page: camera → one frame → the server decides → tell the integrator.
-// The server is authoritative; this page only helps the user take a usable photo.
+// The hosted selfie page: camera → live cues from capture-wasm's checks in a Web Worker → the
+// best frame of a steady moment → the server decides → tell the integrator. The server is
+// authoritative; everything here only helps the user's first try succeed.
+import { isRtl, pickLanguage, translator } from './i18n.js';
+
 const token = location.pathname.split('/').filter(Boolean).pop();
 const api = `/hosted/v1/${token}`;
 const inFrame = window.parent !== window;
+// Opened from the desktop page's QR code: this phone is the completing device.
+const handoff = new URLSearchParams(location.search).has('handoff');
+const lang = pickLanguage(location.pathname, navigator.languages ?? [navigator.language]);
+const t = translator(lang);
 const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ACTIVE = ['Not Started', 'In Progress', 'Resubmitted'];
+// Without a steady good frame by then, send the best one seen: the server has the last word.
+const GUIDE_PATIENCE_MS = 12_000;
+
+// Milliseconds since navigation, for scripts/bench-hosted.mjs and the browser tests.
+const timings = {};
+const checkTimes = [];
+window.__facegate = { timings, checkTimes };
+const mark = (name) => {
+  timings[name] ??= Math.round(performance.now());
+};
+
 let session = null;
+
+function localise() {
+  document.documentElement.lang = lang;
+  document.documentElement.dir = isRtl(lang) ? 'rtl' : 'ltr';
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  $('camera').setAttribute('aria-label', t('camera_label'));
+  document.title = t('title');
+}
 
 function post(type, data = {}) {
   // The web SDK accepts messages from the iframe's own host (contract 4.2).
   if (inFrame) window.parent.postMessage({ type, data, timestamp: Date.now() }, '*');
 }
 
-function cue(text) {
-  $('cue').textContent = text;
+let lastCue = null;
+function say(key, vars) {
+  // Screen readers hear a cue once, not at every checked frame.
+  if (key === lastCue && !vars) return;
+  lastCue = key;
+  $('cue').textContent = t(key, vars);
+}
+
+function setState(state) {
+  document.body.dataset.state = state;
 }
 
 function finish(status, callbackUrl) {
-  document.body.className = status === 'Approved' ? 'done-approved' : 'done-declined';
-  cue(status === 'Approved' ? 'Verified. You can continue.' : status === 'In Review' ? 'Thanks, we are checking your photo.' : 'We could not verify you.');
+  mark('result');
+  setState(status === 'Approved' ? 'approved' : 'declined');
+  say(status === 'Approved' ? 'approved' : status === 'In Review' ? 'in_review' : 'declined');
+  $('cue').focus();
   post('didit:status_updated', { status, sessionId: session?.session_id });
   post('didit:completed', { sessionId: session?.session_id, status });
-  if (!inFrame && callbackUrl) setTimeout(() => location.assign(callbackUrl), 800);
+  if (inFrame || !callbackUrl || !returnsHere()) return;
+  setTimeout(() => {
+    say('redirecting');
+    location.assign(callbackUrl);
+  }, 800);
 }
 
-function fallback(reason) {
-  cue(reason);
-  post('didit:error', { error: 'camera_unavailable', step: 'face', sessionId: session?.session_id });
+/** Whether this device goes back to the integrator (contract: `callback_method`). */
+function returnsHere() {
+  const method = session?.callback_method ?? 'initiator';
+  return method === 'both' || (handoff ? method === 'completer' : true);
+}
+
+function fail(key, error) {
+  setState('error');
+  say(key);
+  post('didit:error', { error, step: 'face', sessionId: session?.session_id });
   if (session?.callback) {
     const url = new URL(session.callback);
     url.searchParams.set('verificationSessionId', session.session_id);
@@ -35,67 +84,249 @@ function fallback(reason) {
   }
 }
 
-async function capture(video) {
-  const canvas = document.createElement('canvas');
+/** Desktop: offer the phone, and follow the session there to its end. */
+function offerPhone() {
+  const desktop = matchMedia('(pointer: fine)').matches && !matchMedia('(pointer: coarse)').matches;
+  if (!desktop || handoff) return;
+  $('qr').src = `${api}/qr.svg`;
+  $('qr').alt = t('phone_title');
+  $('handoff').hidden = false;
+  (async () => {
+    for (;;) {
+      await sleep(3000);
+      const res = await fetch(api).catch(() => null);
+      if (!res?.ok || document.body.dataset.state === 'checking') continue;
+      const now = await res.json();
+      if (!ACTIVE.includes(now.status) && ['loading', 'camera', 'steady', 'error'].includes(document.body.dataset.state)) {
+        stopCamera();
+        finish(now.status, now.callback_url);
+        return;
+      }
+    }
+  })();
+}
+
+// ------------------------------------------------------------------ capture-wasm
+
+// The smallest module using a SIMD instruction (as wasm-feature-detect does).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+let wasm = null;
+
+/** Compiles capture-wasm once; this page uses its camera half, the worker its checks half. */
+async function loadCaptureWasm() {
+  const simd = WebAssembly.validate(SIMD_PROBE);
+  const base = new URL(`/hosted/capture/${simd ? 'simd' : 'nosimd'}/`, location.href).href;
+  const [glue, module] = await Promise.all([
+    import(`${base}facegate_capture.js`),
+    WebAssembly.compileStreaming(fetch(`${base}facegate_capture_bg.wasm`)),
+  ]);
+  await glue.default({ module_or_path: module });
+  mark('wasm_ready');
+  window.__facegate.simd = simd;
+  return { glue, module, simd, glueUrl: `${base}facegate_capture.js` };
+}
+
+/** The checking worker: YuNet + MiniFASNetV2 on each frame, off the main thread. */
+function startChecks(capture) {
+  const worker = new Worker('/hosted/checks.worker.js', { type: 'module' });
+  let pending = null;
+  const ready = new Promise((resolve, reject) => {
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'ready') resolve(data);
+      else if (data.type === 'result') pending?.resolve(data);
+      else if (data.type === 'error') (pending ?? { reject }).reject(new Error(data.message));
+      if (data.type !== 'ready') pending = null;
+    };
+    worker.onerror = (e) => reject(new Error(e.message || 'the checking worker failed'));
+  });
+  worker.postMessage({
+    type: 'init',
+    module: capture.module,
+    glue: capture.glueUrl,
+    models: ['/hosted/models/yunet.onnx', '/hosted/models/minifasnet_v2.onnx'],
+  });
+  return {
+    ready,
+    check(frame) {
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        // Copied, not transferred: the page keeps the frame in case it is the best one.
+        worker.postMessage({ type: 'frame', pixels: frame.data, width: frame.width, height: frame.height });
+      });
+    },
+    stop: () => worker.terminate(),
+  };
+}
+
+// ------------------------------------------------------------------ camera and frames
+
+const video = $('camera');
+const canvas = document.createElement('canvas');
+
+function grab() {
+  if (wasm) return wasm.glue.grabFrame(video, canvas) ?? null;
+  if (!video.videoWidth) return null;
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
-  canvas.getContext('2d').drawImage(video, 0, 0);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.92));
-  const form = new FormData();
-  form.append('frame', blob, 'frame.jpg');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(video, 0, 0);
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+async function openCamera() {
+  if (wasm) return wasm.glue.openCamera(video);
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  video.srcObject = stream;
+  await video.play();
+}
+
+function stopCamera() {
+  if (wasm) wasm.glue.stopCamera(video);
+  else video.srcObject?.getTracks().forEach((track) => track.stop());
+}
+
+async function jpeg(frame) {
+  const c = document.createElement('canvas');
+  c.width = frame.width;
+  c.height = frame.height;
+  c.getContext('2d').putImageData(frame, 0, 0);
+  return new Promise((resolve) => c.toBlob(resolve, 'image/jpeg', 0.92));
+}
+
+/**
+ * Checks frames until the guide says the user is ready, and returns the best frame of that
+ * steady moment with its figures. Without the checks (they failed to load), waits a moment.
+ */
+async function guidedFrame(checks) {
+  if (!checks) {
+    say('hold_still');
+    await sleep(1200);
+    return { frame: grab(), figures: { checks: 'unavailable' } };
+  }
+  const giveUpAt = performance.now() + GUIDE_PATIENCE_MS;
+  let best = null;
+  for (;;) {
+    const frame = grab();
+    if (!frame) {
+      await sleep(50);
+      continue;
+    }
+    const result = await checks.check(frame);
+    checkTimes.push(result.ms);
+    mark('first_cue');
+    // Only frames of the current good streak compete; a problem starts a new one.
+    if (result.score <= 0) best = null;
+    else if (!best || result.score >= best.result.score) best = { frame, result };
+    setState(result.score > 0 ? 'steady' : 'camera');
+    say(result.cue === 'ready' ? 'hold_still' : result.cue);
+    if (result.cue === 'ready' || performance.now() > giveUpAt) {
+      const chosen = best ?? { frame, result };
+      const { cue, score, check } = chosen.result;
+      return {
+        frame: chosen.frame,
+        figures: { cue, score, live: check.live, faces: check.faces, quality: check.quality, check_ms: result.ms, simd: wasm.simd },
+      };
+    }
+  }
+}
+
+async function submit(form) {
+  mark('capture');
+  setState('checking');
+  say('checking');
   post('didit:media_captured', { step: 'face', isAuto: true });
-  cue('Checking…');
   const res = await fetch(`${api}/capture`, { method: 'POST', body: form });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: await res.json().catch(() => ({})) };
+}
+
+/** One try: a passive selfie, or the server's active challenge once the face is in place. */
+async function attempt(checks) {
+  const { frame, figures } = await guidedFrame(checks);
+  let form;
+  if (session.challenge) {
+    const { runChallenge } = await import('./challenge.js');
+    form = await runChallenge({ challenge: session.challenge, video, stage: $('stage'), say });
+  } else {
+    form = new FormData();
+    form.append('frame', await jpeg(frame), 'frame.jpg');
+  }
+  form.append('precheck', JSON.stringify(figures));
+  return submit(form);
+}
+
+async function fetchSummary() {
+  const res = await fetch(api);
+  return res.ok ? res.json() : null;
 }
 
 async function run() {
-  const res = await fetch(api);
-  if (!res.ok) {
-    cue('This verification link is not valid any more.');
+  localise();
+  session = await fetchSummary();
+  if (!session) {
+    setState('error');
+    say('invalid_link');
     post('didit:error', { error: 'invalid_session' });
     return;
   }
-  session = await res.json();
   post('didit:ready', { sessionId: session.session_id });
-  if (!['Not Started', 'In Progress', 'Resubmitted'].includes(session.status)) {
+  if (!ACTIVE.includes(session.status)) {
     finish(session.status, null);
     return;
   }
-  if (!navigator.mediaDevices?.getUserMedia) return fallback('This browser cannot use a camera.');
-  let stream;
+  offerPhone();
+  if (!navigator.mediaDevices?.getUserMedia) return fail('unsupported', 'camera_unavailable');
+  say('starting');
+  // The checks are a help, not a requirement: without them the page still takes a photo.
+  wasm = await loadCaptureWasm().catch(() => null);
+  const checks = wasm ? startChecks(wasm) : null;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    await openCamera();
   } catch (e) {
-    return fallback(e?.name === 'NotAllowedError' ? 'Camera access was denied.' : 'No camera is available.');
+    checks?.stop();
+    return fail(e?.name === 'NotAllowedError' ? 'camera_denied' : 'no_camera', 'camera_unavailable');
   }
-  const video = $('camera');
-  video.srcObject = stream;
-  await new Promise((r) => (video.readyState >= 2 ? r() : video.addEventListener('loadeddata', r, { once: true })));
+  mark('camera_ready');
+  // Show the whole frame, as the checks see it, so that the oval and the cues agree.
+  if (video.videoWidth) $('stage').style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
+  setState('camera');
+  say('loading');
+  const ready = await checks?.ready.catch(() => null);
+  if (ready) mark('checks_ready');
   post('didit:started', { sessionId: session.session_id });
   post('didit:step_started', { step: 'face', sessionId: session.session_id });
   for (;;) {
-    cue('Hold still…');
-    await new Promise((r) => setTimeout(r, 1200));
-    const { status, body } = await capture(video);
+    const { status, body } = await attempt(ready ? checks : null);
     if (status !== 200) {
-      cue(body.detail ?? 'Something went wrong. Please try again.');
+      setState('error');
+      say('error');
       post('didit:error', { error: body.detail ?? `http_${status}`, step: 'face', sessionId: session.session_id });
-      if (status === 409 || status === 410 || status === 404) return;
+      if ([404, 409, 410].includes(status)) return;
+      await sleep(1500);
       continue;
     }
     if (body.retry) {
-      cue('We could not verify that photo. Face the camera in good light and try again.');
+      mark('result');
+      setState('declined');
+      say('retry_prompt');
+      if (body.attempts_left != null) $('attempts').textContent = t('attempts_left', { n: body.attempts_left });
       $('retry').hidden = false;
+      $('retry').focus();
       await new Promise((r) => $('retry').addEventListener('click', r, { once: true }));
       $('retry').hidden = true;
+      $('attempts').textContent = '';
+      // An active challenge is used once: the summary issues the next one.
+      if (session.challenge) session = (await fetchSummary()) ?? session;
       continue;
     }
-    stream.getTracks().forEach((t) => t.stop());
+    checks?.stop();
+    stopCamera();
     post('didit:step_completed', { step: 'face', sessionId: session.session_id });
     finish(body.status, body.callback_url);
     return;
   }
 }
 
-run().catch((e) => fallback(`Something went wrong: ${e.message}`));
+run().catch((e) => {
+  console.error(e);
+  fail('error', 'unexpected');
+});

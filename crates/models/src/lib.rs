@@ -15,16 +15,18 @@
 
 mod dequantize;
 mod error;
+mod half_weights;
 mod manifest;
 mod prepare;
 mod sources;
 
 pub use dequantize::dequantize_onnx;
 pub use error::ModelsError;
+pub use half_weights::{half_precision_weights, HALF_FORMAT, HALF_MIN_ELEMENTS};
 pub use manifest::{Manifest, ModelEntry, Source, MANIFEST_TOML};
 pub use prepare::{
-    default_model_dir, prepare, prepared_path, read_prepared, PrepareOptions, PreparedBytes,
-    PreparedModel, PREPARE_FORMAT,
+    client_path, client_paths, default_model_dir, prepare, prepared_path, read_prepared,
+    PrepareOptions, PreparedBytes, PreparedClient, PreparedModel, CLIENT_DIR, PREPARE_FORMAT,
 };
 
 use sha2::{Digest, Sha256};

@@ -24,6 +24,11 @@ pub struct ModelEntry {
     pub name: String,
     /// File name of the prepared (float32, tract-loadable) model inside the output directory.
     pub file: String,
+    /// File name of the browser copy with half-precision weights, inside the `client/` folder of
+    /// the output directory (see [`crate::half_precision_weights`]); only for models the hosted
+    /// page downloads.
+    #[serde(default)]
+    pub client_file: Option<String>,
     pub licence: String,
     pub upstream: String,
     /// Lower-case hex sha256 of the *source* file, before any preparation.
@@ -99,6 +104,15 @@ impl Manifest {
             // Prepared files are written into the output directory by name; a path here could
             // escape it.
             check_plain_file_name(&m.name, "file", &m.file)?;
+            if let Some(client) = &m.client_file {
+                check_plain_file_name(&m.name, "client_file", client)?;
+                if self.models[..i]
+                    .iter()
+                    .any(|other| other.client_file.as_ref() == Some(client))
+                {
+                    return bad(format!("two models have the same client_file `{client}`"));
+                }
+            }
             check_sha256(&m.name, "sha256", &m.sha256)?;
             match &m.source {
                 Source::PypiWheel {
@@ -167,6 +181,11 @@ mod tests {
             "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
         );
         assert!(yunet.dequantize);
+        assert_eq!(
+            yunet.client_file.as_deref(),
+            Some("yunet_2023mar_f16w.onnx")
+        );
+        assert_eq!(m.get("sface").unwrap().client_file, None);
         assert!(matches!(
             &yunet.source,
             Source::PypiWheel { package, version, path, .. }
@@ -229,6 +248,16 @@ file = "x.onnx"
         let err = Manifest::parse(&one_model("x.onnx", &"A".repeat(64))).unwrap_err();
         assert!(matches!(err, ModelsError::ManifestInvalid(_)), "{err}");
         let err = Manifest::parse(&one_model("x.onnx", "abc")).unwrap_err();
+        assert!(matches!(err, ModelsError::ManifestInvalid(_)), "{err}");
+        let with_client = |client: &str| {
+            one_model("x.onnx", &sha).replace(
+                "file = \"x.onnx\"\nlicence",
+                &format!("file = \"x.onnx\"\nclient_file = \"{client}\"\nlicence"),
+            )
+        };
+        let ok = Manifest::parse(&with_client("x_f16w.onnx")).unwrap();
+        assert_eq!(ok.models[0].client_file.as_deref(), Some("x_f16w.onnx"));
+        let err = Manifest::parse(&with_client("sub/x.onnx")).unwrap_err();
         assert!(matches!(err, ModelsError::ManifestInvalid(_)), "{err}");
     }
 

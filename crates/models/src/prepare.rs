@@ -4,6 +4,10 @@
 //! was made from, by which version of this code, and its own digest; a later run that finds a
 //! matching stamp and an intact file skips the work. Files are written to a temporary name and
 //! renamed, so an interrupted run never leaves a truncated model under the real name.
+//!
+//! Models with a `client_file` in the manifest also get a browser copy with half-precision
+//! weights in `<out>/client/`, stamped the same way with the prepared float32 file as its
+//! source, so it is redone whenever that file changes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,7 @@ use serde::Deserialize;
 
 use crate::dequantize::dequantize_for_tract;
 use crate::error::ModelsError;
+use crate::half_weights::{half_precision_weights, HALF_FORMAT};
 use crate::manifest::{Manifest, ModelEntry};
 use crate::sha256_hex;
 use crate::sources::SourceReader;
@@ -22,6 +27,9 @@ use crate::sources::SourceReader;
 pub const PREPARE_FORMAT: &str = "facegate-models/prepare-v1";
 
 const STAMP_SUFFIX: &str = ".source.sha256";
+
+/// Folder inside the output directory that holds the browser copies (`client_file`s).
+pub const CLIENT_DIR: &str = "client";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareOptions {
@@ -58,6 +66,15 @@ pub struct PreparedModel {
     pub path: PathBuf,
     /// True when the file was already up to date and nothing was read or written.
     pub skipped: bool,
+    /// The half-precision browser copy, for models with a `client_file`.
+    pub client: Option<PreparedClient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedClient {
+    pub path: PathBuf,
+    /// True when the copy was already up to date for the current prepared file.
+    pub skipped: bool,
 }
 
 /// Where the prepared file of model `name` lives (whether or not it has been prepared yet).
@@ -67,6 +84,33 @@ pub fn prepared_path(
     name: &str,
 ) -> Result<PathBuf, ModelsError> {
     Ok(out_dir.join(&manifest.get(name)?.file))
+}
+
+/// Where the half-precision browser copy of model `name` lives (`<out_dir>/client/<client_file>`),
+/// or `None` if the manifest gives that model no client copy.
+pub fn client_path(
+    out_dir: &Path,
+    manifest: &Manifest,
+    name: &str,
+) -> Result<Option<PathBuf>, ModelsError> {
+    Ok(manifest
+        .get(name)?
+        .client_file
+        .as_ref()
+        .map(|f| out_dir.join(CLIENT_DIR).join(f)))
+}
+
+/// Every browser copy `prepare` writes, as (model name, path), in manifest order: what a build
+/// script copies next to the hosted page.
+pub fn client_paths(out_dir: &Path, manifest: &Manifest) -> Vec<(String, PathBuf)> {
+    manifest
+        .models
+        .iter()
+        .filter_map(|m| {
+            let file = m.client_file.as_ref()?;
+            Some((m.name.clone(), out_dir.join(CLIENT_DIR).join(file)))
+        })
+        .collect()
 }
 
 /// The four prepared files, read into memory for `facegate_pipeline::Pipeline::load`.
@@ -107,10 +151,10 @@ pub fn prepare(
     let mut prepared = Vec::with_capacity(manifest.models.len());
     for entry in &manifest.models {
         let path = opts.out_dir.join(&entry.file);
-        let skipped = match stamp_state(entry, &path) {
+        let (skipped, fresh) = match stamp_state(&entry.sha256, PREPARE_FORMAT, &path) {
             StampState::UpToDate => {
                 progress(&format!("{}: up to date ({})", entry.name, path.display()));
-                true
+                (true, None)
             }
             state => {
                 if state == StampState::Tampered {
@@ -120,14 +164,31 @@ pub fn prepare(
                         path.display()
                     ));
                 }
-                prepare_one(entry, &path, opts, &mut sources, progress)?;
-                false
+                let bytes = prepare_one(entry, &path, opts, &mut sources, progress)?;
+                (false, Some(bytes))
+            }
+        };
+        let client = match &entry.client_file {
+            None => None,
+            Some(file) => {
+                let fp32 = match fresh {
+                    Some(bytes) => bytes,
+                    None => std::fs::read(&path)
+                        .map_err(|e| ModelsError::io("cannot read", &path, e))?,
+                };
+                let client_path = opts.out_dir.join(CLIENT_DIR).join(file);
+                let skipped = prepare_client(entry, &fp32, &path, &client_path, progress)?;
+                Some(PreparedClient {
+                    path: client_path,
+                    skipped,
+                })
             }
         };
         prepared.push(PreparedModel {
             name: entry.name.clone(),
             path,
             skipped,
+            client,
         });
     }
     Ok(prepared)
@@ -139,7 +200,7 @@ fn prepare_one(
     opts: &PrepareOptions,
     sources: &mut SourceReader,
     progress: &mut dyn FnMut(&str),
-) -> Result<(), ModelsError> {
+) -> Result<Vec<u8>, ModelsError> {
     let source = sources.read(entry, opts, progress)?;
     let bytes = if entry.dequantize {
         progress(&format!(
@@ -173,7 +234,63 @@ fn prepare_one(
         path.display(),
         bytes.len()
     ));
-    Ok(())
+    Ok(bytes)
+}
+
+/// Writes the half-precision copy of the prepared file `fp32` (read from `fp32_path`) to
+/// `path`, unless its stamp shows it was made from these very bytes by this version of the
+/// conversion. Returns whether it was skipped.
+fn prepare_client(
+    entry: &ModelEntry,
+    fp32: &[u8],
+    fp32_path: &Path,
+    path: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<bool, ModelsError> {
+    let fp32_sha = sha256_hex(fp32);
+    match stamp_state(&fp32_sha, HALF_FORMAT, path) {
+        StampState::UpToDate => {
+            progress(&format!(
+                "{}: client copy up to date ({})",
+                entry.name,
+                path.display()
+            ));
+            return Ok(true);
+        }
+        StampState::Tampered => progress(&format!(
+            "{}: {} changed since it was made; making it again",
+            entry.name,
+            path.display()
+        )),
+        StampState::Stale => {}
+    }
+    progress(&format!(
+        "{}: half-precision weights for the browser → {}",
+        entry.name,
+        path.display()
+    ));
+    let bytes = half_precision_weights(fp32)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ModelsError::io("cannot create", dir, e))?;
+    }
+    write_atomic(path, &bytes)?;
+    let stamp = format!(
+        "# Written by facegate-models: `{name}` with float16-stored weights for the browser, made \
+         from {from} (whose sha256 is source_sha256); delete this file to force it to be made again.\n\
+         source_sha256 = \"{fp32_sha}\"\nformat = \"{HALF_FORMAT}\"\nprepared_sha256 = \"{prepared}\"\n",
+        name = entry.name,
+        from = fp32_path.file_name().unwrap_or_default().to_string_lossy(),
+        prepared = sha256_hex(&bytes),
+    );
+    write_atomic(&stamp_path(path), stamp.as_bytes())?;
+    progress(&format!(
+        "{}: wrote {} ({} bytes, float32 file {} bytes)",
+        entry.name,
+        path.display(),
+        bytes.len(),
+        fp32.len()
+    ));
+    Ok(false)
 }
 
 fn stamp_path(prepared: &Path) -> PathBuf {
@@ -198,12 +315,14 @@ enum StampState {
     UpToDate,
 }
 
-fn stamp_state(entry: &ModelEntry, path: &Path) -> StampState {
+/// Whether `path` was made from the source with digest `source_sha256` by procedure `format`
+/// and is still intact.
+fn stamp_state(source_sha256: &str, format: &str, path: &Path) -> StampState {
     let stamp = std::fs::read_to_string(stamp_path(path))
         .ok()
         .and_then(|text| toml::from_str::<Stamp>(&text).ok());
     match stamp {
-        Some(s) if s.source_sha256 == entry.sha256 && s.format == PREPARE_FORMAT => {
+        Some(s) if s.source_sha256 == source_sha256 && s.format == format => {
             match std::fs::read(path) {
                 Ok(bytes) if sha256_hex(&bytes) == s.prepared_sha256 => StampState::UpToDate,
                 _ => StampState::Tampered,
@@ -281,6 +400,7 @@ mod tests {
             models: vec![ModelEntry {
                 name: "tiny".into(),
                 file: "tiny_fp32.onnx".into(),
+                client_file: None,
                 licence: "MIT".into(),
                 upstream: "test".into(),
                 sha256: manifest_sha.map_or_else(|| sha256_hex(content), str::to_string),
@@ -368,6 +488,131 @@ mod tests {
             .filter(|n| n.contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// A valid ONNX model `y = x * w` with a 64-element float32 weight.
+    fn tiny_onnx() -> Vec<u8> {
+        use prost::Message;
+        use tract_onnx::pb::{
+            GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            graph: Some(GraphProto {
+                name: "g".into(),
+                node: vec![NodeProto {
+                    op_type: "Mul".into(),
+                    input: vec!["x".into(), "w".into()],
+                    output: vec!["y".into()],
+                    ..Default::default()
+                }],
+                initializer: vec![TensorProto {
+                    name: "w".into(),
+                    dims: vec![64],
+                    data_type: 1,
+                    raw_data: (0..64).flat_map(|i| (i as f32).to_le_bytes()).collect(),
+                    ..Default::default()
+                }],
+                input: vec![ValueInfoProto {
+                    name: "x".into(),
+                    ..Default::default()
+                }],
+                output: vec![ValueInfoProto {
+                    name: "y".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn client_copy_is_written_stamped_and_redone_only_when_needed() {
+        let onnx = tiny_onnx();
+        let (_tmp, mut manifest, opts) = setup("client", &onnx, None);
+        manifest.models[0].client_file = Some("tiny_f16w.onnx".into());
+        let client = opts.out_dir.join("client").join("tiny_f16w.onnx");
+        assert_eq!(
+            client_path(&opts.out_dir, &manifest, "tiny").unwrap(),
+            Some(client.clone())
+        );
+        assert_eq!(
+            client_paths(&opts.out_dir, &manifest),
+            [("tiny".to_string(), client.clone())]
+        );
+
+        let (first, _) = run(&manifest, &opts);
+        let first = first.unwrap();
+        let made = first[0].client.as_ref().expect("a client copy");
+        assert_eq!(
+            (made.path.as_path(), made.skipped),
+            (client.as_path(), false)
+        );
+        let bytes = std::fs::read(&client).unwrap();
+        assert_eq!(bytes, half_precision_weights(&onnx).unwrap());
+        assert!(bytes.len() < onnx.len());
+        let stamp = std::fs::read_to_string(stamp_path(&client)).unwrap();
+        assert!(
+            stamp.contains(&sha256_hex(&onnx)) && stamp.contains(HALF_FORMAT),
+            "{stamp}"
+        );
+
+        // Idempotent: both files skipped, nothing rewritten.
+        let (second, log) = run(&manifest, &opts);
+        let second = second.unwrap();
+        assert!(second[0].skipped && second[0].client.as_ref().unwrap().skipped);
+        assert!(
+            log.iter().any(|l| l.contains("client copy up to date")),
+            "{log:?}"
+        );
+
+        // An edited or deleted copy is made again; so is one whose float32 file was redone.
+        std::fs::write(&client, b"edited").unwrap();
+        let (third, log) = run(&manifest, &opts);
+        assert!(!third.unwrap()[0].client.as_ref().unwrap().skipped);
+        assert!(
+            log.iter().any(|l| l.contains("changed since it was made")),
+            "{log:?}"
+        );
+        assert_eq!(std::fs::read(&client).unwrap(), bytes);
+        std::fs::remove_file(&client).unwrap();
+        assert!(
+            !run(&manifest, &opts).0.unwrap()[0]
+                .client
+                .as_ref()
+                .unwrap()
+                .skipped
+        );
+        let fp32 = prepared_path(&opts.out_dir, &manifest, "tiny").unwrap();
+        std::fs::remove_file(stamp_path(&fp32)).unwrap();
+        let again = run(&manifest, &opts).0.unwrap();
+        // The float32 file is redone with identical bytes, so the copy's stamp still matches.
+        assert!(!again[0].skipped && again[0].client.as_ref().unwrap().skipped);
+
+        // A stamp from another conversion version is stale.
+        std::fs::write(
+            stamp_path(&client),
+            stamp.replace(HALF_FORMAT, "facegate-models/f16w-v0"),
+        )
+        .unwrap();
+        assert!(
+            !run(&manifest, &opts).0.unwrap()[0]
+                .client
+                .as_ref()
+                .unwrap()
+                .skipped
+        );
+
+        // Models without a client_file get none.
+        manifest.models[0].client_file = None;
+        assert_eq!(run(&manifest, &opts).0.unwrap()[0].client, None);
+        assert_eq!(client_path(&opts.out_dir, &manifest, "tiny").unwrap(), None);
     }
 
     #[test]

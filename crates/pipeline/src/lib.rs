@@ -10,6 +10,7 @@ pub mod decode;
 pub mod detect;
 pub mod embed;
 mod error;
+pub mod guide;
 pub mod imaging;
 pub mod liveness;
 mod net;

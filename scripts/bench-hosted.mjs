@@ -1,0 +1,119 @@
+// `npm run bench:hosted`: the hosted page as a user meets it, in headless Chromium with the
+// fake camera playing the live clip. Prints what a first visit downloads (raw and gzip, SIMD
+// and non-SIMD builds), the time to the first cue, the client check time per frame, and the
+// time from the capture moment to the result on screen. Figures are printed, never asserted.
+//   node scripts/bench-hosted.mjs [--runs N]     (spawns its own facegate)
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+import { chromium } from 'playwright-core';
+
+import { dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
+
+const runs = Number(process.argv.includes('--runs') ? process.argv[process.argv.indexOf('--runs') + 1] : 5);
+const publicDir = join(root, 'edge-worker', 'public', 'hosted');
+
+const mb = (bytes) => (bytes / 1e6).toFixed(2);
+const pct = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+};
+const summary = (values) => `p50 ${Math.round(pct(values, 50))} ms, p99 ${Math.round(pct(values, 99))} ms (n=${values.length})`;
+
+function sizes() {
+  const file = (rel) => {
+    const bytes = readFileSync(join(publicDir, rel));
+    return { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  };
+  const page = readdirSync(publicDir).filter((f) => /\.(js|css)$/.test(f)).map(file);
+  page.push({ raw: statSync(join(root, 'web', 'hosted', 'index.html')).size, gzip: gzipSync(readFileSync(join(root, 'web', 'hosted', 'index.html'))).length });
+  const sum = (list) => list.reduce((a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip }), { raw: 0, gzip: 0 });
+  const models = sum(['models/yunet.onnx', 'models/minifasnet_v2.onnx'].map(file));
+  console.log('first visit, transferred with gzip (raw in brackets):');
+  for (const build of ['simd', 'nosimd']) {
+    const wasm = sum([`capture/${build}/facegate_capture_bg.wasm`, `capture/${build}/facegate_capture.js`].map(file));
+    const total = sum([wasm, models, sum(page)]);
+    console.log(`  ${build.padEnd(6)} capture-wasm ${mb(wasm.gzip)} MB (${mb(wasm.raw)}), models ${mb(models.gzip)} MB (${mb(models.raw)}), page ${mb(sum(page).gzip)} MB → total ${mb(total.gzip)} MB (${mb(total.raw)})`);
+  }
+  console.log('  later visits revalidate (ETag) and transfer none of it again');
+}
+
+async function api(app, path, body) {
+  const res = await fetch(`${app.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function enrol(app, user) {
+  const kyc = await api(app, '/session/', { workflow_id: app.workflows.kyc, vendor_data: user });
+  const form = new FormData();
+  form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
+  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
+  if ((await res.json()).status !== 'Approved') throw new Error('enrolment failed');
+}
+
+async function visit(app, user, simd) {
+  const s = await api(app, '/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: user });
+  const profile = mkdtempSync(join(tmpdir(), 'facegate-bench-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 390, height: 844 },
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-video-capture=${join(dataDir, 'video', 'live_selfie_640x480_30fps_5s.mjpeg')}`,
+    ],
+  });
+  try {
+    const page = await context.newPage();
+    if (!simd) {
+      // As a browser without wasm SIMD: the page's SIMD probe fails, it loads the other build.
+      await page.addInitScript(() => {
+        const validate = WebAssembly.validate;
+        WebAssembly.validate = (bytes) => (bytes.length === 31 ? false : validate(bytes));
+      });
+    }
+    await page.goto(s.url);
+    await page.waitForFunction(() => window.__facegate?.timings.result, null, { timeout: 60_000 });
+    return await page.evaluate(() => ({ ...window.__facegate, state: document.body.dataset.state }));
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+sizes();
+const app = await spawnApp();
+try {
+  await enrol(app, 'bench-user');
+  for (const simd of [true, false]) {
+    const firstCue = [];
+    const checks = [];
+    const toResult = [];
+    const ready = [];
+    for (let i = 0; i < runs; i++) {
+      // A fresh profile each time: every run is a first visit, caches empty.
+      const r = await visit(app, 'bench-user', simd);
+      if (r.state !== 'approved') console.log(`  run ${i + 1}: ended ${r.state}`);
+      firstCue.push(r.timings.first_cue);
+      ready.push(r.timings.checks_ready);
+      checks.push(...r.checkTimes.slice(1));
+      toResult.push(r.timings.result - r.timings.capture);
+    }
+    console.log(`\n${simd ? 'SIMD' : 'non-SIMD'} build, ${runs} first visits:`);
+    console.log(`  page open → checks ready: ${summary(ready)}`);
+    console.log(`  page open → first cue: ${summary(firstCue)}`);
+    console.log(`  client check per frame (worker, after the first): ${summary(checks)}`);
+    console.log(`  capture moment → result on screen: ${summary(toResult)}`);
+  }
+} finally {
+  await app.stop();
+}
