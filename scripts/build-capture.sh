@@ -29,7 +29,9 @@ mkdir -p "$out/models"
 (unset RUSTFLAGS; build simd "$target")
 RUSTFLAGS="" build nosimd "$target/nosimd"
 
+rm -rf "$out/lang" && mkdir -p "$out/lang"
 cp "$root"/web/hosted/*.js "$root"/web/hosted/*.css "$out/"
+cp "$root"/web/hosted/lang/*.json "$out/lang/" 2>/dev/null || true
 # Half-precision weights when prepared (half the download, scores within 0.02); else fp32.
 client_model() { # $1 = served name, $2 = half-precision file, $3 = fp32 file
   if [ -f "$prepared/client/$2" ]; then cp "$prepared/client/$2" "$out/models/$1"

@@ -1,7 +1,7 @@
 // The hosted selfie page: camera → live cues from capture-wasm's checks in a Web Worker → the
 // best frame of a steady moment → the server decides → tell the integrator. The server is
 // authoritative; everything here only helps the user's first try succeed.
-import { isRtl, pickLanguage, translator } from './i18n.js';
+import { ENGLISH, isRtl, loadStrings, pickLanguage, translator } from './i18n.js';
 
 const token = location.pathname.split('/').filter(Boolean).pop();
 const api = `/hosted/v1/${token}`;
@@ -9,7 +9,7 @@ const inFrame = window.parent !== window;
 // Opened from the desktop page's QR code: this phone is the completing device.
 const handoff = new URLSearchParams(location.search).has('handoff');
 const lang = pickLanguage(location.pathname, navigator.languages ?? [navigator.language]);
-const t = translator(lang);
+let t = translator(ENGLISH);
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ACTIVE = ['Not Started', 'In Progress', 'Resubmitted'];
@@ -260,6 +260,7 @@ async function fetchSummary() {
 }
 
 async function run() {
+  t = translator(await loadStrings(lang));
   localise();
   session = await fetchSummary();
   if (!session) {
