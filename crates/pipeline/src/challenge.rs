@@ -222,6 +222,9 @@ pub struct ChallengeLimits {
     /// Regression gain of those changes on the colours': roughly the screen's share of the
     /// light on the face.
     pub flash_min_gain: f32,
+    /// Flashing asks the user to hold still: a head turning changes the light on the skin more
+    /// than a screen does, so frames whose yaw spans more than this are refused, degrees.
+    pub flash_max_yaw_spread: f32,
     /// Yaw change from the starting pose a turn step must reach, degrees.
     pub turn_min_yaw: f32,
     /// How far from the starting pose a later `straight` step may stay, degrees.
@@ -237,8 +240,9 @@ pub struct ChallengeLimits {
 impl Default for ChallengeLimits {
     fn default() -> Self {
         ChallengeLimits {
-            flash_min_correlation: 0.6,
-            flash_min_gain: 0.02,
+            flash_min_correlation: 0.7,
+            flash_min_gain: 0.03,
+            flash_max_yaw_spread: 12.0,
             turn_min_yaw: 15.0,
             straight_max_yaw: 10.0,
             start_max_yaw: 20.0,
@@ -494,6 +498,18 @@ fn verify_flashing(
     tracks: &[(usize, FaceTrack)],
     limits: &ChallengeLimits,
 ) -> ChallengeResult {
+    let (lo, hi) = tracks
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, t)| {
+            (lo.min(t.yaw), hi.max(t.yaw))
+        });
+    if hi - lo > limits.flash_max_yaw_spread {
+        return ChallengeResult::fail(format!(
+            "the head moved during the flashes (yaw spanned {:.0}°, at most {}° allowed)",
+            hi - lo,
+            limits.flash_max_yaw_spread
+        ));
+    }
     let Some((correlation, gain)) = flash_response(steps, tracks) else {
         return ChallengeResult::fail(
             "the skin colour could not be measured on enough frames (too dark or too bright)",
