@@ -2,15 +2,16 @@
 //! URL (`/session/{token}`, optionally under a language segment), and the session summary the
 //! page reads first.
 
-use facegate_sessions::{ApiError, HttpResponse, Store};
-use serde_json::json;
-use worker::{Headers, Response, Result};
+use facegate_sessions::{ApiError, HttpResponse};
+use worker::{Env, Headers, Response, Result};
 
+use crate::apps;
 use crate::routes::AppService;
 
 const INDEX: &str = include_str!("../../web/hosted/index.html");
 const APP_JS: &str = include_str!("../../web/hosted/app.js");
 const STYLE: &str = include_str!("../../web/hosted/style.css");
+const CHALLENGE_JS: &str = include_str!("../../web/hosted/challenge.js");
 
 /// A static file of the page, by request path; `None` when the path is not one.
 pub fn file(path: &str) -> Option<Result<Response>> {
@@ -20,6 +21,7 @@ pub fn file(path: &str) -> Option<Result<Response>> {
         [language, "session", _] if is_language(language) => (INDEX, "text/html; charset=utf-8"),
         ["hosted", "app.js"] => (APP_JS, "text/javascript; charset=utf-8"),
         ["hosted", "style.css"] => (STYLE, "text/css; charset=utf-8"),
+        ["hosted", "challenge.js"] => (CHALLENGE_JS, "text/javascript; charset=utf-8"),
         _ => return None,
     };
     Some(serve(body, content_type))
@@ -48,17 +50,16 @@ fn serve(body: &str, content_type: &str) -> Result<Response> {
     Ok(Response::ok(body)?.with_headers(headers))
 }
 
-/// `GET /hosted/v1/{token}`: what the page needs before it opens the camera.
-pub async fn summary(svc: &AppService, token: &str) -> std::result::Result<HttpResponse, ApiError> {
-    let session = svc
-        .store
-        .get_session_by_token(token)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::json(
-        200,
-        json!({ "session_id": session.id, "status": session.status, "callback": session.callback, "language": session.language }),
-    ))
+/// `GET /hosted/v1/{token}`: what the page needs before it opens the camera, with a fresh
+/// `challenge` on active-liveness workflows.
+pub async fn summary(
+    svc: &AppService,
+    env: &Env,
+    token: &str,
+) -> std::result::Result<HttpResponse, ApiError> {
+    let applications = apps::all(env).await?;
+    let summary = svc.hosted_summary(&applications, token).await?;
+    Ok(HttpResponse::json(200, summary))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             .filter(|t| !t.contains('/'))
         {
             let outcome = match service(&env, &req) {
-                Ok(svc) => hosted::summary(&svc, token).await,
+                Ok(svc) => hosted::summary(&svc, &env, token).await,
                 Err(e) => Err(e),
             };
             return http::respond(outcome);
