@@ -188,7 +188,7 @@ pub fn choose(
         }
         LivenessMethod::Active3d => {
             let moves = 2 + draw(2) as usize;
-            let mut head = if draw(2) % 2 == 0 {
+            let mut head = if draw(2).is_multiple_of(2) {
                 HeadMove::Left
             } else {
                 HeadMove::Right
@@ -451,11 +451,14 @@ fn dot(a: &[f32; 3], b: &[f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
+/// A frame's observed and expected colour, both centred log chromaticity.
+type Pair = ([f32; 3], [f32; 3]);
+
 /// Correlation and gain of the face's colour changes (each frame minus the mean of all) on the
 /// expected ones (each frame's flash colour minus the mean flash colour), both in centred log
 /// chromaticity. A static face correlates with nothing; a face lit by the screen follows it.
 pub fn flash_response(steps: &[Step], tracks: &[(usize, FaceTrack)]) -> Option<(f32, f32)> {
-    let pairs: Vec<([f32; 3], [f32; 3])> = tracks
+    let pairs: Vec<Pair> = tracks
         .iter()
         .filter_map(|(step, t)| {
             let Step::Flash { colour, .. } = steps.get(*step)? else {
@@ -468,7 +471,7 @@ pub fn flash_response(steps: &[Step], tracks: &[(usize, FaceTrack)]) -> Option<(
         return None;
     }
     let n = pairs.len() as f32;
-    let mean = |pick: fn(&([f32; 3], [f32; 3])) -> [f32; 3]| {
+    let mean = |pick: fn(&Pair) -> [f32; 3]| {
         let mut m = [0.0; 3];
         for p in &pairs {
             let v = pick(p);
