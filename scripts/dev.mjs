@@ -58,6 +58,8 @@ const dev = {
   workflows: {
     biometric_authentication: previous.workflows?.biometric_authentication ?? randomUUID(),
     kyc: previous.workflows?.kyc ?? randomUUID(),
+    biometric_authentication_flashing: previous.workflows?.biometric_authentication_flashing ?? randomUUID(),
+    biometric_authentication_active_3d: previous.workflows?.biometric_authentication_active_3d ?? randomUUID(),
   },
 };
 const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
@@ -71,6 +73,9 @@ const config = {
   workflows: [
     { id: dev.workflows.biometric_authentication, version: 1, workflow_type: 'biometric_authentication' },
     { id: dev.workflows.kyc, version: 1, workflow_type: 'kyc', face_match: false },
+    // Active liveness, spelled as Didit's flat workflow config does.
+    { id: dev.workflows.biometric_authentication_flashing, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'flashing' },
+    { id: dev.workflows.biometric_authentication_active_3d, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'active_3d' },
   ],
 };
 const quote = (s) => `'${s.replaceAll("'", "''")}'`;

@@ -1,15 +1,20 @@
 //! `POST /hosted/v1/{session_token}/capture`: the hosted page (or a test, without a camera)
-//! posts one frame; the pipeline runs here, authoritatively, between the core's
-//! `begin_capture` and `finish_capture`. The frame itself is never stored.
+//! posts one frame (`frame`), or for an active liveness challenge the frames it filmed
+//! (`frames` repeated, `steps` JSON with each frame's step, `challenge_id`); the pipeline runs
+//! here, authoritatively, between the core's `begin_capture` and `finish_capture`. Frames are
+//! never stored.
 
+use facegate_pipeline::challenge::{self, ChallengeResult};
 use facegate_pipeline::decide;
-use facegate_pipeline::{Embedding, Pipeline, Want};
+use facegate_pipeline::{Analysis, Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
-    ApiError, CaptureOutcome, Feature, FieldErrors, HttpResponse, FACE_MATCH_NODE, LIVENESS_NODE,
+    parse_frame_labels, ApiError, CaptureContext, CaptureOutcome, Feature, FieldErrors,
+    HttpResponse, FACE_MATCH_NODE, LIVENESS_NODE, MAX_FRAME_BYTES,
 };
-use worker::{Env, Request};
+use worker::{Env, FormData, FormEntry, Request};
 
+use crate::http::internal;
 use crate::routes::AppService;
 use crate::{apps, models, standalone};
 
@@ -20,9 +25,10 @@ pub async fn handle(
     token: &str,
 ) -> Result<HttpResponse, ApiError> {
     let form = req.form_data().await.map_err(|_| {
-        ApiError::BadRequest("Send multipart/form-data with the image in the `frame` field.".into())
+        ApiError::BadRequest(
+            "Send multipart/form-data with the image in the `frame` field (or `frames`, `steps` and `challenge_id` for a challenge).".into(),
+        )
     })?;
-    let frame = standalone::image_field(&form, "frame").await?;
     // The client's own figures are kept as a signal only; the decision never reads them.
     let precheck = match form.get_field("precheck") {
         None => None,
@@ -31,20 +37,162 @@ pub async fn handle(
                 .map_err(|_| FieldErrors::single("precheck", "Must be a JSON object."))?,
         ),
     };
+    if ["frames", "steps", "challenge_id"]
+        .iter()
+        .any(|f| form.has(f))
+    {
+        return handle_frames(svc, env, &form, token, precheck).await;
+    }
+    let frame = standalone::image_field(&form, "frame").await?;
     let applications = apps::all(env).await?;
     let ctx = svc.begin_capture(&applications, token).await?;
     let pipeline = models::pipeline(env).await?;
     // A bad frame is refused before finish_capture, so it costs the user no attempt.
     let analysis = standalone::analyze(&pipeline, &frame, "frame", Want::ALL)?;
+    // One frame answers no challenge: on an active-liveness workflow liveness fails.
+    let method = ctx.workflow.liveness_method;
+    let challenge = method.is_active().then(|| {
+        (
+            challenge::verify(
+                ctx.challenge.as_ref(),
+                None,
+                &[],
+                &pipeline.config.challenge,
+            ),
+            None,
+        )
+    });
+    finish(svc, ctx, &pipeline, &analysis, challenge, precheck).await
+}
+
+/// An active-liveness capture: the frames filmed while the page showed the challenge, each
+/// labelled with its step. Every frame is detected and measured; only the best one is embedded
+/// and scored for passive liveness.
+async fn handle_frames(
+    svc: &AppService,
+    env: &Env,
+    form: &FormData,
+    token: &str,
+    precheck: Option<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let entries = form.get_all("frames").unwrap_or_default();
+    let labels = parse_frame_labels(
+        form.get_field("challenge_id").as_deref(),
+        form.get_field("steps").as_deref(),
+        entries.len(),
+    )?;
+    let mut frames = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let FormEntry::File(file) = entry else {
+            return Err(FieldErrors::single(
+                "frames",
+                format!("Frame {i}: upload a file, not a text field."),
+            ));
+        };
+        let bytes = file.bytes().await.map_err(|e| {
+            FieldErrors::single("frames", format!("Frame {i}: unreadable upload: {e}"))
+        })?;
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(FieldErrors::single(
+                "frames",
+                format!("Frame {i} is larger than {MAX_FRAME_BYTES} bytes: send frames about 320 px wide."),
+            ));
+        }
+        frames.push(bytes);
+    }
+    let applications = apps::all(env).await?;
+    let ctx = svc.begin_capture(&applications, token).await?;
+    let method = ctx.workflow.liveness_method;
+    if !method.is_active() {
+        return Err(FieldErrors::single(
+            "frames",
+            "This workflow uses passive liveness: send one image in the `frame` field.",
+        ));
+    }
+    if let Some(c) = ctx
+        .challenge
+        .as_ref()
+        .filter(|c| c.id == labels.challenge_id)
+    {
+        if let Some((i, step)) = labels
+            .steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| **s >= c.steps.len())
+        {
+            return Err(FieldErrors::single(
+                "steps",
+                format!(
+                    "Entry {i} names step {step}; the challenge has {} steps.",
+                    c.steps.len()
+                ),
+            ));
+        }
+    }
+    let pipeline = models::pipeline(env).await?;
+    let limits = pipeline.config.challenge;
+    let mut observed = Vec::with_capacity(frames.len());
+    for (i, (bytes, step)) in frames.iter().zip(&labels.steps).enumerate() {
+        let image = pipeline.decode(bytes).map_err(|e| frame_error(i, e))?;
+        observed.push(
+            pipeline
+                .observe_frame(&image, *step)
+                .map_err(|e| frame_error(i, e))?,
+        );
+    }
+    let verdict = challenge::verify(
+        ctx.challenge.as_ref(),
+        Some(&labels.challenge_id),
+        &observed,
+        &limits,
+    );
+    let best = challenge::best_frame(&observed, &limits).unwrap_or(0);
+    let analysis = standalone::analyze(&pipeline, &frames[best], "frames", Want::ALL)?;
+    finish(
+        svc,
+        ctx,
+        &pipeline,
+        &analysis,
+        Some((verdict, Some(labels.challenge_id))),
+        precheck,
+    )
+    .await
+}
+
+fn frame_error(i: usize, e: PipelineError) -> ApiError {
+    match e {
+        PipelineError::Model { .. } => internal("pipeline", e),
+        input => FieldErrors::single("frames", format!("Frame {i}: {input}")),
+    }
+}
+
+/// The decision items of an analysed capture, with the challenge's verdict folded into the
+/// liveness item when the workflow asked for one, handed to the core.
+async fn finish(
+    svc: &AppService,
+    ctx: CaptureContext,
+    pipeline: &Pipeline,
+    analysis: &Analysis,
+    challenge: Option<(ChallengeResult, Option<String>)>,
+    precheck: Option<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let policy = ctx.workflow.policy();
     let c = &pipeline.config;
-    let liveness = decide::liveness_check(
+    let mut liveness = decide::liveness_check(
         LIVENESS_NODE,
         &analysis.observation(None),
         &c.calibration,
         &policy,
         &c.quality,
     );
+    if let Some((verdict, answered)) = &challenge {
+        challenge::apply(
+            &mut liveness,
+            ctx.workflow.liveness_method,
+            answered.as_deref(),
+            verdict,
+        );
+    }
     let face_match = ctx.workflow.has(Feature::FaceMatch).then(|| {
         let obs = analysis.observation(ctx.reference.as_ref());
         decide::face_match(
@@ -55,7 +203,7 @@ pub async fn handle(
             &policy,
         )
     });
-    let embedding = analysis.subject.and_then(|s| s.embedding);
+    let embedding = analysis.subject.as_ref().and_then(|s| s.embedding.clone());
     let result = svc
         .finish_capture(
             ctx,

@@ -2,6 +2,7 @@
 //! is one or two prepared statements; sessions keep their full record as JSON in `data`, with
 //! the columns that queries filter or sort on copied out.
 
+use facegate_pipeline::challenge::Challenge;
 use facegate_sessions::{DeliveryRow, Session, SessionFilter, Store, StoreError, TemplateRow};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -394,6 +395,41 @@ impl Store for D1Store {
             )
             .await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn put_challenge(
+        &self,
+        session_id: &str,
+        challenge: &Challenge,
+        issued_at: i64,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO challenges (session_id, data, issued_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (session_id) DO UPDATE SET data = ?2, issued_at = ?3",
+            &[text(session_id), text(&encode(challenge)?), int(issued_at)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError> {
+        let rows: Vec<DataRow> = self
+            .rows(
+                "SELECT data FROM challenges WHERE session_id = ?1",
+                &[text(session_id)],
+            )
+            .await?;
+        rows.into_iter().next().map(|r| decode(&r.data)).transpose()
+    }
+
+    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "DELETE FROM challenges WHERE session_id = ?1",
+                &[text(session_id)],
+            )
+            .await?
+            > 0)
     }
 
     async fn put_template(&self, t: &TemplateRow) -> Result<(), StoreError> {

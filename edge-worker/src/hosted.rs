@@ -3,12 +3,12 @@
 //! The page's scripts, styles, capture-wasm and client models are static assets
 //! (edge-worker/public, built by scripts/build-capture.sh) served before the worker runs.
 
-use facegate_sessions::{render, ApiError, HttpResponse, Store};
-use serde_json::json;
+use facegate_sessions::{ApiError, HttpResponse, Store};
 use qrcode::render::svg;
 use qrcode::QrCode;
-use worker::{Headers, Response, Result};
+use worker::{Env, Headers, Response, Result};
 
+use crate::apps;
 use crate::routes::AppService;
 
 const INDEX: &str = include_str!("../../web/hosted/index.html");
@@ -47,25 +47,27 @@ fn serve_page() -> Result<Response> {
     Ok(Response::ok(INDEX)?.with_headers(headers))
 }
 
-/// `GET /hosted/v1/{token}`: what the page needs before it opens the camera.
-pub async fn summary(svc: &AppService, token: &str) -> std::result::Result<HttpResponse, ApiError> {
-    let session = svc
-        .store
-        .get_session_by_token(token)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::json(
-        200,
-        json!({
-            "session_id": session.id,
-            "status": session.status,
-            "callback": session.callback,
-            // Which device returns to the integrator when the selfie is taken on a phone.
-            "callback_method": session.callback_method,
-            "callback_url": render::callback_redirect(&session),
-            "language": session.language,
-        }),
-    ))
+/// `GET /hosted/v1/{token}`: what the page needs before it opens the camera, with a fresh
+/// `challenge` on active-liveness workflows.
+pub async fn summary(
+    svc: &AppService,
+    env: &Env,
+    token: &str,
+) -> std::result::Result<HttpResponse, ApiError> {
+    let applications = apps::all(env).await?;
+    let summary = svc.hosted_summary(&applications, token).await?;
+    Ok(HttpResponse::json(200, summary))
+}
+
+/// `POST /hosted/v1/{token}/challenge`: a fresh active-liveness challenge.
+pub async fn challenge(
+    svc: &AppService,
+    env: &Env,
+    token: &str,
+) -> std::result::Result<HttpResponse, ApiError> {
+    let applications = apps::all(env).await?;
+    let challenge = svc.hosted_challenge(&applications, token).await?;
+    Ok(HttpResponse::json(200, challenge))
 }
 
 /// `GET /hosted/v1/{token}/qr.svg`: the session URL as a QR code, so that a desktop user can

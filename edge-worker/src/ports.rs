@@ -32,6 +32,11 @@ impl Ids for WorkerIds {
     fn nonce(&self) -> [u8; 12] {
         random()
     }
+
+    fn below(&self, n: u32) -> u32 {
+        // 64 random bits reduced modulo a small n: the bias is below 2^-58.
+        (u64::from_le_bytes(random()) % u64::from(n.max(1))) as u32
+    }
 }
 
 pub fn uuid_v4(mut b: [u8; 16]) -> String {

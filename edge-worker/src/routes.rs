@@ -48,11 +48,27 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             .filter(|t| !t.contains('/'))
         {
             let outcome = match service(&env, &req) {
-                Ok(svc) => hosted::summary(&svc, token).await,
+                Ok(svc) => hosted::summary(&svc, &env, token).await,
                 Err(e) => Err(e),
             };
             return http::respond(outcome);
         }
+    }
+    if let Some(token) = path
+        .strip_prefix("/hosted/v1/")
+        .and_then(|rest| rest.strip_suffix("/challenge"))
+    {
+        if method != Method::Post {
+            return http::respond(Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: vec!["POST"],
+            }));
+        }
+        let outcome = match service(&env, &req) {
+            Ok(svc) => hosted::challenge(&svc, &env, token).await,
+            Err(e) => Err(e),
+        };
+        return http::respond(outcome);
     }
     if let Some(token) = path
         .strip_prefix("/hosted/v1/")

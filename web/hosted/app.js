@@ -243,9 +243,12 @@ async function submit(form) {
 async function attempt(checks) {
   const { frame, figures } = await guidedFrame(checks);
   let form;
-  if (session.challenge) {
-    const { runChallenge } = await import('./challenge.js');
-    form = await runChallenge({ challenge: session.challenge, video, stage: $('stage'), say });
+  if (['FLASHING', 'ACTIVE_3D'].includes(session.liveness_method)) {
+    // Asked for only now that the face is in place: the sequence is fresh for this try.
+    const res = await fetch(`${api}/challenge`, { method: 'POST' });
+    if (!res.ok) return { status: res.status, body: await res.json().catch(() => ({})) };
+    const [{ runChallenge }, challenge] = await Promise.all([import('./challenge.js'), res.json()]);
+    form = await runChallenge({ challenge, video, stage: $('stage'), say });
   } else {
     form = new FormData();
     form.append('frame', await jpeg(frame), 'frame.jpg');
@@ -315,8 +318,6 @@ async function run() {
       await new Promise((r) => $('retry').addEventListener('click', r, { once: true }));
       $('retry').hidden = true;
       $('attempts').textContent = '';
-      // An active challenge is used once: the summary issues the next one.
-      if (session.challenge) session = (await fetchSummary()) ?? session;
       continue;
     }
     checks?.stop();

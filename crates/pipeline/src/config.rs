@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::challenge::ChallengeLimits;
 use crate::decide::{Calibration, Policy};
 use crate::decode::DecodeLimits;
 use crate::detect::DetectorConfig;
@@ -26,6 +27,8 @@ pub struct PipelineConfig {
     /// fraction of the subject's: a passer-by far behind the user is not a second person
     /// presenting.
     pub other_face_min_ratio: f32,
+    /// Thresholds of the active (FLASHING / ACTIVE_3D) challenges.
+    pub challenge: ChallengeLimits,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +42,7 @@ impl Default for PipelineConfig {
             quality: QualityLimits::default(),
             policy: Policy::default(),
             other_face_min_ratio: 0.5,
+            challenge: ChallengeLimits::default(),
         }
     }
 }

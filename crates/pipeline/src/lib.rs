@@ -4,6 +4,7 @@
 //! same code runs natively, in the edge worker and in the browser (wasm32).
 
 pub mod align;
+pub mod challenge;
 pub mod config;
 pub mod decide;
 pub mod decode;
@@ -176,6 +177,23 @@ impl Pipeline {
             faces,
             subject,
         })
+    }
+
+    /// Detection, pose and skin colour of one challenge frame: no embedding, no passive
+    /// liveness, so a dozen frames cost about a dozen detections.
+    pub fn observe_frame(
+        &self,
+        image: &RgbImage,
+        step: usize,
+    ) -> Result<challenge::FrameObservation, PipelineError> {
+        let faces = self.detect(image)?;
+        let subject = select_subject(&faces, image.width(), image.height());
+        let quality = subject.map(|f| Quality::measure(&f, &self.align(image, &f)));
+        Ok(challenge::observe(
+            image,
+            subject.as_ref().zip(quality.as_ref()),
+            step,
+        ))
     }
 
     /// The contract's liveness item for an analysed selfie.

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use facegate_pipeline::challenge::Challenge;
 use serde_json::Value;
 
 use crate::store::{Clock, Ids, SessionFilter, Store, StoreError};
@@ -19,6 +20,8 @@ pub struct MemoryStore {
     pub counters: RefCell<BTreeMap<String, i64>>,
     pub templates: RefCell<BTreeMap<(String, String), TemplateRow>>,
     pub deliveries: RefCell<BTreeMap<String, DeliveryRow>>,
+    /// By session id: (challenge, issued_at).
+    pub challenges: RefCell<BTreeMap<String, (Challenge, i64)>>,
 }
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -58,6 +61,30 @@ fn matches(s: &Session, f: &SessionFilter) -> bool {
 }
 
 impl Store for MemoryStore {
+    async fn put_challenge(
+        &self,
+        session_id: &str,
+        challenge: &Challenge,
+        issued_at: i64,
+    ) -> Result<(), StoreError> {
+        self.challenges
+            .borrow_mut()
+            .insert(session_id.to_owned(), (challenge.clone(), issued_at));
+        Ok(())
+    }
+
+    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError> {
+        Ok(self
+            .challenges
+            .borrow()
+            .get(session_id)
+            .map(|c| c.0.clone()))
+    }
+
+    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError> {
+        Ok(self.challenges.borrow_mut().remove(session_id).is_some())
+    }
+
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {
         let mut c = self.counters.borrow_mut();
         let n = c.entry(application_id.to_owned()).or_insert(0);
@@ -352,6 +379,9 @@ impl Ids for SeqIds {
         let mut n = [0u8; 12];
         n[4..].copy_from_slice(&self.bump().to_be_bytes());
         n
+    }
+    fn below(&self, n: u32) -> u32 {
+        (self.bump() % u64::from(n.max(1))) as u32
     }
 }
 

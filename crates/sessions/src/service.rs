@@ -1,5 +1,6 @@
 //! The application service: endpoint logic over the injected ports.
 
+use facegate_pipeline::challenge::{self, Challenge};
 use facegate_pipeline::decide::{verdict, Warning};
 use facegate_pipeline::{CheckStatus, Embedding, FaceMatch, LivenessCheck};
 use serde_json::{json, Value};
@@ -39,6 +40,9 @@ pub struct CaptureContext {
     pub reference: Option<Embedding>,
     /// `source_image_session_id` of the face-match item.
     pub reference_session_id: Option<String>,
+    /// The challenge last issued for this session (active liveness methods only); the
+    /// capture must answer this one.
+    pub challenge: Option<Challenge>,
 }
 
 /// The pipeline's result for one selfie. Deliberately has no place for image bytes.
@@ -60,18 +64,24 @@ pub struct CaptureResult {
     pub attempts_left: u32,
     /// Where to send the browser now (callback with Didit's query parameters).
     pub redirect: Option<String>,
+    /// A fresh challenge for the recapture, when `retry` on an active-liveness workflow.
+    pub challenge: Option<Challenge>,
 }
 
 impl CaptureResult {
     /// JSON for the hosted page (not a Didit endpoint).
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "session_id": self.session.id,
             "status": self.session.status,
             "retry": self.retry,
             "attempts_left": self.attempts_left,
             "callback_url": self.redirect,
-        })
+        });
+        if let Some(c) = &self.challenge {
+            v["challenge"] = json!(c);
+        }
+        v
     }
 }
 
@@ -448,6 +458,9 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     async fn erase(&self, app: &Application, id: &str) -> Result<bool, ApiError> {
         let existed = self.store.delete_session(&app.id, id).await?;
+        if existed {
+            self.store.delete_challenge(id).await?;
+        }
         self.store
             .delete_templates_from_session(&app.id, id)
             .await?;
@@ -511,6 +524,84 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     // ---------------------------------------------------------------- capture
 
+    /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera. A read only:
+    /// a desktop page polls it while the selfie is taken on a phone.
+    pub async fn hosted_summary<D: Directory + ?Sized>(
+        &self,
+        apps: &D,
+        token: &str,
+    ) -> Result<Value, ApiError> {
+        let s = self
+            .store
+            .get_session_by_token(token)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let method = apps
+            .application(&s.application_id)
+            .and_then(|app| app.workflow(&s.workflow_id))
+            .map(|wf| wf.liveness_method);
+        Ok(json!({
+            "session_id": s.id,
+            "status": s.status,
+            "callback": s.callback,
+            // Which device returns to the integrator when the selfie is taken on a phone.
+            "callback_method": s.callback_method,
+            "callback_url": render::callback_redirect(&s),
+            "language": s.language,
+            "liveness_method": method.unwrap_or_default(),
+        }))
+    }
+
+    /// `POST /hosted/v1/{token}/challenge`: a new challenge for an active-liveness session,
+    /// replacing any earlier one. The page asks once the face is in place, so that the sequence
+    /// is known as briefly as possible before the frames must show it.
+    pub async fn hosted_challenge<D: Directory + ?Sized>(
+        &self,
+        apps: &D,
+        token: &str,
+    ) -> Result<Value, ApiError> {
+        let s = self
+            .store
+            .get_session_by_token(token)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let wf = apps
+            .application(&s.application_id)
+            .and_then(|app| app.workflow(&s.workflow_id))
+            .ok_or_else(|| {
+                ApiError::Conflict("The workflow of this session is no longer available.".into())
+            })?;
+        if self.clock.now() >= s.expires_at {
+            return Err(ApiError::Gone("This session has expired.".into()));
+        }
+        if !s.status.is_unfinished() {
+            return Err(ApiError::Conflict(
+                "This session is already finished.".into(),
+            ));
+        }
+        let challenge = self.issue_challenge(&s, wf).await?.ok_or_else(|| {
+            ApiError::Conflict("This session's workflow uses passive liveness: no challenge.".into())
+        })?;
+        Ok(json!(challenge))
+    }
+
+    /// Draws and stores a new challenge for an active-liveness workflow (`None` for PASSIVE).
+    async fn issue_challenge(
+        &self,
+        s: &Session,
+        wf: &Workflow,
+    ) -> Result<Option<Challenge>, ApiError> {
+        let Some(c) = challenge::choose(wf.liveness_method, self.ids.uuid(), &mut |n| {
+            self.ids.below(n)
+        }) else {
+            return Ok(None);
+        };
+        self.store
+            .put_challenge(&s.id, &c, self.clock.now())
+            .await?;
+        Ok(Some(c))
+    }
+
     /// The hosted page opened the session: marks it In Progress and returns what the
     /// pipeline needs. Refuses decided (409), expired (410) and unknown (404) tokens.
     pub async fn begin_capture<D: Directory + ?Sized>(
@@ -541,12 +632,18 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         } else {
             (None, None)
         };
+        let challenge = if wf.liveness_method.is_active() {
+            self.store.get_challenge(&next.id).await?
+        } else {
+            None
+        };
         Ok(CaptureContext {
             application: app.clone(),
             session: next,
             workflow: wf.clone(),
             reference,
             reference_session_id,
+            challenge,
         })
     }
 
@@ -663,7 +760,19 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             self.enqueue_status(&app, &next).await?;
         }
         let retry = next.status == SessionStatus::InProgress;
+        // A challenge answers one capture: replaying its frames must not pass again.
+        let challenge = if wf.liveness_method.is_active() {
+            self.store.delete_challenge(&next.id).await?;
+            if retry {
+                self.issue_challenge(&next, &wf).await?
+            } else {
+                None
+            }
+        } else {
+            None
+        };
         Ok(CaptureResult {
+            challenge,
             attempts_left: if retry {
                 wf.max_attempts.saturating_sub(next.attempts)
             } else {

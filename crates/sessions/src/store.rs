@@ -3,6 +3,8 @@
 //! `Store` is row-oriented so a D1 (SQLite) adapter maps each method to one or two prepared
 //! statements. Futures carry no `Send` bound because workers-rs futures are `!Send`.
 
+use facegate_pipeline::challenge::Challenge;
+
 use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
 
 pub trait Clock {
@@ -17,6 +19,9 @@ pub trait Ids {
     fn token(&self) -> String;
     /// A fresh 96-bit AES-GCM nonce; must never repeat under one key.
     fn nonce(&self) -> [u8; 12];
+    /// A uniformly random integer in `0..n` (`n` ≥ 1), unpredictable to clients: it picks
+    /// liveness challenges.
+    fn below(&self, n: u32) -> u32;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +105,17 @@ pub trait Store {
         application_id: &str,
         cutoff: i64,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// The session's current liveness challenge, replacing any earlier one (D1: `INSERT …
+    /// ON CONFLICT (session_id) DO UPDATE`).
+    async fn put_challenge(
+        &self,
+        session_id: &str,
+        challenge: &Challenge,
+        issued_at: i64,
+    ) -> Result<(), StoreError>;
+    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError>;
+    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError>;
 
     /// Insert or replace by (application_id, vendor_data).
     async fn put_template(&self, row: &TemplateRow) -> Result<(), StoreError>;

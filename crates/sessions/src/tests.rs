@@ -9,8 +9,10 @@ use crate::deliveries::{sign_for_send, SendResult};
 use crate::memory::{block_on, FixedClock, MemoryStore, SeqIds};
 use crate::routes::{authenticate, hash_api_key, route, HttpResponse, Route};
 use crate::service::{CaptureOutcome, Service, MSG_NO_STORED_FACE};
+use crate::store::Store;
 use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
+use facegate_pipeline::challenge::LivenessMethod;
 
 const T0: i64 = 1_774_970_000;
 const BIO: &str = "11111111-1111-4111-8111-111111111111";
@@ -62,6 +64,7 @@ fn app() -> Application {
                 face_match: true,
                 thresholds: Thresholds::default(),
                 max_attempts: 3,
+                liveness_method: LivenessMethod::Passive,
             },
             Workflow {
                 id: KYC.into(),
@@ -70,6 +73,7 @@ fn app() -> Application {
                 face_match: false,
                 thresholds: Thresholds::default(),
                 max_attempts: 1,
+                liveness_method: LivenessMethod::Passive,
             },
         ],
     }
@@ -1485,4 +1489,196 @@ fn routing() {
     assert_eq!(Route::Decision(id.clone()).rate_limit_per_minute(), 100);
     assert_eq!(Route::CreateSession.rate_limit_per_minute(), 600);
     assert_eq!(Route::UpdateStatus(id).rate_limit_per_minute(), 300);
+}
+
+// ------------------------------------------------------------------------------ challenges
+
+const FLASH: &str = "33333333-3333-4333-8333-333333333333";
+const TURNS: &str = "44444444-4444-4444-8444-444444444444";
+
+/// `app()` plus a FLASHING re-authentication workflow and an ACTIVE_3D one, configured the way
+/// Didit's flat workflow config spells the method (lower case).
+fn challenge_app() -> Application {
+    let mut a = app();
+    for (id, method) in [(FLASH, "flashing"), (TURNS, "active_3d")] {
+        a.workflows.push(
+            serde_json::from_value(json!({
+                "id": id, "version": 1, "workflow_type": "biometric_authentication",
+                "liveness_method": method,
+            }))
+            .expect("workflow config"),
+        );
+    }
+    a
+}
+
+fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
+    let (st, b) = ok_body(create(
+        s,
+        a,
+        json!({"workflow_id": workflow, "vendor_data": vendor, "portrait_image": portrait_b64()}),
+    ));
+    assert_eq!(st, 201, "{b}");
+    let id = b["session_id"].as_str().unwrap().to_owned();
+    (id.clone(), token_of(s, &id))
+}
+
+fn summary(s: &Svc, a: &Application, token: &str) -> Value {
+    block_on(s.hosted_summary(std::slice::from_ref(a), token)).expect("summary")
+}
+
+/// `POST /hosted/v1/{token}/challenge`, wrapped as `{"challenge": …}` for the tests below.
+fn challenge_of(s: &Svc, a: &Application, token: &str) -> Value {
+    json!({"challenge": block_on(s.hosted_challenge(std::slice::from_ref(a), token)).expect("challenge")})
+}
+
+#[test]
+fn active_workflows_issue_a_challenge_that_each_request_replaces() {
+    let (s, a) = (svc(), challenge_app());
+    let (id, token) = session_on(&s, &a, FLASH, "u-flash");
+    // The summary is a read: polling it never replaces the challenge a phone is answering.
+    assert_eq!(summary(&s, &a, &token)["liveness_method"], "FLASHING");
+    assert!(s.store.challenges.borrow().is_empty());
+    let first = challenge_of(&s, &a, &token);
+    let c1: facegate_pipeline::challenge::Challenge =
+        serde_json::from_value(first["challenge"].clone()).expect("a challenge");
+    assert_eq!(first["challenge"]["method"], "FLASHING");
+    assert!((4..=6).contains(&c1.steps.len()));
+    assert_eq!(
+        block_on(s.store.get_challenge(&id)).unwrap(),
+        Some(c1.clone())
+    );
+
+    let second = challenge_of(&s, &a, &token);
+    let c2: facegate_pipeline::challenge::Challenge =
+        serde_json::from_value(second["challenge"].clone()).unwrap();
+    assert_ne!(c1.id, c2.id);
+    assert_eq!(
+        block_on(s.store.get_challenge(&id)).unwrap(),
+        Some(c2.clone())
+    );
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    assert_eq!(ctx.challenge, Some(c2));
+
+    let (_, turns) = session_on(&s, &a, TURNS, "u-turns");
+    assert_eq!(challenge_of(&s, &a, &turns)["challenge"]["method"], "ACTIVE_3D");
+}
+
+#[test]
+fn passive_summary_is_unchanged_and_stores_no_challenge() {
+    let (s, a) = (svc(), challenge_app());
+    let (id, token) = session_on(&s, &a, BIO, "u-passive");
+    let v = summary(&s, &a, &token);
+    assert_eq!(
+        keys(&v),
+        [
+            "callback",
+            "callback_method",
+            "callback_url",
+            "language",
+            "liveness_method",
+            "session_id",
+            "status"
+        ]
+    );
+    assert_eq!(v["liveness_method"], "PASSIVE");
+    let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
+    assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
+    assert!(s.store.challenges.borrow().is_empty());
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    assert_eq!(ctx.challenge, None);
+    let r = block_on(s.finish_capture(
+        ctx,
+        outcome(CheckStatus::Approved, Some(CheckStatus::Approved), None),
+    ))
+    .unwrap();
+    assert_eq!(r.session.status, SessionStatus::Approved);
+    assert_eq!(r.session.liveness_checks[0].method, "PASSIVE");
+    assert!(r.to_json().get("challenge").is_none());
+    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+}
+
+#[test]
+fn a_capture_answering_a_stale_challenge_fails_liveness_and_costs_an_attempt() {
+    use facegate_pipeline::challenge::{apply, verify, ChallengeLimits, FrameObservation};
+    let (s, a) = (svc(), challenge_app());
+    let (id, token) = session_on(&s, &a, FLASH, "u-stale");
+    let stale = challenge_of(&s, &a, &token)["challenge"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let current = challenge_of(&s, &a, &token)["challenge"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(stale, current);
+
+    // What the worker does with the frames: verify against the session's challenge, fold the
+    // verdict into the liveness item of the best frame.
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let frames = [FrameObservation {
+        step: 0,
+        face: None,
+    }];
+    let verdict = verify(
+        ctx.challenge.as_ref(),
+        Some(&stale),
+        &frames,
+        &ChallengeLimits::default(),
+    );
+    assert!(!verdict.passed);
+    let mut o = outcome(CheckStatus::Approved, Some(CheckStatus::Approved), None);
+    apply(
+        &mut o.liveness,
+        ctx.workflow.liveness_method,
+        Some(&stale),
+        &verdict,
+    );
+    let r = block_on(s.finish_capture(ctx, o)).unwrap();
+
+    assert!(r.retry && r.attempts_left == 2, "{:?}", r.to_json());
+    assert_eq!(r.session.attempts, 1);
+    let item = &r.session.liveness_checks[0];
+    assert_eq!(
+        (item.status, item.method.as_str()),
+        (CheckStatus::Declined, "FLASHING")
+    );
+    assert_eq!(item.warnings[0].risk, "LOW_LIVENESS_SCORE");
+    assert!(item.warnings[0]
+        .long_description
+        .contains("another challenge"));
+    // The answered challenge is spent; the recapture gets a new one, also returned to the page.
+    let next = r
+        .challenge
+        .clone()
+        .expect("a fresh challenge for the retry");
+    assert_ne!(next.id, current);
+    assert_eq!(r.to_json()["challenge"]["id"], next.id.as_str());
+    assert_eq!(block_on(s.store.get_challenge(&id)).unwrap(), Some(next));
+}
+
+#[test]
+fn deciding_or_deleting_a_session_drops_its_challenge() {
+    let (s, a) = (svc(), challenge_app());
+    let (id, token) = session_on(&s, &a, TURNS, "u-done");
+    challenge_of(&s, &a, &token);
+    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_some());
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let r = block_on(s.finish_capture(
+        ctx,
+        outcome(CheckStatus::Approved, Some(CheckStatus::Approved), None),
+    ))
+    .unwrap();
+    assert_eq!(r.session.status, SessionStatus::Approved);
+    assert!(r.challenge.is_none());
+    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+    // A decided session gets no new challenge.
+    let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
+    assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
+
+    let (id2, token2) = session_on(&s, &a, FLASH, "u-deleted");
+    challenge_of(&s, &a, &token2);
+    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_some());
+    ok_body(block_on(s.delete(&a, &id2)));
+    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_none());
 }

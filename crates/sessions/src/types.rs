@@ -1,6 +1,7 @@
 //! Domain types. Every enum serialises with the exact wire casing of the contract (§1.15),
 //! so rows and responses never need a second mapping.
 
+use facegate_pipeline::challenge::LivenessMethod;
 use facegate_pipeline::decide::Policy;
 use facegate_pipeline::{FaceMatch, LivenessCheck};
 use serde::{Deserialize, Serialize};
@@ -182,6 +183,10 @@ pub struct Workflow {
     /// Captures allowed per session before a decline is final (Didit default 3, range 2-5).
     #[serde(default = "three")]
     pub max_attempts: u32,
+    /// Didit's flat config `liveness_method` (`passive`, `active_3d`, `flashing`; upper case
+    /// read too). Active methods make the hosted page answer a server-issued challenge.
+    #[serde(default)]
+    pub liveness_method: LivenessMethod,
 }
 
 fn yes() -> bool {

@@ -1,0 +1,674 @@
+//! Active liveness challenges: the server picks a random sequence (screen colours for FLASHING,
+//! head turns for ACTIVE_3D), the page shows it while it films, and the frames must show the
+//! face reacting to that sequence, in order. A photo, a screen replay or a pre-recorded video
+//! cannot know the sequence in advance.
+//!
+//! Pure: randomness comes in as a `draw` function, frames come in already detected. Thresholds
+//! and the evidence behind them are in crates/pipeline/CALIBRATION.md.
+
+use image::RgbImage;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::json;
+
+use crate::decide::{CheckStatus, LivenessCheck, Warning};
+use crate::detect::Face;
+use crate::quality::Quality;
+
+/// The workflow's liveness method. Didit's flat workflow config spells it `passive`,
+/// `active_3d`, `flashing`; decisions and graph configs `PASSIVE`, `ACTIVE_3D`, `FLASHING`.
+/// Both are read; the upper-case wire form is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LivenessMethod {
+    #[default]
+    Passive,
+    Active3d,
+    Flashing,
+}
+
+impl LivenessMethod {
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            LivenessMethod::Passive => "PASSIVE",
+            LivenessMethod::Active3d => "ACTIVE_3D",
+            LivenessMethod::Flashing => "FLASHING",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LivenessMethod> {
+        [
+            LivenessMethod::Passive,
+            LivenessMethod::Active3d,
+            LivenessMethod::Flashing,
+        ]
+        .into_iter()
+        .find(|m| m.as_wire().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Methods that need a server-issued challenge.
+    pub fn is_active(self) -> bool {
+        self != LivenessMethod::Passive
+    }
+}
+
+impl Serialize for LivenessMethod {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for LivenessMethod {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LivenessMethod::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown liveness method {s:?} (passive, active_3d, flashing)"
+            ))
+        })
+    }
+}
+
+/// Flash colours: fully saturated primaries and secondaries, so each step moves the face's
+/// colour in a direction well apart from the previous one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Colour {
+    #[serde(rename = "#ff0000")]
+    Red,
+    #[serde(rename = "#00ff00")]
+    Green,
+    #[serde(rename = "#0000ff")]
+    Blue,
+    #[serde(rename = "#ffff00")]
+    Yellow,
+    #[serde(rename = "#ff00ff")]
+    Magenta,
+    #[serde(rename = "#00ffff")]
+    Cyan,
+}
+
+impl Colour {
+    pub const PALETTE: [Colour; 6] = [
+        Colour::Red,
+        Colour::Green,
+        Colour::Blue,
+        Colour::Yellow,
+        Colour::Magenta,
+        Colour::Cyan,
+    ];
+
+    /// Linear RGB of the screen light, 0 or 1 per channel.
+    pub fn rgb(self) -> [f32; 3] {
+        match self {
+            Colour::Red => [1.0, 0.0, 0.0],
+            Colour::Green => [0.0, 1.0, 0.0],
+            Colour::Blue => [0.0, 0.0, 1.0],
+            Colour::Yellow => [1.0, 1.0, 0.0],
+            Colour::Magenta => [1.0, 0.0, 1.0],
+            Colour::Cyan => [0.0, 1.0, 1.0],
+        }
+    }
+}
+
+/// A head pose asked for, as the user sees it: `left` is the user's own left. Frames are taken
+/// from the raw (unmirrored) camera, where the user's left is the image's right, so turning
+/// left moves the nose towards the image's right: positive yaw (see `quality::pose_in_crop`).
+/// Up/down are not offered: pitch from five landmarks confuses head pitch with face shape
+/// (see CALIBRATION.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadMove {
+    Straight,
+    Left,
+    Right,
+}
+
+impl HeadMove {
+    /// Sign of the yaw change this move asks for; 0 for straight.
+    fn direction(self) -> f32 {
+        match self {
+            HeadMove::Straight => 0.0,
+            HeadMove::Left => 1.0,
+            HeadMove::Right => -1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Step {
+    Flash {
+        colour: Colour,
+        /// How long the page shows the colour.
+        ms: u32,
+    },
+    Turn {
+        #[serde(rename = "move")]
+        head: HeadMove,
+    },
+}
+
+/// One issued challenge; the JSON is what the hosted page receives and what is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub id: String,
+    pub method: LivenessMethod,
+    pub steps: Vec<Step>,
+}
+
+/// Long enough for the camera to deliver two frames lit by the colour, short enough that its
+/// automatic white balance has not yet cancelled the tint (it adapts over about a second).
+pub const FLASH_MS: u32 = 450;
+
+/// A random challenge for `method` (`None` for PASSIVE). `draw(n)` must return a uniformly
+/// random integer in `0..n`.
+pub fn choose(
+    method: LivenessMethod,
+    id: String,
+    draw: &mut dyn FnMut(u32) -> u32,
+) -> Option<Challenge> {
+    let steps = match method {
+        LivenessMethod::Passive => return None,
+        LivenessMethod::Flashing => {
+            let n = 4 + draw(3) as usize;
+            let palette = Colour::PALETTE.len() as u32;
+            let mut prev = draw(palette) % palette;
+            let mut steps = vec![prev];
+            while steps.len() < n {
+                // Uniform over the other five colours: no colour follows itself.
+                let k = draw(palette - 1) % (palette - 1);
+                prev = if k >= prev { k + 1 } else { k };
+                steps.push(prev);
+            }
+            steps
+                .into_iter()
+                .map(|i| Step::Flash {
+                    colour: Colour::PALETTE[i as usize],
+                    ms: FLASH_MS,
+                })
+                .collect()
+        }
+        LivenessMethod::Active3d => {
+            let moves = 2 + draw(2) as usize;
+            let mut head = if draw(2).is_multiple_of(2) {
+                HeadMove::Left
+            } else {
+                HeadMove::Right
+            };
+            let mut steps = vec![Step::Turn {
+                head: HeadMove::Straight,
+            }];
+            for _ in 0..moves {
+                steps.push(Step::Turn { head });
+                head = if head == HeadMove::Left {
+                    HeadMove::Right
+                } else {
+                    HeadMove::Left
+                };
+            }
+            steps.push(Step::Turn {
+                head: HeadMove::Straight,
+            });
+            steps
+        }
+    };
+    Some(Challenge { id, method, steps })
+}
+
+/// Thresholds of the challenge checks (evidence: CALIBRATION.md, "Active challenges").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChallengeLimits {
+    /// Correlation between the face's log-chromaticity changes and the flashed colours'.
+    pub flash_min_correlation: f32,
+    /// Regression gain of those changes on the colours': roughly the screen's share of the
+    /// light on the face.
+    pub flash_min_gain: f32,
+    /// Flashing asks the user to hold still: a head turning changes the light on the skin more
+    /// than a screen does, so frames whose yaw spans more than this are refused, degrees.
+    pub flash_max_yaw_spread: f32,
+    /// Yaw change from the starting pose a turn step must reach, degrees.
+    pub turn_min_yaw: f32,
+    /// How far from the starting pose a later `straight` step may stay, degrees.
+    pub straight_max_yaw: f32,
+    /// The starting pose must be at least this frontal, degrees.
+    pub start_max_yaw: f32,
+    /// Consecutive frames must overlap at least this much (IoU of the face boxes)...
+    pub min_box_iou: f32,
+    /// ...and their face sizes differ by at most this factor: one face throughout.
+    pub max_size_ratio: f32,
+}
+
+impl Default for ChallengeLimits {
+    fn default() -> Self {
+        ChallengeLimits {
+            flash_min_correlation: 0.7,
+            flash_min_gain: 0.03,
+            flash_max_yaw_spread: 12.0,
+            turn_min_yaw: 15.0,
+            straight_max_yaw: 10.0,
+            start_max_yaw: 20.0,
+            min_box_iou: 0.3,
+            max_size_ratio: 1.5,
+        }
+    }
+}
+
+/// What one frame of a challenge shows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FrameObservation {
+    /// Index into the challenge's steps, as labelled by the page.
+    pub step: usize,
+    pub face: Option<FaceTrack>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FaceTrack {
+    /// Face box as fractions of the frame (x, y, width, height), so frames of different sizes
+    /// compare.
+    pub bbox: [f32; 4],
+    pub yaw: f32,
+    pub pitch: f32,
+    pub sharpness: f32,
+    /// Log-chromaticity of the skin between the eyes and the mouth; `None` when too few usable
+    /// pixels (dark or clipped).
+    pub chroma: Option<[f32; 3]>,
+}
+
+/// Measures one frame given its subject face (from `select_subject`) and the quality figures
+/// of its aligned crop.
+pub fn observe(
+    image: &RgbImage,
+    subject: Option<(&Face, &Quality)>,
+    step: usize,
+) -> FrameObservation {
+    let face = subject.map(|(f, q)| {
+        let (w, h) = (image.width().max(1) as f32, image.height().max(1) as f32);
+        FaceTrack {
+            bbox: [f.x / w, f.y / h, f.width / w, f.height / h],
+            yaw: q.yaw,
+            pitch: q.pitch,
+            sharpness: q.sharpness,
+            chroma: skin_log_chroma(image, f),
+        }
+    });
+    FrameObservation { step, face }
+}
+
+/// Mean colour of the cheeks and nose (eye line to mouth corners, between the eyes), as log
+/// RGB minus its channel mean. Light of colour c at a share s of the illumination multiplies
+/// each channel by (1 + s·c), so in log space the shift is about s·c whatever the skin tone.
+pub fn skin_log_chroma(image: &RgbImage, face: &Face) -> Option<[f32; 3]> {
+    let l = &face.landmarks;
+    let x0 = l[0][0].min(l[1][0]).max(0.0);
+    let x1 = l[0][0].max(l[1][0]).min(image.width() as f32);
+    let eye_y = (l[0][1] + l[1][1]) / 2.0;
+    let mouth_y = (l[3][1] + l[4][1]) / 2.0;
+    let y0 = (eye_y + 0.3 * (mouth_y - eye_y)).max(0.0);
+    let y1 = mouth_y.min(image.height() as f32);
+    if x1 - x0 < 2.0 || y1 - y0 < 2.0 {
+        return None;
+    }
+    let mut sum = [0.0f64; 3];
+    let mut n = 0u32;
+    for y in y0 as u32..y1 as u32 {
+        for x in x0 as u32..x1 as u32 {
+            let p = image.get_pixel(x, y).0;
+            let luma = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+            // Shadows carry mostly noise and clipped highlights no colour.
+            if !(20.0..=245.0).contains(&luma) {
+                continue;
+            }
+            for c in 0..3 {
+                sum[c] += f64::from(p[c]);
+            }
+            n += 1;
+        }
+    }
+    if n < 30 {
+        return None;
+    }
+    let logs = sum.map(|s| ((s / f64::from(n)) as f32 + 1.0).ln());
+    let mean = logs.iter().sum::<f32>() / 3.0;
+    Some(logs.map(|v| v - mean))
+}
+
+/// The challenge's verdict on a set of frames.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChallengeResult {
+    pub passed: bool,
+    /// 0-100; above 50 exactly when passed, like Didit's liveness score and decline threshold.
+    pub score: f64,
+    /// Why it failed (empty on a pass), for the warning's `additional_data`.
+    pub reasons: Vec<String>,
+    /// Measured figures (correlation and gain, or yaw per step), for the same.
+    pub figures: serde_json::Value,
+}
+
+impl ChallengeResult {
+    fn fail(reason: impl Into<String>) -> Self {
+        ChallengeResult {
+            passed: false,
+            score: 0.0,
+            reasons: vec![reason.into()],
+            figures: serde_json::Value::Null,
+        }
+    }
+}
+
+/// How far past its threshold the weakest figure is (1 = exactly on it) as a 0-100 score
+/// with the threshold at 50.
+fn ratio_score(r: f32) -> f64 {
+    let r = f64::from(r.max(0.0));
+    let s = if r <= 1.0 { 50.0 * r } else { 100.0 - 50.0 / r };
+    (s * 100.0).round() / 100.0
+}
+
+/// Verifies frames answering `answered_id` against the session's current challenge.
+pub fn verify(
+    challenge: Option<&Challenge>,
+    answered_id: Option<&str>,
+    frames: &[FrameObservation],
+    limits: &ChallengeLimits,
+) -> ChallengeResult {
+    let Some(challenge) = challenge else {
+        return ChallengeResult::fail("no challenge was issued for this session: reload the page");
+    };
+    if answered_id != Some(challenge.id.as_str()) {
+        return ChallengeResult::fail(
+            "the capture answers another challenge than the one last issued for this session",
+        );
+    }
+    if let Err(reason) = check_frames(challenge, frames, limits) {
+        return ChallengeResult::fail(reason);
+    }
+    let tracks: Vec<(usize, FaceTrack)> = frames
+        .iter()
+        .filter_map(|f| f.face.map(|t| (f.step, t)))
+        .collect();
+    match challenge.method {
+        LivenessMethod::Flashing => verify_flashing(&challenge.steps, &tracks, limits),
+        LivenessMethod::Active3d => verify_turns(&challenge.steps, &tracks, limits),
+        LivenessMethod::Passive => ChallengeResult::fail("a passive workflow has no challenge"),
+    }
+}
+
+/// Structure common to both methods: every step filmed, in order, one face throughout.
+fn check_frames(
+    challenge: &Challenge,
+    frames: &[FrameObservation],
+    limits: &ChallengeLimits,
+) -> Result<(), String> {
+    if frames.is_empty() {
+        return Err("no frames were sent".into());
+    }
+    if let Some(f) = frames.iter().find(|f| f.step >= challenge.steps.len()) {
+        return Err(format!(
+            "frame labelled with step {} that the challenge does not have",
+            f.step
+        ));
+    }
+    if frames.windows(2).any(|w| w[1].step < w[0].step) {
+        return Err("frames are not in step order".into());
+    }
+    if let Some(i) = frames.iter().position(|f| f.face.is_none()) {
+        return Err(format!("no face in frame {i}"));
+    }
+    for step in 0..challenge.steps.len() {
+        if !frames.iter().any(|f| f.step == step) {
+            return Err(format!("no frame for step {step}"));
+        }
+    }
+    for (i, w) in frames.windows(2).enumerate() {
+        let (Some(a), Some(b)) = (w[0].face, w[1].face) else {
+            continue;
+        };
+        let size = (a.bbox[2] * a.bbox[3]).sqrt() / (b.bbox[2] * b.bbox[3]).sqrt().max(1e-6);
+        if iou(&a.bbox, &b.bbox) < limits.min_box_iou
+            || size > limits.max_size_ratio
+            || size < 1.0 / limits.max_size_ratio
+        {
+            return Err(format!("the face changed between frames {i} and {}", i + 1));
+        }
+    }
+    Ok(())
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    if ix <= 0.0 || iy <= 0.0 {
+        return 0.0;
+    }
+    let inter = ix * iy;
+    inter / (a[2] * a[3] + b[2] * b[3] - inter)
+}
+
+fn centred(v: [f32; 3]) -> [f32; 3] {
+    let m = (v[0] + v[1] + v[2]) / 3.0;
+    v.map(|x| x - m)
+}
+
+fn dot(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// A frame's observed and expected colour, both centred log chromaticity.
+type Pair = ([f32; 3], [f32; 3]);
+
+/// Correlation and gain of the face's colour changes (each frame minus the mean of all) on the
+/// expected ones (each frame's flash colour minus the mean flash colour), both in centred log
+/// chromaticity. A static face correlates with nothing; a face lit by the screen follows it.
+pub fn flash_response(steps: &[Step], tracks: &[(usize, FaceTrack)]) -> Option<(f32, f32)> {
+    let pairs: Vec<Pair> = tracks
+        .iter()
+        .filter_map(|(step, t)| {
+            let Step::Flash { colour, .. } = steps.get(*step)? else {
+                return None;
+            };
+            Some((t.chroma?, centred(colour.rgb())))
+        })
+        .collect();
+    if pairs.len() < 3 {
+        return None;
+    }
+    let n = pairs.len() as f32;
+    let mean = |pick: fn(&Pair) -> [f32; 3]| {
+        let mut m = [0.0; 3];
+        for p in &pairs {
+            let v = pick(p);
+            for c in 0..3 {
+                m[c] += v[c] / n;
+            }
+        }
+        m
+    };
+    let (mo, me) = (mean(|p| p.0), mean(|p| p.1));
+    let (mut oe, mut oo, mut ee) = (0.0, 0.0, 0.0);
+    for (o, e) in &pairs {
+        let o = [o[0] - mo[0], o[1] - mo[1], o[2] - mo[2]];
+        let e = [e[0] - me[0], e[1] - me[1], e[2] - me[2]];
+        oe += dot(&o, &e);
+        oo += dot(&o, &o);
+        ee += dot(&e, &e);
+    }
+    if ee <= 1e-9 {
+        return None;
+    }
+    Some((oe / (oo * ee).sqrt().max(1e-9), oe / ee))
+}
+
+fn verify_flashing(
+    steps: &[Step],
+    tracks: &[(usize, FaceTrack)],
+    limits: &ChallengeLimits,
+) -> ChallengeResult {
+    let (lo, hi) = tracks
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, t)| {
+            (lo.min(t.yaw), hi.max(t.yaw))
+        });
+    if hi - lo > limits.flash_max_yaw_spread {
+        return ChallengeResult::fail(format!(
+            "the head moved during the flashes (yaw spanned {:.0}°, at most {}° allowed)",
+            hi - lo,
+            limits.flash_max_yaw_spread
+        ));
+    }
+    let Some((correlation, gain)) = flash_response(steps, tracks) else {
+        return ChallengeResult::fail(
+            "the skin colour could not be measured on enough frames (too dark or too bright)",
+        );
+    };
+    let r = (correlation / limits.flash_min_correlation).min(gain / limits.flash_min_gain);
+    let mut reasons = Vec::new();
+    if correlation < limits.flash_min_correlation {
+        reasons.push(format!(
+            "the face's colour did not follow the flashed colours (correlation {correlation:.2}, at least {} needed)",
+            limits.flash_min_correlation
+        ));
+    }
+    if gain < limits.flash_min_gain {
+        reasons.push(format!(
+            "the face barely reflected the flashed colours (gain {gain:.3}, at least {} needed)",
+            limits.flash_min_gain
+        ));
+    }
+    ChallengeResult {
+        passed: reasons.is_empty(),
+        score: if reasons.is_empty() {
+            ratio_score(r.max(1.001))
+        } else {
+            ratio_score(r.min(1.0))
+        },
+        reasons,
+        figures: json!({ "correlation": correlation, "gain": gain }),
+    }
+}
+
+fn verify_turns(
+    steps: &[Step],
+    tracks: &[(usize, FaceTrack)],
+    limits: &ChallengeLimits,
+) -> ChallengeResult {
+    let yaws = |step: usize| -> Vec<f32> {
+        tracks
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .map(|(_, t)| t.yaw)
+            .collect()
+    };
+    // The starting pose is the reference: a camera off to one side shifts every yaw alike.
+    let mut start = yaws(0);
+    start.sort_by(f32::total_cmp);
+    let Some(&baseline) = start.get(start.len() / 2) else {
+        return ChallengeResult::fail("no frame for step 0");
+    };
+    let mut reasons = Vec::new();
+    let mut r = limits.start_max_yaw / baseline.abs().max(0.1);
+    if baseline.abs() > limits.start_max_yaw {
+        reasons.push(format!(
+            "the face did not start looking at the camera (yaw {baseline:.0}°)"
+        ));
+    }
+    let mut measured = Vec::new();
+    for (i, step) in steps.iter().enumerate().skip(1) {
+        let Step::Turn { head } = step else {
+            return ChallengeResult::fail(format!("step {i} is not a head move"));
+        };
+        let rel: Vec<f32> = yaws(i).into_iter().map(|y| y - baseline).collect();
+        if *head == HeadMove::Straight {
+            let dev = rel.iter().map(|d| d.abs()).fold(f32::INFINITY, f32::min);
+            r = r.min(limits.straight_max_yaw / dev.max(0.1));
+            measured.push(json!({ "step": i, "move": head, "yaw": dev }));
+            if dev > limits.straight_max_yaw {
+                reasons.push(format!(
+                    "step {i} (look straight): the head stayed {dev:.0}° away from the start"
+                ));
+            }
+        } else {
+            let peak = rel
+                .iter()
+                .map(|d| d * head.direction())
+                .fold(f32::NEG_INFINITY, f32::max);
+            r = r.min(peak / limits.turn_min_yaw);
+            measured.push(json!({ "step": i, "move": head, "yaw": peak }));
+            if peak < limits.turn_min_yaw {
+                reasons.push(format!(
+                    "step {i} (turn {}): the head turned {peak:.0}° that way, at least {}° needed",
+                    if *head == HeadMove::Left {
+                        "left"
+                    } else {
+                        "right"
+                    },
+                    limits.turn_min_yaw
+                ));
+            }
+        }
+    }
+    ChallengeResult {
+        passed: reasons.is_empty(),
+        score: if reasons.is_empty() {
+            ratio_score(r.max(1.001))
+        } else {
+            ratio_score(r.min(1.0))
+        },
+        reasons,
+        figures: json!({ "start_yaw": baseline, "steps": measured }),
+    }
+}
+
+/// The frame to embed and run passive liveness on: the sharpest of the near-frontal ones (a
+/// turned face matches worse), else the sharpest of any.
+pub fn best_frame(frames: &[FrameObservation], limits: &ChallengeLimits) -> Option<usize> {
+    let sharpest = |frontal_only: bool| {
+        frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.face.map(|t| (i, t)))
+            .filter(|(_, t)| !frontal_only || t.yaw.abs() <= limits.straight_max_yaw)
+            .max_by(|a, b| a.1.sharpness.total_cmp(&b.1.sharpness))
+            .map(|(i, _)| i)
+    };
+    sharpest(true).or_else(|| sharpest(false))
+}
+
+/// Folds the challenge's verdict into the passive liveness item of the best frame: the method
+/// becomes the challenge's, the score the lower of the two, and a failed challenge declines
+/// with LOW_LIVENESS_SCORE explaining why.
+pub fn apply(
+    check: &mut LivenessCheck,
+    method: LivenessMethod,
+    challenge_id: Option<&str>,
+    result: &ChallengeResult,
+) {
+    check.method = method.as_wire().into();
+    check.score = check.score.min(result.score);
+    if result.passed {
+        return;
+    }
+    check.status = CheckStatus::Declined;
+    // Didit: NO_FACE_DETECTED suppresses LOW_LIVENESS_SCORE.
+    if check.warnings.iter().any(|w| w.risk == "NO_FACE_DETECTED") {
+        return;
+    }
+    check.warnings.push(Warning {
+        feature: "LIVENESS".into(),
+        risk: "LOW_LIVENESS_SCORE".into(),
+        additional_data: Some(json!({
+            "challenge_id": challenge_id,
+            "method": method,
+            "reasons": result.reasons,
+            "figures": result.figures,
+        })),
+        log_type: "error".into(),
+        short_description: "Liveness challenge failed".into(),
+        long_description: format!(
+            "The frames did not show the {} challenge: {}.",
+            method.as_wire(),
+            result.reasons.join("; ")
+        ),
+        node_id: check.node_id.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+// Active liveness challenges on the hosted page. The server chose the sequence (the summary's
+// `challenge`); this module only shows it, films the face while it runs, and returns the
+// frames labelled with their step for POST /hosted/v1/{token}/capture. The server decides.
+//
+//   const form = await runChallenge({ challenge, video, stage, say });
+//   form.append('precheck', …) // optional
+//   await fetch(`/hosted/v1/${token}/capture`, { method: 'POST', body: form });
+//
+// Styles are inline: nothing to load (the page's CSP allows only 'self').
+
+/** Frames are sent about this wide: enough for the detector, light on the worker. */
+const FRAME_WIDTH = 320;
+const JPEG_QUALITY = 0.85;
+/** The server refuses more (crates/sessions/src/frames.rs). */
+const MAX_FRAMES = 16;
+/** After a colour appears, wait for the screen and the camera to catch up before a frame. */
+const FLASH_SETTLE_MS = 180;
+/** How long each head-turn step may take, and how often it is filmed meanwhile. */
+const TURN_STEP_MS = 1800;
+const TURN_FRAMES_PER_STEP = 2;
+/** The photosensitivity warning stays this long before the first flash. */
+const FLASH_WARNING_MS = 2500;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+/**
+ * Runs `challenge` ({id, method: 'FLASHING'|'ACTIVE_3D', steps}) with the camera `video`,
+ * drawing over `stage`, announcing cues through `say(key)`. Resolves to the FormData to post.
+ */
+export async function runChallenge({ challenge, video, stage, say }) {
+  if (!challenge || !Array.isArray(challenge.steps) || challenge.steps.length === 0) {
+    throw new Error('runChallenge: no challenge steps');
+  }
+  const camera = frameGrabber(video);
+  let shots;
+  if (challenge.method === 'FLASHING') {
+    shots = await runFlashing(challenge.steps, { camera, video, stage, say });
+  } else if (challenge.method === 'ACTIVE_3D') {
+    shots = await runTurns(challenge.steps, { camera, stage, say });
+  } else {
+    throw new Error(`runChallenge: unknown method ${challenge.method}`);
+  }
+  const form = new FormData();
+  form.append('challenge_id', challenge.id);
+  shots.slice(0, MAX_FRAMES).forEach((shot, i) => form.append('frames', shot.blob, `frame-${i}.jpg`));
+  form.append('steps', JSON.stringify(shots.slice(0, MAX_FRAMES).map(({ step, t }) => ({ step, t }))));
+  return form;
+}
+
+/** Grabs downscaled JPEG frames from the raw (unmirrored) camera stream. */
+function frameGrabber(video) {
+  const canvas = document.createElement('canvas');
+  const start = performance.now();
+  return async function grab(step) {
+    const w = video.videoWidth || FRAME_WIDTH;
+    const h = video.videoHeight || Math.round((FRAME_WIDTH * 3) / 4);
+    canvas.width = Math.min(FRAME_WIDTH, w);
+    canvas.height = Math.round((canvas.width * h) / w);
+    canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+    const t = Math.round(performance.now() - start);
+    const blob = await new Promise((resolve, reject) =>
+      canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('frame capture failed'))), 'image/jpeg', JPEG_QUALITY),
+    );
+    return { step, t, blob };
+  };
+}
+
+function element(tag, style, parent) {
+  const el = document.createElement(tag);
+  Object.assign(el.style, style);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+// ------------------------------------------------------------------ FLASHING
+
+async function runFlashing(steps, { camera, video, stage, say }) {
+  // Photosensitivity: warn before anything flashes, and give time to look away.
+  say('flash_warning');
+  await sleep(FLASH_WARNING_MS);
+  say('flash_intro');
+  const overlay = element(
+    'div',
+    { position: 'fixed', inset: '0', zIndex: '2147483000', background: '#000', transition: 'none' },
+    document.body,
+  );
+  overlay.setAttribute('aria-hidden', 'true');
+  // Keep the user's face visible in a small window, so they stay in frame without the preview
+  // itself lighting the face in other colours.
+  const preview = element(
+    'video',
+    {
+      position: 'absolute', left: '50%', top: '50%', width: '34vmin', height: '34vmin',
+      transform: 'translate(-50%, -50%) scaleX(-1)', objectFit: 'cover', borderRadius: '50%',
+      border: '3px solid rgba(255,255,255,0.9)',
+    },
+    overlay,
+  );
+  preview.muted = true;
+  preview.playsInline = true;
+  preview.srcObject = video.srcObject;
+  preview.play?.().catch(() => {});
+  stage?.setAttribute('data-challenge', 'flashing');
+  const shots = [];
+  try {
+    say('hold_still');
+    await sleep(400);
+    for (const [i, step] of steps.entries()) {
+      overlay.style.background = step.colour;
+      await nextFrame();
+      const ms = Math.max(step.ms ?? 450, FLASH_SETTLE_MS + 120);
+      const stepStart = performance.now();
+      await sleep(FLASH_SETTLE_MS);
+      shots.push(await camera(i));
+      const left = ms - (performance.now() - stepStart);
+      if (left > 60) await sleep(left - 40);
+      shots.push(await camera(i));
+    }
+  } finally {
+    overlay.remove();
+    stage?.removeAttribute('data-challenge');
+  }
+  return shots;
+}
+
+// ------------------------------------------------------------------ ACTIVE_3D
+
+const CUES = {
+  straight: { key: 'look_straight', arrow: '●' },
+  left: { key: 'turn_left', arrow: '←' },
+  right: { key: 'turn_right', arrow: '→' },
+  up: { key: 'look_up', arrow: '↑' },
+  down: { key: 'look_down', arrow: '↓' },
+};
+
+async function runTurns(steps, { camera, stage, say }) {
+  const host = stage ?? document.body;
+  const arrow = element(
+    'div',
+    {
+      position: stage ? 'absolute' : 'fixed', left: '50%', top: '12%', transform: 'translateX(-50%)',
+      fontSize: '18vmin', lineHeight: '1', color: '#fff', textShadow: '0 0 12px rgba(0,0,0,0.8)',
+      pointerEvents: 'none', zIndex: '10',
+    },
+    host,
+  );
+  arrow.setAttribute('aria-hidden', 'true');
+  // Never more frames than the server accepts: at most two per step, fewer for long sequences.
+  const perStep = Math.max(1, Math.min(TURN_FRAMES_PER_STEP, Math.floor(MAX_FRAMES / steps.length)));
+  const shots = [];
+  try {
+    for (const [i, step] of steps.entries()) {
+      const cue = CUES[step.move] ?? CUES.straight;
+      // The arrow points the way the user turns, as they see themselves in the mirrored preview.
+      arrow.textContent = cue.arrow;
+      say(cue.key);
+      const wait = TURN_STEP_MS / (perStep + 1);
+      for (let k = 0; k < perStep; k++) {
+        // The later frames of a step are the ones where the turn is complete.
+        await sleep(k === 0 ? wait * 1.6 : wait * 0.7);
+        shots.push(await camera(i));
+      }
+    }
+  } finally {
+    arrow.remove();
+  }
+  return shots;
+}
