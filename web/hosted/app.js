@@ -53,6 +53,7 @@ function setState(state) {
 
 function finish(status, callbackUrl) {
   mark('result');
+  $('handoff').hidden = true;
   setState(status === 'Approved' ? 'approved' : 'declined');
   say(status === 'Approved' ? 'approved' : status === 'In Review' ? 'in_review' : 'declined');
   $('cue').focus();
@@ -126,8 +127,21 @@ async function loadCaptureWasm() {
   return { glue, module, simd, glueUrl: `${base}facegate_capture.js` };
 }
 
+const MODELS = ['/hosted/models/yunet.onnx', '/hosted/models/minifasnet_v2.onnx'];
+
+/** The client models' bytes, fetched while capture-wasm compiles. */
+function fetchModels() {
+  return Promise.all(
+    MODELS.map(async (url) => {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+      return res.arrayBuffer();
+    }),
+  );
+}
+
 /** The checking worker: YuNet + MiniFASNetV2 on each frame, off the main thread. */
-function startChecks(capture) {
+function startChecks(capture, models) {
   const worker = new Worker('/hosted/checks.worker.js', { type: 'module' });
   let pending = null;
   const ready = new Promise((resolve, reject) => {
@@ -139,12 +153,7 @@ function startChecks(capture) {
     };
     worker.onerror = (e) => reject(new Error(e.message || 'the checking worker failed'));
   });
-  worker.postMessage({
-    type: 'init',
-    module: capture.module,
-    glue: capture.glueUrl,
-    models: ['/hosted/models/yunet.onnx', '/hosted/models/minifasnet_v2.onnx'],
-  });
+  worker.postMessage({ type: 'init', module: capture.module, glue: capture.glueUrl, models }, models);
   return {
     ready,
     check(frame) {
@@ -281,8 +290,9 @@ async function run() {
   if (!navigator.mediaDevices?.getUserMedia) return fail('unsupported', 'camera_unavailable');
   say('starting');
   // The checks are a help, not a requirement: without them the page still takes a photo.
-  wasm = await loadCaptureWasm().catch(() => null);
-  const checks = wasm ? startChecks(wasm) : null;
+  const [loaded, models] = await Promise.all([loadCaptureWasm(), fetchModels()]).catch(() => []);
+  wasm = loaded ?? null;
+  const checks = wasm ? startChecks(wasm, models) : null;
   try {
     await openCamera();
   } catch (e) {

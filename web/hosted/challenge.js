@@ -82,7 +82,10 @@ async function runFlashing(steps, { camera, video, stage, say }) {
   say('flash_intro');
   const overlay = element(
     'div',
-    { position: 'fixed', inset: '0', zIndex: '2147483000', background: '#000', transition: 'none' },
+    {
+      position: 'fixed', inset: '0', zIndex: '2147483000', background: '#000', transition: 'none',
+      display: 'flex', alignItems: 'center', justifyContent: 'center',
+    },
     document.body,
   );
   overlay.setAttribute('aria-hidden', 'true');
@@ -91,8 +94,8 @@ async function runFlashing(steps, { camera, video, stage, say }) {
   const preview = element(
     'video',
     {
-      position: 'absolute', left: '50%', top: '50%', width: '34vmin', height: '34vmin',
-      transform: 'translate(-50%, -50%) scaleX(-1)', objectFit: 'cover', borderRadius: '50%',
+      width: '34vmin', height: '34vmin', flex: 'none',
+      transform: 'scaleX(-1)', objectFit: 'cover', borderRadius: '50%',
       border: '3px solid rgba(255,255,255,0.9)',
     },
     overlay,

@@ -6,13 +6,8 @@ async function init({ module, glue, models }) {
   const capture = await import(glue);
   // The page compiled the module already; instantiating it here costs no second download.
   await capture.default({ module_or_path: module });
-  const [yunet, minifasnet] = await Promise.all(
-    models.map(async (url) => {
-      const res = await fetch(url);
-      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    }),
-  );
+  // The page fetched the models while the module compiled and transferred their bytes here.
+  const [yunet, minifasnet] = models.map((buffer) => new Uint8Array(buffer));
   const started = performance.now();
   checker = new capture.Checker(yunet, minifasnet);
   postMessage({ type: 'ready', build_ms: performance.now() - started });
