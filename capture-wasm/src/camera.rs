@@ -36,9 +36,10 @@ pub async fn open_camera(video: HtmlVideoElement) -> Result<(), JsValue> {
     let constraints = MediaStreamConstraints::new();
     constraints.set_video(&wanted);
     constraints.set_audio(&JsValue::FALSE);
-    let stream: MediaStream = JsFuture::from(devices.get_user_media_with_constraints(&constraints)?)
-        .await?
-        .dyn_into()?;
+    let stream: MediaStream =
+        JsFuture::from(devices.get_user_media_with_constraints(&constraints)?)
+            .await?
+            .dyn_into()?;
     video.set_src_object(Some(&stream));
     video.set_muted(true);
     JsFuture::from(video.play()?).await?;

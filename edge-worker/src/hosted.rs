@@ -78,7 +78,10 @@ pub async fn qr_code(svc: &AppService, token: &str) -> std::result::Result<Strin
         .await?
         .ok_or(ApiError::NotFound)?;
     // `handoff` tells the phone's page it is the completing device (callback_method).
-    Ok(qr_svg(&format!("{}?handoff=1", svc.urls.session_url(token))))
+    Ok(qr_svg(&format!(
+        "{}?handoff=1",
+        svc.urls.session_url(token)
+    )))
 }
 
 fn qr_svg(url: &str) -> String {

@@ -1,6 +1,6 @@
 //! The route table, top to bottom. API paths follow Didit's (under /v3, trailing slash); the
-//! health check sits at the origin root (contract 1.1); the hosted page posts captures under
-//! /hosted/v1.
+//! health check sits at the origin root (contract 1.1); the hosted page is served at the
+//! session URL and calls /hosted/v1.
 
 use facegate_sessions::{route, AesGcmCipher, ApiError, HttpResponse, Route, Service, Urls};
 use serde_json::json;
@@ -31,71 +31,57 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         if let Some(page) = hosted::page(&path) {
             return page;
         }
-        if let Some(token) = path
-            .strip_prefix("/hosted/v1/")
-            .and_then(|rest| rest.strip_suffix("/qr.svg"))
-        {
-            return match service(&env, &req) {
-                Ok(svc) => match hosted::qr_code(&svc, token).await {
-                    Ok(svg) => http::svg(svg),
-                    Err(e) => http::respond(Err(e)),
-                },
-                Err(e) => http::respond(Err(e)),
-            };
-        }
-        if let Some(token) = path
-            .strip_prefix("/hosted/v1/")
-            .filter(|t| !t.contains('/'))
-        {
-            let outcome = match service(&env, &req) {
-                Ok(svc) => hosted::summary(&svc, &env, token).await,
-                Err(e) => Err(e),
-            };
-            return http::respond(outcome);
-        }
     }
-    if let Some(token) = path
-        .strip_prefix("/hosted/v1/")
-        .and_then(|rest| rest.strip_suffix("/challenge"))
-    {
-        if method != Method::Post {
-            return http::respond(Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: vec!["POST"],
-            }));
-        }
-        let outcome = match service(&env, &req) {
-            Ok(svc) => hosted::challenge(&svc, &env, token).await,
-            Err(e) => Err(e),
-        };
-        return http::respond(outcome);
-    }
-    if let Some(token) = path
-        .strip_prefix("/hosted/v1/")
-        .and_then(|rest| rest.strip_suffix("/capture"))
-    {
-        if method != Method::Post {
-            return http::respond(Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: vec!["POST"],
-            }));
-        }
-        let outcome = match service(&env, &req) {
-            Ok(svc) => capture::handle(&svc, &env, &mut req, token).await,
-            Err(e) => Err(e),
-        };
-        // Webhooks go out after the page has its answer; failures stay queued for the cron.
-        ctx.wait_until(async move {
-            if let Err(e) = deliver::due(&env).await {
-                worker::console_error!("webhook delivery: {:?}", e);
-            }
-        });
-        return http::respond(outcome);
+    if let Some(rest) = path.strip_prefix("/hosted/v1/") {
+        return hosted_api(&mut req, env, ctx, rest).await;
     }
     match api(&mut req, &env, &path).await {
         Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
         Ok(Reply::Json(response)) => http::respond(Ok(response)),
         Err(e) => http::respond(Err(e)),
+    }
+}
+
+/// `/hosted/v1/{token}[/qr.svg|/challenge|/capture]`: what the hosted page calls, authorised
+/// by the session token in the path.
+async fn hosted_api(req: &mut Request, env: Env, ctx: Context, rest: &str) -> Result<Response> {
+    let (token, action) = rest.split_once('/').unwrap_or((rest, ""));
+    let allowed = match action {
+        "" | "qr.svg" => Method::Get,
+        "challenge" | "capture" => Method::Post,
+        _ => return http::respond(Err(ApiError::NotFound)),
+    };
+    if req.method() != allowed {
+        return http::respond(Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: vec![if allowed == Method::Get {
+                "GET"
+            } else {
+                "POST"
+            }],
+        }));
+    }
+    let svc = match service(&env, req) {
+        Ok(svc) => svc,
+        Err(e) => return http::respond(Err(e)),
+    };
+    match action {
+        "" => http::respond(hosted::summary(&svc, &env, token).await),
+        "qr.svg" => match hosted::qr_code(&svc, token).await {
+            Ok(svg) => http::svg(svg),
+            Err(e) => http::respond(Err(e)),
+        },
+        "challenge" => http::respond(hosted::challenge(&svc, &env, token).await),
+        _ => {
+            let outcome = capture::handle(&svc, &env, req, token).await;
+            // Webhooks go out after the page has its answer; failures stay queued for the cron.
+            ctx.wait_until(async move {
+                if let Err(e) = deliver::due(&env).await {
+                    worker::console_error!("webhook delivery: {:?}", e);
+                }
+            });
+            http::respond(outcome)
+        }
     }
 }
 

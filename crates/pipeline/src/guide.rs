@@ -266,7 +266,10 @@ mod tests {
     }
 
     fn good() -> FrameCheck {
-        frame(Some(face_at(320.0, 240.0, 200.0)), Some(good_quality(200.0)))
+        frame(
+            Some(face_at(320.0, 240.0, 200.0)),
+            Some(good_quality(200.0)),
+        )
     }
 
     fn guide() -> Guide {
@@ -296,7 +299,10 @@ mod tests {
         for _ in 0..4 {
             g.observe(good());
         }
-        let moved = frame(Some(face_at(360.0, 240.0, 200.0)), Some(good_quality(200.0)));
+        let moved = frame(
+            Some(face_at(360.0, 240.0, 200.0)),
+            Some(good_quality(200.0)),
+        );
         assert_eq!(g.observe(moved).cue, Cue::HoldStill);
         assert_eq!(g.observe(frame(None, None)).cue, Cue::NoFace);
         assert_eq!(g.observe(moved).cue, Cue::HoldStill);
@@ -308,7 +314,9 @@ mod tests {
         let with = |f: fn(&mut Quality)| {
             let mut q = q;
             f(&mut q);
-            guide().observe(frame(Some(face_at(320.0, 240.0, 200.0)), Some(q))).cue
+            guide()
+                .observe(frame(Some(face_at(320.0, 240.0, 200.0)), Some(q)))
+                .cue
         };
         assert_eq!(with(|q| q.brightness = 35.0), Cue::MoreLight);
         assert_eq!(with(|q| q.brightness = 220.0), Cue::LessLight);
@@ -316,7 +324,10 @@ mod tests {
         assert_eq!(with(|q| q.sharpness = 16.0), Cue::Blurry);
         let small = frame(Some(face_at(320.0, 240.0, 80.0)), Some(good_quality(80.0)));
         assert_eq!(guide().observe(small).cue, Cue::MoveCloser);
-        let huge = frame(Some(face_at(320.0, 240.0, 460.0)), Some(good_quality(460.0)));
+        let huge = frame(
+            Some(face_at(320.0, 240.0, 460.0)),
+            Some(good_quality(460.0)),
+        );
         assert_eq!(guide().observe(huge).cue, Cue::MoveBack);
         let aside = frame(Some(face_at(120.0, 240.0, 200.0)), Some(q));
         assert_eq!(guide().observe(aside).cue, Cue::Centre);

@@ -122,9 +122,9 @@ fn tint(img: &RgbImage, colour: Colour, s: f32) -> RgbImage {
     for (x, y, p) in out.enumerate_pixels_mut() {
         let d = (((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2)).sqrt();
         let weight = ((1.0 - d) / 0.25).clamp(0.0, 1.0);
-        for k in 0..3 {
-            let v = f32::from(p.0[k]) * (1.0 + s * weight * c[k]);
-            p.0[k] = v.round().clamp(0.0, 255.0) as u8;
+        for (channel, gain) in p.0.iter_mut().zip(c) {
+            let v = f32::from(*channel) * (1.0 + s * weight * gain);
+            *channel = v.round().clamp(0.0, 255.0) as u8;
         }
     }
     out

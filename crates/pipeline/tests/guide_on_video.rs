@@ -52,7 +52,12 @@ fn cues(clip: &str, every: usize) -> Vec<(Cue, f32)> {
             let g = guide.observe(checker.check(&image).expect("check"));
             if std::env::var_os("FACEGATE_GUIDE_TRACE").is_some() {
                 let q = g.check.quality;
-                eprintln!("{:?} {:.0} {:?}", g.cue, g.score, q.map(|q| (q.brightness, q.yaw, q.pitch, q.sharpness, q.face_px)));
+                eprintln!(
+                    "{:?} {:.0} {:?}",
+                    g.cue,
+                    g.score,
+                    q.map(|q| (q.brightness, q.yaw, q.pitch, q.sharpness, q.face_px))
+                );
             }
             (g.cue, g.score)
         })
@@ -70,9 +75,7 @@ fn live_selfie_clip_becomes_ready_within_a_second() {
         "cues: {:?}",
         seen.iter().map(|(c, _)| c).collect::<Vec<_>>()
     );
-    assert!(seen
-        .iter()
-        .all(|(c, s)| (*c == Cue::Ready) <= (*s > 50.0)));
+    assert!(seen.iter().all(|(c, s)| (*c == Cue::Ready) <= (*s > 50.0)));
 }
 
 #[test]

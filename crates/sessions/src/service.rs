@@ -580,7 +580,9 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             ));
         }
         let challenge = self.issue_challenge(&s, wf).await?.ok_or_else(|| {
-            ApiError::Conflict("This session's workflow uses passive liveness: no challenge.".into())
+            ApiError::Conflict(
+                "This session's workflow uses passive liveness: no challenge.".into(),
+            )
         })?;
         Ok(json!(challenge))
     }

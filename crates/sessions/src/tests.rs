@@ -1561,7 +1561,10 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
     assert_eq!(ctx.challenge, Some(c2));
 
     let (_, turns) = session_on(&s, &a, TURNS, "u-turns");
-    assert_eq!(challenge_of(&s, &a, &turns)["challenge"]["method"], "ACTIVE_3D");
+    assert_eq!(
+        challenge_of(&s, &a, &turns)["challenge"]["method"],
+        "ACTIVE_3D"
+    );
 }
 
 #[test]
