@@ -6,14 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { dataDir, root, spawnApp } from '../edge/harness.mjs';
+import { dataDir, freePort, root, spawnApp } from '../edge/harness.mjs';
 
 const shots = join(root, 'out', 'screenshots');
 const user = 'demo-alice';
@@ -22,17 +21,6 @@ let app;
 let demo;
 let browser;
 let page;
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** The demo server as `npm run demo -- --server-only` runs it, pointed at `app` by env vars. */
 async function spawnDemo(port) {

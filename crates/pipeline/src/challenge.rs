@@ -352,6 +352,18 @@ impl ChallengeResult {
             figures: serde_json::Value::Null,
         }
     }
+
+    /// The verdict from `r`, the weakest figure over its threshold, and what failed. A pass
+    /// scores above 50 even when the ratio rounds to 1, a failure at most 50.
+    fn judged(r: f32, reasons: Vec<String>, figures: serde_json::Value) -> Self {
+        let passed = reasons.is_empty();
+        ChallengeResult {
+            passed,
+            score: ratio_score(if passed { r.max(1.001) } else { r.min(1.0) }),
+            reasons,
+            figures,
+        }
+    }
 }
 
 /// How far past its threshold the weakest figure is (1 = exactly on it) as a 0-100 score
@@ -532,16 +544,11 @@ fn verify_flashing(
             limits.flash_min_gain
         ));
     }
-    ChallengeResult {
-        passed: reasons.is_empty(),
-        score: if reasons.is_empty() {
-            ratio_score(r.max(1.001))
-        } else {
-            ratio_score(r.min(1.0))
-        },
+    ChallengeResult::judged(
+        r,
         reasons,
-        figures: json!({ "correlation": correlation, "gain": gain }),
-    }
+        json!({ "correlation": correlation, "gain": gain }),
+    )
 }
 
 fn verify_turns(
@@ -604,16 +611,11 @@ fn verify_turns(
             }
         }
     }
-    ChallengeResult {
-        passed: reasons.is_empty(),
-        score: if reasons.is_empty() {
-            ratio_score(r.max(1.001))
-        } else {
-            ratio_score(r.min(1.0))
-        },
+    ChallengeResult::judged(
+        r,
         reasons,
-        figures: json!({ "start_yaw": baseline, "steps": measured }),
-    }
+        json!({ "start_yaw": baseline, "steps": measured }),
+    )
 }
 
 /// The frame to embed and run passive liveness on: the sharpest of the near-frontal ones (a

@@ -8,67 +8,23 @@
 //! For ACTIVE_3D, yaw is measured on real faces (LFW, the clips) to set the thresholds; the
 //! sequence logic itself is tested on landmark tracks in src/challenge/tests.rs.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::OnceLock;
 
+use common::{data, mjpeg_frames, pipeline};
 use facegate_pipeline::challenge::{
     self, best_frame, Challenge, ChallengeLimits, Colour, FrameObservation, HeadMove,
     LivenessMethod, Step,
 };
-use facegate_pipeline::{select_subject, ModelBytes, Pipeline, PipelineConfig, Quality};
+use facegate_pipeline::{select_subject, Quality};
 use image::RgbImage;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data(path: &str) -> PathBuf {
-    std::env::var_os("FACEGATE_DATA_DIR")
-        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
-        .join(path)
-}
-
-fn pipeline() -> &'static Pipeline {
-    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| {
-        let dir = std::env::var_os("FACEGATE_PREPARED_DIR")
-            .map_or_else(|| workspace().join("models/prepared"), PathBuf::from);
-        let manifest = facegate_models::Manifest::load().unwrap();
-        let b = facegate_models::read_prepared(&dir, &manifest).unwrap_or_else(|e| panic!("{e}"));
-        let models = ModelBytes {
-            yunet: b.yunet,
-            sface: b.sface,
-            minifasnet_v2: b.minifasnet_v2,
-            minifasnet_v1se: b.minifasnet_v1se,
-        };
-        Pipeline::load(models, PipelineConfig::default()).expect("models load")
-    })
-}
-
-/// The JPEG frames of an MJPEG stream, split on the SOI / EOI markers.
-fn mjpeg_frames(path: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(data(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut frames = Vec::new();
-    let mut start = None;
-    for i in 0..bytes.len().saturating_sub(1) {
-        match (bytes[i], bytes[i + 1]) {
-            (0xff, 0xd8) if start.is_none() => start = Some(i),
-            (0xff, 0xd9) => {
-                if let Some(s) = start.take() {
-                    frames.push(bytes[s..i + 2].to_vec());
-                }
-            }
-            _ => {}
-        }
-    }
-    frames
-}
-
-/// As the hosted page sends them: 320 px wide.
+/// As the hosted page sends them: 480 px wide (web/hosted/challenge.js).
 fn small(jpeg: &[u8]) -> RgbImage {
     let img = pipeline().decode(jpeg).unwrap();
-    let h = img.height() * 320 / img.width();
-    image::imageops::resize(&img, 320, h, image::imageops::FilterType::Triangle)
+    let h = img.height() * 480 / img.width();
+    image::imageops::resize(&img, 480, h, image::imageops::FilterType::Triangle)
 }
 
 fn live_clip() -> &'static Vec<RgbImage> {

@@ -1,54 +1,25 @@
 //! The capture guide on the fake-camera clips of ../shared/data/video, frame by frame, with the
 //! real models: the live selfie must reach "ready" quickly and steadily.
 
-use std::path::PathBuf;
+mod common;
 
 use facegate_pipeline::decode::{decode_image, DecodeLimits};
 use facegate_pipeline::guide::{Cue, FrameChecker, Guide, GuideConfig};
 use facegate_pipeline::quality::QualityLimits;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("FACEGATE_DATA_DIR")
-        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
-}
-
 fn checker() -> FrameChecker {
-    let dir = std::env::var_os("FACEGATE_PREPARED_DIR")
-        .map_or_else(|| workspace().join("models/prepared"), PathBuf::from);
-    let manifest = facegate_models::Manifest::load().unwrap();
-    let b = facegate_models::read_prepared(&dir, &manifest).unwrap_or_else(|e| panic!("{e}"));
+    let b = common::prepared();
     FrameChecker::load(&b.yunet, b.minifasnet_v2).expect("models load")
 }
 
-/// The JPEG frames of an .mjpeg clip: each starts with an SOI marker followed by another
-/// marker, a byte pair entropy-coded data never contains (0xFF there is always stuffed).
-fn mjpeg_frames(bytes: &[u8]) -> Vec<&[u8]> {
-    let starts: Vec<usize> = bytes
-        .windows(3)
-        .enumerate()
-        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
-        .map(|(i, _)| i)
-        .collect();
-    starts
-        .iter()
-        .zip(starts.iter().skip(1).chain([&bytes.len()]))
-        .map(|(&a, &b)| &bytes[a..b])
-        .collect()
-}
-
 fn cues(clip: &str, every: usize) -> Vec<(Cue, f32)> {
-    let bytes = std::fs::read(data_dir().join("video").join(clip)).expect("the shared clip");
     let checker = checker();
     let mut guide = Guide::new(GuideConfig::default(), QualityLimits::default());
-    mjpeg_frames(&bytes)
+    common::mjpeg_frames(&format!("video/{clip}"))
         .into_iter()
         .step_by(every)
         .map(|jpeg| {
-            let image = decode_image(jpeg, &DecodeLimits::default()).expect("a frame");
+            let image = decode_image(&jpeg, &DecodeLimits::default()).expect("a frame");
             let g = guide.observe(checker.check(&image).expect("check"));
             if std::env::var_os("FACEGATE_GUIDE_TRACE").is_some() {
                 let q = g.check.quality;

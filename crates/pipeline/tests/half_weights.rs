@@ -6,8 +6,11 @@
 //! browser copies are read from its `client/` folder when there, else converted here with
 //! `facegate_models::half_precision_weights`, which is what `prepare` writes.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::{data_dir, prepared_dir};
 use facegate_pipeline::decode::{decode_image, DecodeLimits};
 use facegate_pipeline::guide::FrameChecker;
 
@@ -15,20 +18,6 @@ use facegate_pipeline::guide::FrameChecker;
 /// 1.96e-3 (spoof_010: 0.2746 vs 0.2726), max |Δ box| 0.082 px.
 const LIVE_TOLERANCE: f32 = 0.02;
 const BOX_TOLERANCE_PX: f32 = 1.0;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("FACEGATE_DATA_DIR")
-        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
-}
-
-fn prepared_dir() -> PathBuf {
-    std::env::var_os("FACEGATE_PREPARED_DIR")
-        .map_or_else(|| workspace().join("models/prepared"), PathBuf::from)
-}
 
 /// (float32, half-precision) bytes of `name`.
 fn both(manifest: &facegate_models::Manifest, name: &str) -> (Vec<u8>, Vec<u8>) {

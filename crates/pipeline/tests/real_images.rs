@@ -1,50 +1,14 @@
 //! The pipeline on real photographs from ../shared/data with the real, prepared models.
 //! Run `npm run setup` (or `facegate models prepare`) first; the test command does.
 
+mod common;
+
 use std::io::Cursor;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
+use common::{pipeline, read};
 use facegate_pipeline::decide::verdict;
-use facegate_pipeline::{CheckStatus, ModelBytes, Pipeline, PipelineConfig, PipelineError, Want};
+use facegate_pipeline::{CheckStatus, PipelineError, Want};
 use image::{ImageFormat, RgbImage};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data(path: &str) -> PathBuf {
-    std::env::var_os("FACEGATE_DATA_DIR")
-        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
-        .join(path)
-}
-
-fn read(path: &str) -> Vec<u8> {
-    let p = data(path);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the shared data set must sit beside the project)",
-            p.display()
-        )
-    })
-}
-
-fn pipeline() -> &'static Pipeline {
-    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| {
-        let dir = std::env::var_os("FACEGATE_PREPARED_DIR")
-            .map_or_else(|| workspace().join("models/prepared"), PathBuf::from);
-        let manifest = facegate_models::Manifest::load().unwrap();
-        let b = facegate_models::read_prepared(&dir, &manifest).unwrap_or_else(|e| panic!("{e}"));
-        let models = ModelBytes {
-            yunet: b.yunet,
-            sface: b.sface,
-            minifasnet_v2: b.minifasnet_v2,
-            minifasnet_v1se: b.minifasnet_v1se,
-        };
-        Pipeline::load(models, PipelineConfig::default()).expect("models load")
-    })
-}
 
 fn jpeg(image: &RgbImage) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());

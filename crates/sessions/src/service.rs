@@ -531,15 +531,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         apps: &D,
         token: &str,
     ) -> Result<Value, ApiError> {
-        let s = self
-            .store
-            .get_session_by_token(token)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        let method = apps
-            .application(&s.application_id)
-            .and_then(|app| app.workflow(&s.workflow_id))
-            .map(|wf| wf.liveness_method);
+        let (s, wf) = self.session_by_token(apps, token).await?;
         Ok(json!({
             "session_id": s.id,
             "status": s.status,
@@ -548,7 +540,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             "callback_method": s.callback_method,
             "callback_url": render::callback_redirect(&s),
             "language": s.language,
-            "liveness_method": method.unwrap_or_default(),
+            "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
         }))
     }
 
@@ -560,17 +552,10 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         apps: &D,
         token: &str,
     ) -> Result<Value, ApiError> {
-        let s = self
-            .store
-            .get_session_by_token(token)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        let wf = apps
-            .application(&s.application_id)
-            .and_then(|app| app.workflow(&s.workflow_id))
-            .ok_or_else(|| {
-                ApiError::Conflict("The workflow of this session is no longer available.".into())
-            })?;
+        let (s, wf) = self.session_by_token(apps, token).await?;
+        let wf = wf.ok_or_else(|| {
+            ApiError::Conflict("The workflow of this session is no longer available.".into())
+        })?;
         if self.clock.now() >= s.expires_at {
             return Err(ApiError::Gone("This session has expired.".into()));
         }
@@ -585,6 +570,24 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             )
         })?;
         Ok(json!(challenge))
+    }
+
+    /// The session a hosted-page token names (404 if none), and its workflow while the
+    /// application still configures it.
+    async fn session_by_token<'a, D: Directory + ?Sized>(
+        &self,
+        apps: &'a D,
+        token: &str,
+    ) -> Result<(Session, Option<&'a Workflow>), ApiError> {
+        let s = self
+            .store
+            .get_session_by_token(token)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let wf = apps
+            .application(&s.application_id)
+            .and_then(|app| app.workflow(&s.workflow_id));
+        Ok((s, wf))
     }
 
     /// Draws and stores a new challenge for an active-liveness workflow (`None` for PASSIVE).

@@ -1,0 +1,74 @@
+//! What the tests on real data share: where ../shared/data and the prepared models are, the
+//! full pipeline built once per test binary, and the frames of the fake-camera clips.
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use facegate_pipeline::{ModelBytes, Pipeline, PipelineConfig};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared data set (../shared/data beside the project, or $FACEGATE_DATA_DIR).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("FACEGATE_DATA_DIR")
+        .map_or_else(|| workspace().join("../shared/data"), PathBuf::from)
+}
+
+pub fn data(path: &str) -> PathBuf {
+    data_dir().join(path)
+}
+
+pub fn read(path: &str) -> Vec<u8> {
+    let p = data(path);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the shared data set must sit beside the project)",
+            p.display()
+        )
+    })
+}
+
+/// models/prepared (or $FACEGATE_PREPARED_DIR): `facegate models prepare` writes it.
+pub fn prepared_dir() -> PathBuf {
+    std::env::var_os("FACEGATE_PREPARED_DIR")
+        .map_or_else(|| workspace().join("models/prepared"), PathBuf::from)
+}
+
+pub fn prepared() -> facegate_models::PreparedBytes {
+    let manifest = facegate_models::Manifest::load().unwrap();
+    facegate_models::read_prepared(&prepared_dir(), &manifest).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        let b = prepared();
+        let models = ModelBytes {
+            yunet: b.yunet,
+            sface: b.sface,
+            minifasnet_v2: b.minifasnet_v2,
+            minifasnet_v1se: b.minifasnet_v1se,
+        };
+        Pipeline::load(models, PipelineConfig::default()).expect("models load")
+    })
+}
+
+/// The JPEG frames of an .mjpeg clip in the data set: each starts with an SOI marker followed
+/// by another marker, a byte pair entropy-coded data never contains (0xFF there is stuffed).
+pub fn mjpeg_frames(path: &str) -> Vec<Vec<u8>> {
+    let bytes = read(path);
+    let starts: Vec<usize> = bytes
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&bytes.len()]))
+        .map(|(&a, &b)| bytes[a..b].to_vec())
+        .collect()
+}
