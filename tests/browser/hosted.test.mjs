@@ -271,12 +271,11 @@ test('desktop without a camera: a QR code of the session, and the page follows t
   }
 });
 
-test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approved to onComplete', { timeout: 120_000 }, async () => {
-  await enrol('web-dave');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-dave' });
+/** An integrator's page on another origin opening `sessionUrl` with @didit-protocol/sdk-web. */
+async function integratorPage(sessionUrl) {
   const { createServer } = await import('node:http');
   const sdk = readFileSync(join(root, 'node_modules/@didit-protocol/sdk-web/dist/didit-sdk.umd.js'));
-  const integrator = createServer((req, res) => {
+  const server = createServer((req, res) => {
     if (req.url === '/sdk.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk);
     res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html><body><h1>Integrator</h1>
 <script src="/sdk.js"></script>
@@ -286,14 +285,21 @@ test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approv
   const sdk = DiditSDK.DiditSdk.shared;
   sdk.onComplete = (result) => window.results.push(result);
   sdk.onEvent = (event) => window.events.push(event);
-  sdk.startVerification({ url: ${JSON.stringify(s.url)}, configuration: { closeModalOnComplete: true } });
+  sdk.startVerification({ url: ${JSON.stringify(sessionUrl)}, configuration: { closeModalOnComplete: true } });
 </script></body></html>`);
   });
-  await new Promise((r) => integrator.listen(0, '127.0.0.1', r));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approved to onComplete', { timeout: 120_000 }, async () => {
+  await enrol('web-dave');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-dave' });
+  const integrator = await integratorPage(s.url);
   const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
-    await page.goto(`http://127.0.0.1:${integrator.address().port}/`);
+    await page.goto(integrator.url);
     await page.waitForFunction(() => window.results.length > 0, null, { timeout: 60_000 });
     await page.screenshot({ path: join(shots, 'iframe-completed.png') });
     const [result] = await page.evaluate(() => window.results);
@@ -304,6 +310,26 @@ test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approv
     assert.ok(events.includes('didit:ready'), JSON.stringify(events));
   } finally {
     await b.close();
-    await new Promise((r) => integrator.close(r));
+    await integrator.close();
+  }
+});
+
+test('Cancel inside the web SDK\'s iframe closes it with a cancelled result', { timeout: 120_000 }, async () => {
+  await enrol('web-kim');
+  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-kim' });
+  const integrator = await integratorPage(s.url);
+  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.goto(integrator.url);
+    const frame = page.frameLocator('iframe');
+    await frame.locator('#cancel:not([hidden])').click({ timeout: 30_000 });
+    await page.waitForFunction(() => window.results.length > 0, null, { timeout: 30_000 });
+    const [result] = await page.evaluate(() => window.results);
+    assert.equal(result.type, 'cancelled', JSON.stringify(result));
+    assert.equal(result.session.sessionId, s.session_id);
+  } finally {
+    await b.close();
+    await integrator.close();
   }
 });

@@ -54,6 +54,7 @@ function setState(state) {
 function finish(status, callbackUrl) {
   mark('result');
   $('handoff').hidden = true;
+  $('cancel').hidden = true;
   setState(status === 'Approved' ? 'approved' : 'declined');
   say(status === 'Approved' ? 'approved' : status === 'In Review' ? 'in_review' : 'declined');
   $('cue').focus();
@@ -72,17 +73,40 @@ function returnsHere() {
   return method === 'both' || (handoff ? method === 'completer' : true);
 }
 
+/** The integrator's callback for a user who leaves without a selfie. */
+function notFinishedUrl() {
+  if (!session?.callback) return null;
+  const url = new URL(session.callback);
+  url.searchParams.set('verificationSessionId', session.session_id);
+  url.searchParams.set('status', 'Not Finished');
+  return url.toString();
+}
+
 function fail(key, error) {
   setState('error');
   say(key);
+  $('cancel').hidden = true;
   post('didit:error', { error, step: 'face', sessionId: session?.session_id });
-  if (session?.callback) {
-    const url = new URL(session.callback);
-    url.searchParams.set('verificationSessionId', session.session_id);
-    url.searchParams.set('status', 'Not Finished');
-    $('fallback').href = url.toString();
+  const url = notFinishedUrl();
+  if (url) {
+    $('fallback').href = url;
     $('fallback').hidden = false;
   }
+}
+
+/** The user gives up: the web SDK closes its modal; top-level, back to the integrator. */
+function offerCancel(stop) {
+  $('cancel').hidden = false;
+  $('cancel').addEventListener(
+    'click',
+    () => {
+      stop();
+      post('didit:cancelled', { sessionId: session?.session_id });
+      const url = notFinishedUrl();
+      if (!inFrame && url) location.assign(url);
+    },
+    { once: true },
+  );
 }
 
 /** Desktop: offer the phone, and follow the session there to its end. */
@@ -300,6 +324,10 @@ async function run() {
     return fail(e?.name === 'NotAllowedError' ? 'camera_denied' : 'no_camera', 'camera_unavailable');
   }
   mark('camera_ready');
+  offerCancel(() => {
+    checks?.stop();
+    stopCamera();
+  });
   // Show the whole frame, as the checks see it, so that the oval and the cues agree.
   if (video.videoWidth) $('stage').style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`;
   setState('camera');
@@ -332,6 +360,7 @@ async function run() {
     }
     checks?.stop();
     stopCamera();
+    $('cancel').hidden = true;
     post('didit:step_completed', { step: 'face', sessionId: session.session_id });
     finish(body.status, body.callback_url);
     return;

@@ -45,6 +45,7 @@ export const ENGLISH = {
   redirecting: 'Taking you back…',
   camera_label: 'Camera preview',
   attempts_left: '{n} attempts left.',
+  cancel: 'Cancel',
 };
 
 function supported(code) {
