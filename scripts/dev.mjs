@@ -111,4 +111,10 @@ const child = spawn(wrangler, ['dev', '--ip', '127.0.0.1', '--port', String(port
   stdio: 'inherit',
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+
+// The cron (wrangler.toml `* * * * *`) as production runs it: wrangler dev fires no cron, so
+// expiry and webhook retries run through the worker's housekeeping route every minute.
+setInterval(() => {
+  fetch(`http://127.0.0.1:${port}/internal/housekeeping`, { method: 'POST', headers: { 'x-api-key': dev.api_key } }).catch(() => {});
+}, 60_000);
 child.on('exit', (code) => process.exit(code ?? 0));

@@ -35,6 +35,9 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     if let Some(rest) = path.strip_prefix("/hosted/v1/") {
         return hosted_api(&mut req, env, ctx, rest).await;
     }
+    if path == "/internal/housekeeping" {
+        return http::respond(housekeeping_now(&req, &env).await);
+    }
     match api(&mut req, &env, &path).await {
         Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
         Ok(Reply::Json(response)) => http::respond(Ok(response)),
@@ -272,6 +275,22 @@ fn template_cipher(env: &Env) -> std::result::Result<AesGcmCipher, ApiError> {
         .and_then(|k| k.try_into().ok())
         .ok_or_else(|| internal("TEMPLATE_KEY", "must be 64 hex characters"))?;
     Ok(AesGcmCipher::new(&key))
+}
+
+/// `POST /internal/housekeeping`: the cron's work on demand, for hosts without cron triggers:
+/// workerd self-hosting, and wrangler dev 4.86, whose local static assets break the scheduled
+/// trigger (workers-sdk#9882, fixed only in wranglers that need Node 22). Any application's
+/// API key may run it: it does nothing the cron would not do a minute later.
+async fn housekeeping_now(req: &Request, env: &Env) -> std::result::Result<HttpResponse, ApiError> {
+    if req.method() != Method::Post {
+        return Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: vec!["POST"],
+        });
+    }
+    apps::by_key(env, &http::headers(req)).await?;
+    housekeeping(env).await?;
+    Ok(http::json(200, json!({ "status": "ok" })))
 }
 
 /// The cron's work: expire sessions past their deadline, delete those past the application's
