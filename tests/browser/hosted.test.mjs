@@ -254,6 +254,7 @@ test('desktop without a camera: a QR code of the session, and the page follows t
     await page.goto(s.url);
     await page.waitForSelector('#handoff:not([hidden])', { timeout: 30_000 });
     await page.waitForFunction(() => document.getElementById('qr').naturalWidth > 0, null, { timeout: 10_000 });
+    await page.waitForSelector('#fallback:not([hidden])', { timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'desktop-qr.png') });
     const qr = await fetch(`${app.origin}/hosted/v1/${s.session_token}/qr.svg`);
     assert.equal(qr.headers.get('content-type'), 'image/svg+xml');
