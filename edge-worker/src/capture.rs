@@ -95,7 +95,7 @@ async fn handle_frames(
         if bytes.len() > MAX_FRAME_BYTES {
             return Err(FieldErrors::single(
                 "frames",
-                format!("Frame {i} is larger than {MAX_FRAME_BYTES} bytes: send frames about 320 px wide."),
+                format!("Frame {i} is larger than {MAX_FRAME_BYTES} bytes: send frames about 480 px wide."),
             ));
         }
         frames.push(bytes);
