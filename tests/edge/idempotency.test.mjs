@@ -55,3 +55,15 @@ test('a key longer than 255 characters is a 400 in the contract shape', async ()
   assert.equal(res.status, 400, res.text);
   assert.match(JSON.parse(res.text).detail, /Idempotency-Key/);
 });
+
+test('housekeeping sweeps kept answers without error, and a fresh one still replays', async () => {
+  const key = `idem-sweep-${Date.now()}`;
+  const body = { workflow_id: app.workflows.kyc, metadata: { order: key } };
+  const first = await create(key, body);
+  assert.equal(first.status, 201, first.text);
+  const res = await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST', headers: { 'x-api-key': app.apiKey } });
+  assert.equal(res.status, 200, await res.text());
+  const again = await create(key, body);
+  assert.equal(again.replayed, 'true');
+  assert.equal(again.text, first.text);
+});
