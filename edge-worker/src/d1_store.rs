@@ -3,7 +3,9 @@
 //! the columns that queries filter or sort on copied out.
 
 use facegate_pipeline::challenge::Challenge;
-use facegate_sessions::{DeliveryRow, Session, SessionFilter, Store, StoreError, TemplateRow};
+use facegate_sessions::{
+    DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError, TemplateRow,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -104,6 +106,14 @@ struct TemplateDbRow {
     vendor_data: String,
     source_session_id: String,
     blob: String,
+    created_at: f64,
+}
+
+#[derive(Deserialize)]
+struct IdempotencyDbRow {
+    request_hash: String,
+    status: f64,
+    body: String,
     created_at: f64,
 }
 
@@ -563,6 +573,54 @@ impl Store for D1Store {
         self.changes(
             "DELETE FROM webhook_deliveries WHERE session_id = ?1",
             &[text(session_id)],
+        )
+        .await
+    }
+
+    async fn get_idempotency(
+        &self,
+        application_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let rows: Vec<IdempotencyDbRow> = self
+            .rows(
+                "SELECT request_hash, status, body, created_at FROM idempotency \
+                 WHERE application_id = ?1 AND key = ?2",
+                &[text(application_id), text(key)],
+            )
+            .await?;
+        Ok(rows.into_iter().next().map(|r| IdempotencyRecord {
+            application_id: application_id.to_owned(),
+            key: key.to_owned(),
+            request_hash: r.request_hash,
+            status: r.status as u16,
+            body: r.body,
+            created_at: r.created_at as i64,
+        }))
+    }
+
+    async fn put_idempotency(&self, r: &IdempotencyRecord) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO idempotency (application_id, key, request_hash, status, body, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (application_id, key) DO UPDATE SET \
+             request_hash = ?3, status = ?4, body = ?5, created_at = ?6",
+            &[
+                text(&r.application_id),
+                text(&r.key),
+                text(&r.request_hash),
+                int(i64::from(r.status)),
+                text(&r.body),
+                int(r.created_at),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_idempotency_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        self.changes(
+            "DELETE FROM idempotency WHERE created_at < ?1",
+            &[int(cutoff)],
         )
         .await
     }

@@ -32,6 +32,21 @@ pub fn respond(outcome: std::result::Result<HttpResponse, ApiError>) -> Result<R
     Ok(response.with_status(status).with_headers(h))
 }
 
+/// A kept `Idempotency-Key` answer: the stored bytes, not re-serialised JSON, so the retry
+/// sees exactly what the first request would have.
+pub fn replay(replay: facegate_sessions::Replay) -> Result<Response> {
+    let response = if replay.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::ok(replay.body)?
+    };
+    let h = Headers::new();
+    for (k, v) in replay.headers {
+        h.set(&k, &v)?;
+    }
+    Ok(response.with_status(replay.status).with_headers(h))
+}
+
 pub fn pdf(name: &str, bytes: Vec<u8>) -> Result<Response> {
     let h = Headers::new();
     h.set("content-type", "application/pdf")?;

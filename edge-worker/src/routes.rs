@@ -2,6 +2,7 @@
 //! health check sits at the origin root (contract 1.1); the hosted page is served at the
 //! session URL and calls /hosted/v1.
 
+use facegate_sessions::idempotency::{self, Decision};
 use facegate_sessions::{route, AesGcmCipher, ApiError, HttpResponse, Route, Service, Urls};
 use serde_json::json;
 use worker::{Context, Env, Method, Request, Response, Result};
@@ -41,6 +42,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     match api(&mut req, &env, &path).await {
         Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
         Ok(Reply::Json(response)) => http::respond(Ok(response)),
+        Ok(Reply::Replay(replay)) => http::replay(replay),
         Err(e) => http::respond(Err(e)),
     }
 }
@@ -148,7 +150,12 @@ async fn session_webhooks(
 /// The API answers JSON, except the PDF report.
 enum Reply {
     Json(HttpResponse),
-    Pdf { name: String, bytes: Vec<u8> },
+    Pdf {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    /// An earlier answer to the same `Idempotency-Key`, sent as first sent.
+    Replay(facegate_sessions::Replay),
 }
 
 /// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
@@ -160,10 +167,41 @@ fn wasm_memory_mb() -> f64 {
     (bytes as f64 / 1e5).round() / 10.0
 }
 
-/// Everything under /v3 needs an application key.
+/// Everything under /v3 needs an application key. A keyed write (`Idempotency-Key`) that
+/// already succeeded is replayed instead of run again; a first success is kept for the retry.
 async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Reply, ApiError> {
     let headers = http::headers(req);
     let app = apps::by_key(env, &headers).await?;
+    let method = req.method().to_string();
+    let Some(key) = idempotency::key_of(&method, &headers)? else {
+        return dispatch(req, env, path, &headers, app).await;
+    };
+    // Read a copy (the routes read the original): the hash must cover the body as sent.
+    let mut copy = req.clone().map_err(|e| internal("request clone", e))?;
+    let hash = idempotency::fingerprint(&method, path, &http::body(&mut copy).await?);
+    let svc = housekeeping_service(env)?;
+    if let Decision::Replay(replay) = svc.idempotency_check(&app.id, &key, &hash).await? {
+        return Ok(Reply::Replay(replay));
+    }
+    let app_id = app.id.clone();
+    let reply = dispatch(req, env, path, &headers, app).await?;
+    if let Reply::Json(response) = &reply {
+        // The write has happened: failing the request now would invite the very retry that
+        // duplicates it, so a lost record only costs the replay.
+        if let Err(e) = svc.idempotency_record(&app_id, &key, &hash, response).await {
+            worker::console_error!("idempotency record: {e:?}");
+        }
+    }
+    Ok(reply)
+}
+
+async fn dispatch(
+    req: &mut Request,
+    env: &Env,
+    path: &str,
+    headers: &[(String, String)],
+    app: facegate_sessions::Application,
+) -> std::result::Result<Reply, ApiError> {
     match (req.method(), path) {
         (Method::Post, "/v3/passive-liveness/") => {
             return standalone::passive_liveness(req, env)
@@ -196,7 +234,7 @@ async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Re
         .unwrap_or("")
         .to_owned();
     let route = route(req.method().as_ref(), path)?;
-    let key = facegate_sessions::routes::header(&headers, "x-api-key").unwrap_or_default();
+    let key = facegate_sessions::routes::header(headers, "x-api-key").unwrap_or_default();
     rate_limit::check(env, key, &route).await?;
     let response = match route {
         Route::CreateSession => {
@@ -294,7 +332,7 @@ async fn housekeeping_now(req: &Request, env: &Env) -> std::result::Result<HttpR
 }
 
 /// The cron's work: expire sessions past their deadline, delete those past the application's
-/// retention, send due webhooks.
+/// retention, forget Idempotency-Key answers past their day, send due webhooks.
 pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
     let applications = apps::all(env).await?;
@@ -302,6 +340,7 @@ pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
     for app in &applications {
         svc.purge_retention(app).await?;
     }
+    svc.purge_idempotency().await?;
     rate_limit::sweep(env).await?;
     deliver::due(env).await
 }

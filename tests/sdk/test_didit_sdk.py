@@ -237,6 +237,33 @@ def test_create_kyc_session_with_vendor_data(app: App, client: Didit) -> None:
     assert again.callback == "https://e.x/2"
 
 
+def test_idempotency_key_replays_the_first_create(app: App, client: Didit) -> None:
+    """The SDK retries a keyed POST; the server must answer the retry with the first session
+    (no vendor_data, so Didit's vendor_data rule cannot be what returns it)."""
+    key = unique("sdk-idem")
+    first = client.sessions.create(
+        workflow_id=app.workflows["kyc"],
+        metadata={"key": key},
+        options=RequestOptions(idempotency_key=key),
+    )
+    again = client.sessions.create(
+        workflow_id=app.workflows["kyc"],
+        metadata={"key": key},
+        options=RequestOptions(idempotency_key=key),
+    )
+    assert again.session_id == first.session_id
+    assert again.session_token == first.session_token
+    fresh = client.sessions.create(workflow_id=app.workflows["kyc"], metadata={"key": key})
+    assert fresh.session_id != first.session_id
+    with pytest.raises(DiditAPIError) as err:
+        client.sessions.create(
+            workflow_id=app.workflows["kyc"],
+            metadata={"key": "another"},
+            options=RequestOptions(idempotency_key=key),
+        )
+    assert err.value.status_code == 409
+
+
 def test_biometric_session_without_any_reference_face_is_a_plain_400(
     app: App, client: Didit
 ) -> None:

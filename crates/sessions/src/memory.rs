@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 use facegate_pipeline::challenge::Challenge;
 use serde_json::Value;
 
+use crate::idempotency::IdempotencyRecord;
 use crate::store::{Clock, Ids, SessionFilter, Store, StoreError};
 use crate::types::{DeliveryRow, DeliveryStatus, Session, TemplateRow};
 
@@ -22,6 +23,8 @@ pub struct MemoryStore {
     pub deliveries: RefCell<BTreeMap<String, DeliveryRow>>,
     /// By session id: (challenge, issued_at).
     pub challenges: RefCell<BTreeMap<String, (Challenge, i64)>>,
+    /// By (application_id, key).
+    pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
 }
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -335,6 +338,33 @@ impl Store for MemoryStore {
         let before = d.len();
         d.retain(|_, r| r.session_id != session_id);
         Ok((before - d.len()) as u64)
+    }
+
+    async fn get_idempotency(
+        &self,
+        application_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self
+            .idempotency
+            .borrow()
+            .get(&(application_id.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn put_idempotency(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        self.idempotency.borrow_mut().insert(
+            (record.application_id.clone(), record.key.clone()),
+            record.clone(),
+        );
+        Ok(())
+    }
+
+    async fn delete_idempotency_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let mut rows = self.idempotency.borrow_mut();
+        let before = rows.len();
+        rows.retain(|_, r| r.created_at >= cutoff);
+        Ok((before - rows.len()) as u64)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use facegate_pipeline::challenge::Challenge;
 
+use crate::idempotency::IdempotencyRecord;
 use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
 
 pub trait Clock {
@@ -147,4 +148,16 @@ pub trait Store {
         session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
     async fn delete_deliveries_for_session(&self, session_id: &str) -> Result<u64, StoreError>;
+
+    /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
+    async fn get_idempotency(
+        &self,
+        application_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Insert or replace by (application_id, key): a replaced row is one the caller found
+    /// expired, or a concurrent duplicate's equal answer.
+    async fn put_idempotency(&self, record: &IdempotencyRecord) -> Result<(), StoreError>;
+    /// Drops answers created before `cutoff`; returns how many.
+    async fn delete_idempotency_before(&self, cutoff: i64) -> Result<u64, StoreError>;
 }

@@ -1685,3 +1685,87 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     ok_body(block_on(s.delete(&a, &id2)));
     assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_none());
 }
+
+// ------------------------------------------------------------------------ Idempotency-Key
+
+/// What an adapter does with a keyed write: check, run, record.
+fn keyed_create(s: &Svc, a: &Application, key: &str, body: Value) -> (u16, String, bool) {
+    use crate::idempotency::{fingerprint, Decision};
+    let raw = body.to_string();
+    let hash = fingerprint("POST", "/v3/session/", raw.as_bytes());
+    match block_on(s.idempotency_check(&a.id, key, &hash)) {
+        Ok(Decision::Replay(r)) => (r.status, r.body, true),
+        Ok(Decision::Execute) => match block_on(s.create(a, raw.as_bytes(), |_| Some(emb(1)))) {
+            Ok(resp) => {
+                block_on(s.idempotency_record(&a.id, key, &hash, &resp)).expect("recorded");
+                (
+                    resp.status,
+                    String::from_utf8(resp.body_bytes()).unwrap(),
+                    false,
+                )
+            }
+            Err(e) => (e.status(), e.to_http().2.to_string(), false),
+        },
+        Err(e) => (e.status(), e.to_http().2.to_string(), false),
+    }
+}
+
+#[test]
+fn idempotency_key_replays_a_create_and_refuses_reuse() {
+    let s = svc();
+    let a = app();
+    let body = json!({ "workflow_id": KYC, "vendor_data": "idem-user" });
+    let (st1, first, replayed1) = keyed_create(&s, &a, "key-1", body.clone());
+    assert_eq!((st1, replayed1), (201, false));
+    let (st2, second, replayed2) = keyed_create(&s, &a, "key-1", body.clone());
+    assert_eq!((st2, replayed2), (201, true));
+    assert_eq!(first, second, "the replay is byte-identical");
+    assert_eq!(s.store.sessions.borrow().len(), 1, "nothing ran twice");
+
+    // Same key, another body: 409, and nothing created.
+    let other = json!({ "workflow_id": KYC, "vendor_data": "someone-else" });
+    let (st3, conflict, _) = keyed_create(&s, &a, "key-1", other.clone());
+    assert_eq!(st3, 409);
+    assert_eq!(
+        serde_json::from_str::<Value>(&conflict).unwrap(),
+        json!({ "detail": crate::idempotency::MSG_KEY_REUSED })
+    );
+    assert_eq!(s.store.sessions.borrow().len(), 1);
+
+    // Keys are per application: another application's same key runs afresh.
+    let mut b = app();
+    b.id = "bbbbbbbb-0000-4000-8000-000000000000".into();
+    assert!(!keyed_create(&s, &b, "key-1", other).2);
+}
+
+#[test]
+fn idempotency_errors_are_not_kept_and_answers_expire() {
+    use crate::idempotency::TTL_SECONDS;
+    let s = svc();
+    let a = app();
+    // A refused create keeps nothing: the retry runs again (and fails again).
+    let (st, _, _) = keyed_create(&s, &a, "bad", json!({ "vendor_data": "x" }));
+    assert_eq!(st, 400);
+    assert!(s.store.idempotency.borrow().is_empty());
+
+    let body = json!({ "workflow_id": KYC, "vendor_data": "ttl-user" });
+    let (_, first, _) = keyed_create(&s, &a, "k", body.clone());
+    s.clock.advance(TTL_SECONDS);
+    assert_eq!(block_on(s.purge_idempotency()).unwrap(), 0);
+    let (_, again, replayed) = keyed_create(&s, &a, "k", body.clone());
+    assert!(replayed);
+    assert_eq!(first, again);
+
+    // After a day the key is forgotten (the sweep drops it; even unswept, it is not replayed).
+    s.clock.advance(1);
+    let stale = crate::idempotency::decide(
+        block_on(s.store.get_idempotency(&a.id, "k"))
+            .unwrap()
+            .as_ref(),
+        "anything",
+        crate::store::Clock::now(&s.clock),
+    );
+    assert_eq!(stale, Ok(crate::idempotency::Decision::Execute));
+    assert_eq!(block_on(s.purge_idempotency()).unwrap(), 1);
+    assert_eq!(block_on(s.store.get_idempotency(&a.id, "k")).unwrap(), None);
+}
