@@ -172,6 +172,19 @@ fn wasm_memory_mb() -> f64 {
 async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Reply, ApiError> {
     let headers = http::headers(req);
     let app = apps::by_key(env, &headers).await?;
+    // The standalone biometric APIs store nothing, so a retry duplicates nothing, and their
+    // results (biometric data) are not kept for a replay either.
+    match (req.method(), path) {
+        (Method::Post, "/v3/passive-liveness/") => {
+            return standalone::passive_liveness(req, env)
+                .await
+                .map(Reply::Json)
+        }
+        (Method::Post, "/v3/face-match/") => {
+            return standalone::face_match(req, env).await.map(Reply::Json)
+        }
+        _ => {}
+    }
     let method = req.method().to_string();
     let Some(key) = idempotency::key_of(&method, &headers)? else {
         return dispatch(req, env, path, &headers, app).await;
@@ -202,17 +215,6 @@ async fn dispatch(
     headers: &[(String, String)],
     app: facegate_sessions::Application,
 ) -> std::result::Result<Reply, ApiError> {
-    match (req.method(), path) {
-        (Method::Post, "/v3/passive-liveness/") => {
-            return standalone::passive_liveness(req, env)
-                .await
-                .map(Reply::Json)
-        }
-        (Method::Post, "/v3/face-match/") => {
-            return standalone::face_match(req, env).await.map(Reply::Json)
-        }
-        _ => {}
-    }
     let segments: Vec<&str> = path
         .trim_start_matches("/v3")
         .split('/')
