@@ -217,17 +217,16 @@ fn prepare_one(
         ));
         source
     };
-    write_atomic(path, &bytes)?;
-    // The stamp goes last: if we die before it, the next run redoes the model instead of
-    // trusting a file it cannot vouch for.
-    let stamp = format!(
-        "# Written by facegate-models; delete this file to force `{name}` to be prepared again.\n\
-         source_sha256 = \"{source}\"\nformat = \"{PREPARE_FORMAT}\"\nprepared_sha256 = \"{prepared}\"\n",
-        name = entry.name,
-        source = entry.sha256,
-        prepared = sha256_hex(&bytes),
-    );
-    write_atomic(&stamp_path(path), stamp.as_bytes())?;
+    write_stamped(
+        path,
+        &bytes,
+        &format!(
+            "Written by facegate-models; delete this file to force `{}` to be prepared again.",
+            entry.name
+        ),
+        &entry.sha256,
+        PREPARE_FORMAT,
+    )?;
     progress(&format!(
         "{}: wrote {} ({} bytes)",
         entry.name,
@@ -273,16 +272,18 @@ fn prepare_client(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ModelsError::io("cannot create", dir, e))?;
     }
-    write_atomic(path, &bytes)?;
-    let stamp = format!(
-        "# Written by facegate-models: `{name}` with float16-stored weights for the browser, made \
-         from {from} (whose sha256 is source_sha256); delete this file to force it to be made again.\n\
-         source_sha256 = \"{fp32_sha}\"\nformat = \"{HALF_FORMAT}\"\nprepared_sha256 = \"{prepared}\"\n",
-        name = entry.name,
-        from = fp32_path.file_name().unwrap_or_default().to_string_lossy(),
-        prepared = sha256_hex(&bytes),
-    );
-    write_atomic(&stamp_path(path), stamp.as_bytes())?;
+    write_stamped(
+        path,
+        &bytes,
+        &format!(
+            "Written by facegate-models: `{}` with float16-stored weights for the browser, made \
+             from {} (whose sha256 is source_sha256); delete this file to force it to be made again.",
+            entry.name,
+            fp32_path.file_name().unwrap_or_default().to_string_lossy(),
+        ),
+        &fp32_sha,
+        HALF_FORMAT,
+    )?;
     progress(&format!(
         "{}: wrote {} ({} bytes, float32 file {} bytes)",
         entry.name,
@@ -291,6 +292,24 @@ fn prepare_client(
         fp32.len()
     ));
     Ok(false)
+}
+
+/// Writes `bytes` to `path`, then the stamp `stamp_state` reads back: what it was made from
+/// (`source_sha256`), how (`format`) and what was written. The stamp goes last: if we die
+/// before it, the next run redoes the file instead of trusting one it cannot vouch for.
+fn write_stamped(
+    path: &Path,
+    bytes: &[u8],
+    comment: &str,
+    source_sha256: &str,
+    format: &str,
+) -> Result<(), ModelsError> {
+    write_atomic(path, bytes)?;
+    let stamp = format!(
+        "# {comment}\nsource_sha256 = \"{source_sha256}\"\nformat = \"{format}\"\nprepared_sha256 = \"{}\"\n",
+        sha256_hex(bytes),
+    );
+    write_atomic(&stamp_path(path), stamp.as_bytes())
 }
 
 fn stamp_path(prepared: &Path) -> PathBuf {
