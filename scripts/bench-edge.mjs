@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
+import { createSession, dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
 
 const captures = Number(process.env.CAPTURES ?? 200);
 const portrait = readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'));
@@ -24,15 +24,6 @@ function summary(ms) {
 
 const app = await spawnApp();
 try {
-  const api = async (path, body) => {
-    const res = await fetch(`${app.baseUrl}${path}`, {
-      method: 'POST',
-      headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
   const capture = async (token, bytes) => {
     const form = new FormData();
     form.append('frame', new Blob([bytes], { type: 'image/jpeg' }), 'frame.jpg');
@@ -46,17 +37,17 @@ try {
   // An unfinished session is reused for the same vendor_data (Didit's rule), so each capture
   // gets a fresh session created after the previous one finished; each of the 4 concurrent
   // users has their own enrolled face.
-  const reauthSession = (user) => api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: user });
+  const reauthSession = (user) => createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: user });
   const users = ['bench-0', 'bench-1', 'bench-2', 'bench-3'];
 
   // Cold: the isolate's first request that needs the pipeline loads the models from R2 and
   // builds them; here that is the first create + capture.
   const t0 = performance.now();
-  const first = await api('/session/', { workflow_id: app.workflows.kyc, vendor_data: users[0] });
+  const first = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: users[0] });
   await capture(first.session_token, portrait);
   const cold = { ms: performance.now() - t0 };
   for (const user of users.slice(1)) {
-    await capture((await api('/session/', { workflow_id: app.workflows.kyc, vendor_data: user })).session_token, portrait);
+    await capture((await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: user })).session_token, portrait);
   }
 
   const run = async (user, count, into) => {

@@ -3,14 +3,12 @@
 // and non-SIMD builds), the time to the first cue, the client check time per frame, and the
 // time from the capture moment to the result on screen. Figures are printed, never asserted.
 //   node scripts/bench-hosted.mjs [--runs N]     (spawns its own facegate)
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { chromium } from 'playwright-core';
-
-import { dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
+import { launchChromium, withoutWasmSimd } from '../tests/browser/chromium.mjs';
+import { createSession, enrol, root, spawnApp } from '../tests/edge/harness.mjs';
 
 const runs = Number(process.argv.includes('--runs') ? process.argv[process.argv.indexOf('--runs') + 1] : 5);
 const publicDir = join(root, 'edge-worker', 'public', 'hosted');
@@ -40,53 +38,18 @@ function sizes() {
   console.log('  later visits revalidate (ETag) and transfer none of it again');
 }
 
-async function api(app, path, body) {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function enrol(app, user) {
-  const kyc = await api(app, '/session/', { workflow_id: app.workflows.kyc, vendor_data: user });
-  const form = new FormData();
-  form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
-  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
-  if ((await res.json()).status !== 'Approved') throw new Error('enrolment failed');
-}
-
 async function visit(app, user, simd) {
-  const s = await api(app, '/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: user });
-  const profile = mkdtempSync(join(tmpdir(), 'facegate-bench-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 390, height: 844 },
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-video-capture=${join(dataDir, 'video', 'live_selfie_640x480_30fps_5s.mjpeg')}`,
-    ],
-  });
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: user });
+  // A fresh profile each time: every run is a first visit, caches empty.
+  const { context, close } = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await context.newPage();
-    if (!simd) {
-      // As a browser without wasm SIMD: the page's SIMD probe fails, it loads the other build.
-      await page.addInitScript(() => {
-        const validate = WebAssembly.validate;
-        WebAssembly.validate = (bytes) => (bytes.length === 31 ? false : validate(bytes));
-      });
-    }
+    if (!simd) await withoutWasmSimd(page);
     await page.goto(s.url);
     await page.waitForFunction(() => window.__facegate?.timings.result, null, { timeout: 60_000 });
     return await page.evaluate(() => ({ ...window.__facegate, state: document.body.dataset.state }));
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 }
 
@@ -100,7 +63,6 @@ try {
     const toResult = [];
     const ready = [];
     for (let i = 0; i < runs; i++) {
-      // A fresh profile each time: every run is a first visit, caches empty.
       const r = await visit(app, 'bench-user', simd);
       if (r.state !== 'approved') console.log(`  run ${i + 1}: ended ${r.state}`);
       firstCue.push(r.timings.first_cue);

@@ -5,14 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { dataDir, freePort, root, spawnApp } from '../edge/harness.mjs';
+import { freePort, root, spawnApp } from '../edge/harness.mjs';
+import { launchChromium } from './chromium.mjs';
 
 const shots = join(root, 'out', 'screenshots');
 const user = 'demo-alice';
@@ -50,30 +48,12 @@ async function spawnDemo(port) {
   return { url, output: () => output, stop: () => child.kill('SIGTERM') };
 }
 
-async function launchBrowser() {
-  const profile = mkdtempSync(join(tmpdir(), 'facegate-chromium-'));
-  const args = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    `--use-file-for-fake-video-capture=${join(dataDir, 'video', 'live_selfie_640x480_30fps_5s.mjpeg')}`,
-  ];
-  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 360, height: 780 } });
-  return {
-    context,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
 before(async () => {
   mkdirSync(shots, { recursive: true });
   const port = await freePort();
   app = await spawnApp({ webhookUrl: `http://127.0.0.1:${port}/webhook` });
   demo = await spawnDemo(port);
-  browser = await launchBrowser();
+  browser = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { viewport: { width: 360, height: 780 } });
   page = await browser.context.newPage();
 });
 after(async () => {

@@ -2,14 +2,12 @@
 // camera playing the clips in ../shared/data/video: enrol through the API, then re-authenticate
 // by opening the session URL. Screenshots of each state go to out/screenshots/.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { dataDir, root, spawnApp, webhookReceiver } from '../edge/harness.mjs';
+import { createSession, dataDir, enrol, root, spawnApp, webhookReceiver } from '../edge/harness.mjs';
+import { launchChromium, withoutWasmSimd } from './chromium.mjs';
 
 const shots = join(root, 'out', 'screenshots');
 let app;
@@ -25,52 +23,15 @@ after(async () => {
   await hooks?.close();
 });
 
-async function api(path, body) {
-  const res = await fetch(`${app.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 201);
-  return res.json();
-}
-
-async function enrol(user, portrait = 'video/enroll_portrait_apfol_s1_t9.5s.jpg') {
-  const kyc = await api('/session/', { workflow_id: app.workflows.kyc, vendor_data: user });
-  const form = new FormData();
-  form.append('frame', new Blob([readFileSync(join(dataDir, portrait))]), 'frame.jpg');
-  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
-  assert.equal((await res.json()).status, 'Approved');
-}
-
 function portrait() {
   return readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64');
 }
 
-/** A fresh Chromium with a fake camera playing `clip`; `camera: false` denies the camera. */
-async function browser(clip, { camera = true } = {}) {
-  const profile = mkdtempSync(join(tmpdir(), 'facegate-chromium-'));
-  const args = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${join(dataDir, 'video', clip)}`,
-    camera ? '--use-fake-ui-for-media-stream' : '--deny-permission-prompts',
-  ];
-  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 390, height: 844 } });
-  return {
-    context,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
 test('a live selfie re-authenticates: Approved, webhook, callback with the right query', { timeout: 120_000 }, async () => {
-  await enrol('web-alice');
+  await enrol(app, 'web-alice');
   const callback = new URL('/done', hooks.url).toString();
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-alice', callback });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-alice', callback });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     const started = Date.now();
@@ -98,9 +59,9 @@ test('a live selfie re-authenticates: Approved, webhook, callback with the right
 });
 
 test('a screen replay is not Approved', { timeout: 120_000 }, async () => {
-  await enrol('web-bob');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-bob' });
-  const b = await browser('spoof_replay_640x480_30fps_5s.mjpeg');
+  await enrol(app, 'web-bob');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-bob' });
+  const b = await launchChromium('spoof_replay_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(s.url);
@@ -117,9 +78,9 @@ test('a screen replay is not Approved', { timeout: 120_000 }, async () => {
 });
 
 test('the enrolled person is someone else: Declined, no retry can turn it into an approval', { timeout: 120_000 }, async () => {
-  await enrol('web-erin', 'faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-erin' });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  await enrol(app, 'web-erin', 'faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-erin' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(s.url);
@@ -137,16 +98,12 @@ test('the enrolled person is someone else: Declined, no retry can turn it into a
 });
 
 test('a browser without wasm SIMD gets the fallback build and still completes', { timeout: 120_000 }, async () => {
-  await enrol('web-frank');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-frank' });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  await enrol(app, 'web-frank');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-frank' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
-    // Older Safari: the SIMD probe module does not validate.
-    await page.addInitScript(() => {
-      const validate = WebAssembly.validate;
-      WebAssembly.validate = (bytes) => (bytes.length === 31 ? false : validate(bytes));
-    });
+    await withoutWasmSimd(page);
     await page.goto(s.url);
     await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 90_000 });
     const client = await page.evaluate(() => window.__facegate);
@@ -159,9 +116,9 @@ test('a browser without wasm SIMD gets the fallback build and still completes', 
 });
 
 test('FLASHING: the page shows the server\'s colours; a face that reflects none of them is not Approved', { timeout: 120_000 }, async () => {
-  await enrol('web-gina');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: 'web-gina' });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  await enrol(app, 'web-gina');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: 'web-gina' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(s.url);
@@ -181,9 +138,9 @@ test('FLASHING: the page shows the server\'s colours; a face that reflects none 
 });
 
 test('ACTIVE_3D: the page asks for the server\'s head turns and sends the filmed frames', { timeout: 120_000 }, async () => {
-  await enrol('web-hugo');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication_active_3d, vendor_data: 'web-hugo' });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  await enrol(app, 'web-hugo');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_active_3d, vendor_data: 'web-hugo' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(s.url);
@@ -204,9 +161,9 @@ test('ACTIVE_3D: the page asks for the server\'s head turns and sends the filmed
 
 test('camera denied: the page says so and offers the integrator\'s fallback', { timeout: 120_000 }, async () => {
   const callback = new URL('/fallback', hooks.url).toString();
-  await enrol('web-carol');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-carol', callback });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
+  await enrol(app, 'web-carol');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-carol', callback });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
   try {
     const page = await b.context.newPage();
     await page.goto(s.url);
@@ -224,8 +181,8 @@ test('camera denied: the page says so and offers the integrator\'s fallback', { 
 
 test('the first path segment picks the language; right-to-left languages are laid out so', { timeout: 120_000 }, async () => {
   const es = JSON.parse(readFileSync(join(root, 'web/hosted/lang/es.json'), 'utf8'));
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-ines', portrait_image: portrait(), callback: new URL('/lang', hooks.url).toString() });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-ines', portrait_image: portrait(), callback: new URL('/lang', hooks.url).toString() });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
   try {
     const page = await b.context.newPage();
     await page.goto(`${app.origin}/es/session/${s.session_token}`);
@@ -244,10 +201,10 @@ test('the first path segment picks the language; right-to-left languages are lai
 });
 
 test('desktop without a camera: a QR code of the session, and the page follows the phone to the end', { timeout: 120_000 }, async () => {
-  await enrol('web-jane');
+  await enrol(app, 'web-jane');
   const callback = new URL('/desk', hooks.url).toString();
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-jane', callback });
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-jane', callback });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
   try {
     const page = await b.context.newPage();
     await page.setViewportSize({ width: 1280, height: 800 });
@@ -294,10 +251,10 @@ async function integratorPage(sessionUrl) {
 }
 
 test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approved to onComplete', { timeout: 120_000 }, async () => {
-  await enrol('web-dave');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-dave' });
+  await enrol(app, 'web-dave');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-dave' });
   const integrator = await integratorPage(s.url);
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(integrator.url);
@@ -316,10 +273,10 @@ test('inside an iframe on another origin, @didit-protocol/sdk-web reports Approv
 });
 
 test('Cancel inside the web SDK\'s iframe closes it with a cancelled result', { timeout: 120_000 }, async () => {
-  await enrol('web-kim');
-  const s = await api('/session/', { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-kim' });
+  await enrol(app, 'web-kim');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-kim' });
   const integrator = await integratorPage(s.url);
-  const b = await browser('live_selfie_640x480_30fps_5s.mjpeg');
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
     await page.goto(integrator.url);

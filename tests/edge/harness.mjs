@@ -122,3 +122,24 @@ export async function webhookReceiver({ failFirst = 0, failWhen = () => true } =
 export function image(path) {
   return new Blob([readFileSync(join(dataDir, path))], { type: 'image/jpeg' });
 }
+
+/** `POST /v3/session/` with the app's API key; throws unless 201. */
+export async function createSession(app, body) {
+  const res = await fetch(`${app.baseUrl}/session/`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`create session: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Enrols `user`'s face as the hosted page would: a kyc session whose capture is `portrait`. */
+export async function enrol(app, user, portrait = 'video/enroll_portrait_apfol_s1_t9.5s.jpg') {
+  const kyc = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: user });
+  const form = new FormData();
+  form.append('frame', new Blob([readFileSync(join(dataDir, portrait))]), 'frame.jpg');
+  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
+  const body = await res.json();
+  if (body.status !== 'Approved') throw new Error(`enrolment of ${user} failed: ${res.status} ${JSON.stringify(body)}`);
+}
