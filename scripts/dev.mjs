@@ -43,7 +43,17 @@ run(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', per
 mkdirSync(join(root, '.facegate'), { recursive: true });
 const keyFile = join(root, '.facegate', 'template-key');
 if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-writeFileSync(join(workerDir, '.dev.vars'), `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\n`);
+// The operator's secret for /internal/* (housekeeping, the route table), likewise once per
+// checkout; applications' API keys never open those routes.
+const operatorFile = join(root, '.facegate', 'operator-token');
+if (!existsSync(operatorFile)) writeFileSync(operatorFile, `fg_op_${randomBytes(24).toString('hex')}`, { mode: 0o600 });
+const operatorToken = readFileSync(operatorFile, 'utf8').trim();
+// Development only: webhook receivers on this machine (127.0.0.1) are allowed; deployed, a
+// destination must be a public host.
+writeFileSync(
+  join(workerDir, '.dev.vars'),
+  `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\nOPERATOR_TOKEN=${operatorToken}\nALLOW_LOOPBACK_WEBHOOKS=1\n`,
+);
 chmodSync(join(workerDir, '.dev.vars'), 0o600);
 
 // One development application per state folder; its secrets and ids are generated once and
@@ -60,6 +70,16 @@ const dev = {
     kyc: previous.workflows?.kyc ?? randomUUID(),
     biometric_authentication_flashing: previous.workflows?.biometric_authentication_flashing ?? randomUUID(),
     biometric_authentication_active_3d: previous.workflows?.biometric_authentication_active_3d ?? randomUUID(),
+  },
+  operator_token: operatorToken,
+  // A second tenant, for the tenancy and framing tests: its own key and workflows, and the
+  // hosted page of its sessions may only be framed by (and post events to) OTHER_ORIGIN.
+  other_application_id: previous.other_application_id ?? randomUUID(),
+  other_api_key: previous.other_api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
+  other_allowed_origins: ['https://other-tenant.example'],
+  other_workflows: {
+    biometric_authentication: previous.other_workflows?.biometric_authentication ?? randomUUID(),
+    kyc: previous.other_workflows?.kyc ?? randomUUID(),
   },
 };
 const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
@@ -78,13 +98,25 @@ const config = {
     { id: dev.workflows.biometric_authentication_active_3d, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'active_3d' },
   ],
 };
+const otherKeyHash = createHash('sha256').update(dev.other_api_key).digest('hex');
+const otherConfig = {
+  id: dev.other_application_id,
+  name: 'Other tenant',
+  api_key_hashes: [otherKeyHash],
+  webhooks: [],
+  settings: { allowed_origins: dev.other_allowed_origins },
+  workflows: [
+    { id: dev.other_workflows.biometric_authentication, version: 1, workflow_type: 'biometric_authentication' },
+    { id: dev.other_workflows.kyc, version: 1, workflow_type: 'kyc', face_match: false },
+  ],
+};
 const quote = (s) => `'${s.replaceAll("'", "''")}'`;
 const now = Math.floor(Date.now() / 1000);
-sql(
-  `INSERT INTO applications (id, name, created_at, config) VALUES (${quote(dev.application_id)}, 'Development', ${now}, ${quote(JSON.stringify(config))}) ` +
-    `ON CONFLICT (id) DO UPDATE SET config = excluded.config;` +
-    `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES (${quote(keyHash)}, ${quote(dev.application_id)}, ${now});`,
-);
+const seed = (id, name, cfg, hash) =>
+  `INSERT INTO applications (id, name, created_at, config) VALUES (${quote(id)}, ${quote(name)}, ${now}, ${quote(JSON.stringify(cfg))}) ` +
+  `ON CONFLICT (id) DO UPDATE SET config = excluded.config;` +
+  `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES (${quote(hash)}, ${quote(id)}, ${now});`;
+sql(seed(dev.application_id, 'Development', config, keyHash) + seed(dev.other_application_id, 'Other tenant', otherConfig, otherKeyHash));
 writeFileSync(devFile, JSON.stringify(dev, null, 2) + '\n');
 log(`wrote ${devFile}`);
 
@@ -115,6 +147,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(
 // The cron (wrangler.toml `* * * * *`) as production runs it: wrangler dev fires no cron, so
 // expiry and webhook retries run through the worker's housekeeping route every minute.
 setInterval(() => {
-  fetch(`http://127.0.0.1:${port}/internal/housekeeping`, { method: 'POST', headers: { 'x-api-key': dev.api_key } }).catch(() => {});
+  fetch(`http://127.0.0.1:${port}/internal/housekeeping`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}` } }).catch(() => {});
 }, 60_000);
 child.on('exit', (code) => process.exit(code ?? 0));

@@ -41,6 +41,21 @@ pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Applicati
     authenticate(&candidates, headers).cloned()
 }
 
+/// One application by id (the hosted page knows its session's application, not a key).
+pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError> {
+    let db = http::database(env)?;
+    let rows: Vec<ConfigRow> = db
+        .prepare("SELECT config FROM applications WHERE id = ?1")
+        .bind(&[id.into()])
+        .map_err(|e| internal("bind", e))?
+        .all()
+        .await
+        .map_err(|e| internal("application", e))?
+        .results()
+        .map_err(|e| internal("application rows", e))?;
+    Ok(decode(rows)?.into_iter().next())
+}
+
 /// Every application: the hosted page and the cron know a session or delivery, not a key.
 pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
     let db = http::database(env)?;

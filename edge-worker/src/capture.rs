@@ -12,23 +12,26 @@ use facegate_sessions::{
     parse_frame_labels, ApiError, CaptureContext, CaptureOutcome, Feature, FieldErrors,
     HttpResponse, FACE_MATCH_NODE, LIVENESS_NODE, MAX_FRAME_BYTES,
 };
-use worker::{Env, FormData, FormEntry, Request};
+use worker::{Env, FormData, FormEntry};
 
+use crate::app::AppService;
 use crate::http::internal;
-use crate::routes::AppService;
 use crate::{apps, models, standalone};
 
 pub async fn handle(
     svc: &AppService,
     env: &Env,
-    req: &mut Request,
+    headers: &[(String, String)],
+    body: Vec<u8>,
     token: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let form = req.form_data().await.map_err(|_| {
-        ApiError::BadRequest(
-            "Send multipart/form-data with the image in the `frame` field (or `frames`, `steps` and `challenge_id` for a challenge).".into(),
-        )
-    })?;
+    // The router has checked the token and read the body within the route's limit.
+    let form = crate::http::form(
+        headers,
+        body,
+        "Send multipart/form-data with the image in the `frame` field (or `frames`, `steps` and `challenge_id` for a challenge).",
+    )
+    .await?;
     // The client's own figures are kept as a signal only; the decision never reads them.
     let precheck = match form.get_field("precheck") {
         None => None,

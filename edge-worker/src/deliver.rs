@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use facegate_sessions::{sign_for_send, ApiError, Clock, SendResult};
+use facegate_sessions::{check_url, sign_for_send, ApiError, Clock, SendResult, UrlPolicy};
 use facegate_webhook::SignedWebhook;
 use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{
+    AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+};
 
+use crate::app::{housekeeping_service, url_policy};
 use crate::apps;
 use crate::ports::WorkerClock;
-use crate::routes::housekeeping_service;
 
 /// A receiver gets this long to answer before the attempt counts as a timeout.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +29,7 @@ pub async fn due(env: &Env) -> Result<(), ApiError> {
         let app = applications.iter().find(|a| a.id == row.application_id);
         match app.and_then(|app| sign_for_send(&row, app, WorkerClock.now())) {
             Some(Ok(signed)) => {
-                let result = send(&row.url, &signed).await;
+                let result = send(&row.url, &signed, url_policy(env)).await;
                 svc.record_delivery_result(&row.id, result).await?;
             }
             Some(Err(e)) => {
@@ -41,8 +43,8 @@ pub async fn due(env: &Env) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn send(url: &str, signed: &SignedWebhook) -> SendResult {
-    match try_send(url, signed).await {
+async fn send(url: &str, signed: &SignedWebhook, policy: UrlPolicy) -> SendResult {
+    match try_send(url, signed, policy).await {
         Ok(result) => result,
         Err(e) => {
             worker::console_log!("webhook to {url} failed: {e}");
@@ -51,13 +53,25 @@ async fn send(url: &str, signed: &SignedWebhook) -> SendResult {
     }
 }
 
-async fn try_send(url: &str, signed: &SignedWebhook) -> worker::Result<SendResult> {
+/// One POST. The URL is checked again here (rows queued before destinations were checked,
+/// or a development flag since removed), and a redirect is not followed: a 3xx is the
+/// receiver's answer, and it fails the attempt. Only the status is kept, never the body.
+async fn try_send(
+    url: &str,
+    signed: &SignedWebhook,
+    policy: UrlPolicy,
+) -> worker::Result<SendResult> {
+    if let Err(why) = check_url(url, policy) {
+        worker::console_log!("webhook to {url} not sent: {why}");
+        return Ok(SendResult::Refused);
+    }
     let headers = Headers::new();
     for (name, value) in &signed.headers {
         headers.set(name, value)?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
+        .with_redirect(RequestRedirect::Manual)
         .with_headers(headers)
         .with_body(Some(JsValue::from_str(&signed.body)));
     let request = Request::new_with_init(url, &init)?;

@@ -8,43 +8,66 @@ use qrcode::render::svg;
 use qrcode::QrCode;
 use worker::{Env, Headers, Response, Result};
 
+use crate::app::AppService;
 use crate::apps;
-use crate::routes::AppService;
 
 const INDEX: &str = include_str!("../../web/hosted/index.html");
 
-/// The page itself when `path` is a session URL; `None` otherwise.
-pub fn page(path: &str) -> Option<Result<Response>> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
-        ["session", _] => Some(serve_page()),
-        [language, "session", _] if is_language(language) => Some(serve_page()),
-        _ => None,
-    }
-}
-
-/// A UI language path segment as Didit's session URLs carry it (`es`, `cnr`, `pt-BR`), which
-/// `/v3/session/{id}/` of the API must never be mistaken for.
-fn is_language(segment: &str) -> bool {
-    let (base, region) = segment.split_once('-').unwrap_or((segment, ""));
-    (2..=3).contains(&base.len())
-        && base.bytes().all(|b| b.is_ascii_lowercase())
-        && (region.is_empty()
-            || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())))
-}
-
-fn serve_page() -> Result<Response> {
+/// The page at the session URL. Who may frame it is the token's application's choice
+/// (`allowed_origins`); unset, or for a token that names nothing, any ancestor may, as with
+/// Didit (integrators embed the page with the web SDK). It loads nothing from anywhere else;
+/// capture-wasm needs 'wasm-unsafe-eval' to compile.
+pub async fn page(svc: &AppService, env: &Env, token: &str) -> Result<Response> {
+    let origins = match allowed_origins(svc, env, token).await {
+        Ok(origins) => origins,
+        Err(e) => return crate::http::respond(Err(e)),
+    };
     let headers = Headers::new();
     headers.set("content-type", "text/html; charset=utf-8")?;
-    // Integrators embed the page in an iframe (the web SDK), so any ancestor may frame it; it
-    // loads nothing from anywhere else. capture-wasm needs 'wasm-unsafe-eval' to compile.
     headers.set(
         "content-security-policy",
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; \
-         media-src 'self' blob:; frame-ancestors *",
+        &format!(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; \
+             media-src 'self' blob:; frame-ancestors {}",
+            frame_ancestors(origins.as_deref())
+        ),
     )?;
     headers.set("cache-control", "no-cache")?;
     Ok(Response::ok(INDEX)?.with_headers(headers))
+}
+
+async fn allowed_origins(
+    svc: &AppService,
+    env: &Env,
+    token: &str,
+) -> std::result::Result<Option<Vec<String>>, ApiError> {
+    let Some(session) = svc.store.get_session_by_token(token).await? else {
+        return Ok(None);
+    };
+    Ok(apps::by_id(env, &session.application_id)
+        .await?
+        .and_then(|app| app.settings.allowed_origins))
+}
+
+/// The CSP `frame-ancestors` sources: `*` when the application set no list, `'none'` for an
+/// empty one; entries that are not plain origins are left out rather than widen the policy.
+fn frame_ancestors(origins: Option<&[String]>) -> String {
+    let Some(origins) = origins else {
+        return "*".into();
+    };
+    let listed: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| {
+            (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.contains([';', ',', ' ', '\'', '*'])
+        })
+        .collect();
+    if listed.is_empty() {
+        "'none'".into()
+    } else {
+        listed.join(" ")
+    }
 }
 
 /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera, with a fresh
@@ -98,7 +121,7 @@ fn qr_svg(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_language, qr_svg};
+    use super::{frame_ancestors, qr_svg};
 
     #[test]
     fn qr_code_is_an_svg_of_the_url() {
@@ -107,12 +130,19 @@ mod tests {
     }
 
     #[test]
-    fn language_segments_are_not_api_prefixes() {
-        for ok in ["en", "es", "cnr", "pt-BR", "zh-CN"] {
-            assert!(is_language(ok), "{ok}");
-        }
-        for not in ["v3", "V3", "session", "e", "pt-br", "english", ""] {
-            assert!(!is_language(not), "{not}");
-        }
+    fn framing_follows_the_allowed_origins() {
+        assert_eq!(frame_ancestors(None), "*");
+        assert_eq!(frame_ancestors(Some(&[])), "'none'");
+        let listed = [
+            "https://app.example/".to_owned(),
+            "http://127.0.0.1:8790".to_owned(),
+        ];
+        assert_eq!(
+            frame_ancestors(Some(&listed)),
+            "https://app.example http://127.0.0.1:8790"
+        );
+        // Nothing can widen the policy or inject a directive.
+        let hostile = ["*".to_owned(), "https://a.example; script-src *".to_owned()];
+        assert_eq!(frame_ancestors(Some(&hostile)), "'none'");
     }
 }

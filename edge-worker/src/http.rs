@@ -2,10 +2,8 @@
 //! errors become HTTP.
 
 use facegate_sessions::{ApiError, HttpResponse};
-use worker::{Headers, Request, Response, Result};
-
-/// Larger bodies are refused before they are read: a 2 MB base64 portrait is ~2.7 MB.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+use futures_util::StreamExt;
+use worker::{FormData, Headers, Method, Request, RequestInit, Response, Result};
 
 pub fn respond(outcome: std::result::Result<HttpResponse, ApiError>) -> Result<Response> {
     let (status, headers, body) = match outcome {
@@ -72,28 +70,75 @@ pub fn headers(req: &Request) -> Vec<(String, String)> {
     req.headers().entries().collect()
 }
 
-pub async fn body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+/// The body's declared size against the route's limit, before a byte of it is read: a 413
+/// here costs the caller nothing (no attempt, no memory). A malformed length is refused too.
+pub fn check_declared_length(req: &Request, limit: usize) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get("content-length").ok().flatten() else {
+        return Ok(());
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if n <= limit as u64 => Ok(()),
+        Ok(_) => Err(ApiError::PayloadTooLarge { limit }),
+        Err(_) => Err(ApiError::BadRequest("Invalid Content-Length.".into())),
     }
-    let bytes = req
-        .bytes()
-        .await
+}
+
+/// The body, read as a stream and refused (413) as soon as it passes `limit`: a body without
+/// `Content-Length` (chunked) is bounded too. Never `bytes()`/`form_data()` on the request,
+/// which would hold an unbounded body in the JS heap first.
+pub async fn read_bounded(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stream = req
+        .stream()
         .map_err(|e| ApiError::BadRequest(format!("unreadable body: {e}")))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("unreadable body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    Ok(body)
+}
+
+/// A multipart body already read (and bounded) as form data, parsed by the runtime.
+pub async fn form(
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    unreadable: &str,
+) -> Result<FormData, ApiError> {
+    let refused = || ApiError::BadRequest(unreadable.to_owned());
+    let content_type = facegate_sessions::routes::header(headers, "content-type").unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(refused());
+    }
+    let h = Headers::new();
+    h.set("content-type", content_type).map_err(|_| refused())?;
+    let mut init = RequestInit::new();
+    let bytes = worker::js_sys::Uint8Array::from(body.as_slice());
+    drop(body);
+    init.with_method(Method::Post)
+        .with_headers(h)
+        .with_body(Some(bytes.into()));
+    let mut request =
+        Request::new_with_init("http://body.invalid/", &init).map_err(|_| refused())?;
+    request.form_data().await.map_err(|_| refused())
+}
+
+/// The client's address as Cloudflare reports it; absent (wrangler dev, a bare workerd) the
+/// client is local.
+pub fn client_ip(headers: &[(String, String)]) -> String {
+    facegate_sessions::routes::header(headers, "cf-connecting-ip")
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty() && ip.len() <= 45)
+        .unwrap_or("127.0.0.1")
+        .to_owned()
 }
 
 /// The D1 binding every stateful route uses.

@@ -3,6 +3,7 @@
 //! D1 (`d1_store`), models come from R2 (`models`), time and randomness from the runtime
 //! (`ports`).
 
+mod app;
 mod apps;
 mod capture;
 mod d1_store;

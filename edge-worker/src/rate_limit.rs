@@ -1,7 +1,8 @@
-//! Didit's per-key, per-endpoint budgets (contract 3.4), counted in D1 per minute so every
-//! isolate sees the same count. The core knows the limits and renders the 429.
+//! Request budgets (the route table's, contract 3.4 for Didit's routes), counted in D1 per
+//! minute so every isolate sees the same count. The core chooses the budget and the bucket
+//! (`routes::rate_bucket`) and renders the 429.
 
-use facegate_sessions::{hash_api_key, ApiError, Clock, Route};
+use facegate_sessions::{ApiError, Budget, Clock};
 use serde::Deserialize;
 use worker::Env;
 
@@ -10,28 +11,16 @@ use crate::ports::WorkerClock;
 
 const WINDOW_SECONDS: i64 = 60;
 
-/// Endpoints sharing one budget.
-fn class(route: &Route) -> &'static str {
-    match route {
-        Route::CreateSession => "create",
-        Route::Decision(_) => "decision",
-        Route::GeneratePdf(_) => "pdf",
-        Route::ListSessions | Route::GetSession(_) => "read",
-        Route::BatchDelete | Route::UpdateStatus(_) | Route::DeleteSession(_) => "write",
-    }
-}
-
 #[derive(Deserialize)]
 struct Count {
     n: f64,
 }
 
 /// Counts this request against its budget; `RateLimited` once the minute's budget is spent.
-pub async fn check(env: &Env, api_key: &str, route: &Route) -> Result<(), ApiError> {
+pub async fn check(env: &Env, bucket: String, budget: Budget) -> Result<(), ApiError> {
     let now = WorkerClock.now();
     let window = now / WINDOW_SECONDS;
-    let limit = route.rate_limit_per_minute();
-    let bucket = format!("{}:{}", hash_api_key(api_key), class(route));
+    let limit = budget.per_minute;
     let db = http::database(env)?;
     let rows: Vec<Count> = db
         .prepare(

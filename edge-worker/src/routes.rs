@@ -1,134 +1,275 @@
-//! The route table, top to bottom. API paths follow Didit's (under /v3, trailing slash); the
-//! health check sits at the origin root (contract 1.1); the hosted page is served at the
-//! session URL and calls /hosted/v1.
+//! The router: the core's route table (`facegate_sessions::ROUTES`) decides what a request
+//! is, who may send it, its budget and its body limit; this file applies them in that order,
+//! before a byte of the body is read, and then dispatches with one `match`.
 
 use facegate_sessions::idempotency::{self, Decision};
-use facegate_sessions::{route, AesGcmCipher, ApiError, HttpResponse, Route, Service, Urls};
+use facegate_sessions::routes::{rate_bucket, table_json};
+use facegate_sessions::{
+    authorize_operator, destinations, resolve, ApiError, Application, Auth, HttpResponse, Matched,
+    Route, Store,
+};
 use serde_json::json;
-use worker::{Context, Env, Method, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
-use crate::d1_store::D1Store;
+use crate::app::{self, setting, url_policy, AppService};
 use crate::http::{self, internal};
-use crate::ports::{WorkerClock, WorkerIds};
+use crate::ports::WorkerIds;
 use crate::{apps, capture, deliver, hosted, models, rate_limit, standalone};
 
-pub type AppService = Service<D1Store, WorkerClock, WorkerIds, AesGcmCipher>;
-
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let path = req.path();
-    let method = req.method();
-    if method == Method::Get
-        && matches!(
-            path.as_str(),
-            "/system/healthcheck" | "/system/healthcheck/"
-        )
-    {
-        return http::respond(Ok(http::json(
-            200,
-            json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
-        )));
-    }
-    if method == Method::Get {
-        if let Some(page) = hosted::page(&path) {
-            return page;
-        }
-    }
-    if let Some(rest) = path.strip_prefix("/hosted/v1/") {
-        return hosted_api(&mut req, env, ctx, rest).await;
-    }
-    if path == "/internal/housekeeping" {
-        return http::respond(housekeeping_now(&req, &env).await);
-    }
-    match api(&mut req, &env, &path).await {
-        Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
+    let matched = match resolve(req.method().as_ref(), &req.path()) {
+        Ok(m) => m,
+        Err(e) => return http::respond(Err(e)),
+    };
+    match serve(&mut req, &env, &ctx, matched).await {
         Ok(Reply::Json(response)) => http::respond(Ok(response)),
+        Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
         Ok(Reply::Replay(replay)) => http::replay(replay),
+        Ok(Reply::Svg(svg)) => http::svg(svg),
+        Ok(Reply::Page(response)) => Ok(response),
         Err(e) => http::respond(Err(e)),
     }
 }
 
-/// `/hosted/v1/{token}[/qr.svg|/challenge|/capture]`: what the hosted page calls, authorised
-/// by the session token in the path.
-async fn hosted_api(req: &mut Request, env: Env, ctx: Context, rest: &str) -> Result<Response> {
-    let (token, action) = rest.split_once('/').unwrap_or((rest, ""));
-    let allowed = match action {
-        "" | "qr.svg" => Method::Get,
-        "challenge" | "capture" => Method::Post,
-        _ => return http::respond(Err(ApiError::NotFound)),
+/// What a route answers: JSON, except the PDF report, the QR code and the page.
+enum Reply {
+    Json(HttpResponse),
+    Pdf {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    /// An earlier answer to the same `Idempotency-Key`, sent as first sent.
+    Replay(facegate_sessions::Replay),
+    Svg(String),
+    Page(Response),
+}
+
+/// Who the request turned out to be, per the route's `Auth`.
+enum Caller {
+    Public,
+    App(Application),
+    Token(String),
+    Operator,
+}
+
+/// Declared size, then the caller, then the budget, then (only now) the body.
+async fn serve(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    m: Matched,
+) -> std::result::Result<Reply, ApiError> {
+    let spec = m.spec;
+    http::check_declared_length(req, spec.body_limit)?;
+    let headers = http::headers(req);
+    let caller = authenticate(env, &headers, &m.route, spec.auth).await?;
+    let (app_id, token) = match &caller {
+        Caller::App(app) => (Some(app.id.as_str()), None),
+        Caller::Token(token) => (None, Some(token.as_str())),
+        Caller::Public | Caller::Operator => (None, None),
     };
-    if req.method() != allowed {
-        return http::respond(Err(ApiError::MethodNotAllowed {
-            method: req.method().to_string(),
-            allow: vec![if allowed == Method::Get {
-                "GET"
-            } else {
-                "POST"
-            }],
-        }));
+    let bucket = rate_bucket(spec, app_id, token, &http::client_ip(&headers));
+    rate_limit::check(env, bucket, spec.budget).await?;
+    let body = if spec.body_limit > facegate_sessions::routes::NO_BODY {
+        http::read_bounded(req, spec.body_limit).await?
+    } else {
+        Vec::new()
+    };
+    let request = Incoming {
+        req,
+        env,
+        ctx,
+        headers,
+        body,
+    };
+    match caller {
+        Caller::App(app) if spec.idempotent => replayable(request, m.route, app).await,
+        caller => dispatch(request, m.route, caller).await,
     }
-    let svc = match service(&env, req) {
-        Ok(svc) => svc,
-        Err(e) => return http::respond(Err(e)),
+}
+
+/// The request as the handlers see it: authenticated, bounded, its body read.
+struct Incoming<'a> {
+    req: &'a Request,
+    env: &'a Env,
+    ctx: &'a Context,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// API key (→ the application), session token (→ it names a session), operator secret.
+async fn authenticate(
+    env: &Env,
+    headers: &[(String, String)],
+    route: &Route,
+    auth: Auth,
+) -> std::result::Result<Caller, ApiError> {
+    match auth {
+        Auth::Public => Ok(Caller::Public),
+        Auth::ApiKey => apps::by_key(env, headers).await.map(Caller::App),
+        Auth::Operator => {
+            authorize_operator(headers, setting(env, "OPERATOR_TOKEN").as_deref())?;
+            Ok(Caller::Operator)
+        }
+        Auth::SessionToken => {
+            let token = route.token().ok_or(ApiError::NotFound)?;
+            app::housekeeping_service(env)?
+                .store
+                .get_session_by_token(token)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            Ok(Caller::Token(token.to_owned()))
+        }
+    }
+}
+
+/// A keyed write (`Idempotency-Key`) that already succeeded is replayed instead of run again;
+/// a first success is kept for the retry.
+async fn replayable(
+    request: Incoming<'_>,
+    route: Route,
+    app: Application,
+) -> std::result::Result<Reply, ApiError> {
+    let method = request.req.method().to_string();
+    let Some(key) = idempotency::key_of(&method, &request.headers)? else {
+        return dispatch(request, route, Caller::App(app)).await;
     };
-    match action {
-        "" => http::respond(hosted::summary(&svc, &env, token).await),
-        "qr.svg" => match hosted::qr_code(&svc, token).await {
-            Ok(svg) => http::svg(svg),
-            Err(e) => http::respond(Err(e)),
-        },
-        "challenge" => http::respond(hosted::challenge(&svc, &env, token).await),
-        _ => {
-            let outcome = capture::handle(&svc, &env, req, token).await;
+    let hash = idempotency::fingerprint(&method, &request.req.path(), &request.body);
+    let svc = app::housekeeping_service(request.env)?;
+    if let Decision::Replay(replay) = svc.idempotency_check(&app.id, &key, &hash).await? {
+        return Ok(Reply::Replay(replay));
+    }
+    let app_id = app.id.clone();
+    let reply = dispatch(request, route, Caller::App(app)).await?;
+    if let Reply::Json(response) = &reply {
+        // The write has happened: failing the request now would invite the very retry that
+        // duplicates it, so a lost record only costs the replay.
+        if let Err(e) = svc.idempotency_record(&app_id, &key, &hash, response).await {
+            worker::console_error!("idempotency record: {e:?}");
+        }
+    }
+    Ok(reply)
+}
+
+/// Every route's handler, in the table's order.
+async fn dispatch(
+    r: Incoming<'_>,
+    route: Route,
+    caller: Caller,
+) -> std::result::Result<Reply, ApiError> {
+    let env = r.env;
+    let svc = app::service(env, r.req)?;
+    let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
+    let mut app = match caller {
+        Caller::App(app) => Some(app),
+        _ => None,
+    };
+    match route {
+        Route::CreateSession => {
+            let pipeline = models::pipeline(env).await?;
+            json(
+                svc.create(the(&mut app)?, &r.body, |portrait| {
+                    capture::enrol_portrait(&pipeline, portrait)
+                })
+                .await,
+            )
+        }
+        Route::ListSessions => {
+            let url = r.req.url().map_err(|e| internal("url", e))?;
+            json(svc.list(the(&mut app)?, url.query().unwrap_or("")).await)
+        }
+        Route::BatchDelete => json(svc.batch_delete(the(&mut app)?, &r.body).await),
+        Route::GetSession(id) => json(svc.get(the(&mut app)?, &id).await),
+        Route::Decision(id) => json(svc.decision(the(&mut app)?, &id).await),
+        Route::UpdateStatus(id) => json(svc.update_status(the(&mut app)?, &id, &r.body).await),
+        Route::DeleteSession(id) => json(svc.delete(the(&mut app)?, &id).await),
+        Route::GeneratePdf(id) => {
+            let decision = svc
+                .decision(the(&mut app)?, &id)
+                .await?
+                .body
+                .unwrap_or_default();
+            Ok(Reply::Pdf {
+                name: format!("facegate-{id}.pdf"),
+                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+            })
+        }
+        Route::SessionWebhooks(id) => json(session_webhooks(&svc, the(&mut app)?, &id).await),
+        Route::ListDestinations => json(Ok(destinations::list(the(&mut app)?))),
+        Route::GetDestination(id) => json(destinations::get(the(&mut app)?, &id)),
+        Route::CreateDestination => {
+            let app = the(&mut app)?;
+            let created = destinations::create(app, &r.body, &WorkerIds, url_policy(env))?;
+            apps::save(env, app).await?;
+            Ok(Reply::Json(created))
+        }
+        Route::UpdateDestination(id) => {
+            let app = the(&mut app)?;
+            let updated = destinations::update(app, &id, &r.body, url_policy(env))?;
+            apps::save(env, app).await?;
+            Ok(Reply::Json(updated))
+        }
+        Route::DeleteDestination(id) => {
+            let app = the(&mut app)?;
+            let deleted = destinations::delete(app, &id)?;
+            apps::save(env, app).await?;
+            Ok(Reply::Json(deleted))
+        }
+        Route::PassiveLiveness => {
+            let form = standalone::read_form(&r.headers, r.body).await?;
+            json(standalone::passive_liveness(form, env).await)
+        }
+        Route::FaceMatch => {
+            let form = standalone::read_form(&r.headers, r.body).await?;
+            json(standalone::face_match(form, env).await)
+        }
+        Route::HostedPage(token) => Ok(Reply::Page(
+            hosted::page(&svc, env, &token)
+                .await
+                .map_err(|e| internal("page", e))?,
+        )),
+        Route::HostedSummary(token) => json(hosted::summary(&svc, env, &token).await),
+        Route::HostedQr(token) => hosted::qr_code(&svc, &token).await.map(Reply::Svg),
+        Route::HostedChallenge(token) => json(hosted::challenge(&svc, env, &token).await),
+        Route::HostedCapture(token) => {
+            let outcome = capture::handle(&svc, env, &r.headers, r.body, &token).await;
             // Webhooks go out after the page has its answer; failures stay queued for the cron.
-            ctx.wait_until(async move {
+            let env = env.clone();
+            r.ctx.wait_until(async move {
                 if let Err(e) = deliver::due(&env).await {
                     worker::console_error!("webhook delivery: {:?}", e);
                 }
             });
-            http::respond(outcome)
+            json(outcome)
         }
+        Route::Healthcheck => json(Ok(http::json(
+            200,
+            json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
+        ))),
+        Route::Housekeeping => {
+            housekeeping(env).await?;
+            json(Ok(http::json(200, json!({ "status": "ok" }))))
+        }
+        Route::RouteTable => json(Ok(http::json(
+            200,
+            json!({ "count": facegate_sessions::ROUTES.len(), "results": table_json() }),
+        ))),
     }
 }
 
-/// `/webhook/destinations/[{id}/]`: the destinations live in the application's configuration.
-async fn webhook_destinations(
-    req: &mut Request,
-    env: &Env,
-    mut app: facegate_sessions::Application,
-    rest: &[&str],
-) -> std::result::Result<HttpResponse, ApiError> {
-    use facegate_sessions::destinations;
-    let response = match (req.method(), rest) {
-        (Method::Get, []) => return Ok(destinations::list(&app)),
-        (Method::Get, [id]) => return destinations::get(&app, id),
-        (Method::Post, []) => destinations::create(&mut app, &http::body(req).await?, &WorkerIds)?,
-        (Method::Patch, [id]) => destinations::update(&mut app, id, &http::body(req).await?)?,
-        (Method::Delete, [id]) => destinations::delete(&mut app, id)?,
-        (method, []) => {
-            return Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: vec!["GET", "POST"],
-            })
-        }
-        (method, [_]) => {
-            return Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: vec!["GET", "PATCH", "DELETE"],
-            })
-        }
-        _ => return Err(ApiError::NotFound),
-    };
-    apps::save(env, &app).await?;
-    Ok(response)
+/// The application of an API-key route (the router authenticated it).
+fn the(app: &mut Option<Application>) -> std::result::Result<&mut Application, ApiError> {
+    app.as_mut()
+        .ok_or_else(|| internal("route", "no application"))
 }
 
-/// `GET /session/{id}/webhooks/`: the session's delivery log.
+/// `GET /session/{id}/webhooks/`: the session's delivery log (statuses, never the
+/// receiver's answer).
 async fn session_webhooks(
     svc: &AppService,
-    app: &facegate_sessions::Application,
+    app: &Application,
     id: &str,
 ) -> std::result::Result<HttpResponse, ApiError> {
-    use facegate_sessions::Store;
     svc.get(app, id).await?;
     let rows = svc.store.deliveries_for_session(id).await?;
     let results: Vec<serde_json::Value> = rows
@@ -147,17 +288,6 @@ async fn session_webhooks(
     ))
 }
 
-/// The API answers JSON, except the PDF report.
-enum Reply {
-    Json(HttpResponse),
-    Pdf {
-        name: String,
-        bytes: Vec<u8>,
-    },
-    /// An earlier answer to the same `Idempotency-Key`, sent as first sent.
-    Replay(facegate_sessions::Replay),
-}
-
 /// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
 fn wasm_memory_mb() -> f64 {
     #[cfg(target_arch = "wasm32")]
@@ -167,176 +297,13 @@ fn wasm_memory_mb() -> f64 {
     (bytes as f64 / 1e5).round() / 10.0
 }
 
-/// Everything under /v3 needs an application key. A keyed write (`Idempotency-Key`) that
-/// already succeeded is replayed instead of run again; a first success is kept for the retry.
-async fn api(req: &mut Request, env: &Env, path: &str) -> std::result::Result<Reply, ApiError> {
-    let headers = http::headers(req);
-    let app = apps::by_key(env, &headers).await?;
-    // The standalone biometric APIs store nothing, so a retry duplicates nothing, and their
-    // results (biometric data) are not kept for a replay either.
-    match (req.method(), path) {
-        (Method::Post, "/v3/passive-liveness/") => {
-            return standalone::passive_liveness(req, env)
-                .await
-                .map(Reply::Json)
-        }
-        (Method::Post, "/v3/face-match/") => {
-            return standalone::face_match(req, env).await.map(Reply::Json)
-        }
-        _ => {}
-    }
-    let method = req.method().to_string();
-    let Some(key) = idempotency::key_of(&method, &headers)? else {
-        return dispatch(req, env, path, &headers, app).await;
-    };
-    // Read a copy (the routes read the original): the hash must cover the body as sent.
-    let mut copy = req.clone().map_err(|e| internal("request clone", e))?;
-    let hash = idempotency::fingerprint(&method, path, &http::body(&mut copy).await?);
-    let svc = housekeeping_service(env)?;
-    if let Decision::Replay(replay) = svc.idempotency_check(&app.id, &key, &hash).await? {
-        return Ok(Reply::Replay(replay));
-    }
-    let app_id = app.id.clone();
-    let reply = dispatch(req, env, path, &headers, app).await?;
-    if let Reply::Json(response) = &reply {
-        // The write has happened: failing the request now would invite the very retry that
-        // duplicates it, so a lost record only costs the replay.
-        if let Err(e) = svc.idempotency_record(&app_id, &key, &hash, response).await {
-            worker::console_error!("idempotency record: {e:?}");
-        }
-    }
-    Ok(reply)
-}
-
-async fn dispatch(
-    req: &mut Request,
-    env: &Env,
-    path: &str,
-    headers: &[(String, String)],
-    app: facegate_sessions::Application,
-) -> std::result::Result<Reply, ApiError> {
-    let segments: Vec<&str> = path
-        .trim_start_matches("/v3")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if let ["webhook", "destinations", rest @ ..] = segments.as_slice() {
-        return webhook_destinations(req, env, app, rest)
-            .await
-            .map(Reply::Json);
-    }
-    let svc = service(env, req)?;
-    if let ["session", id, "webhooks"] = segments.as_slice() {
-        return session_webhooks(&svc, &app, id).await.map(Reply::Json);
-    }
-    let query = req
-        .url()
-        .map_err(|e| internal("url", e))?
-        .query()
-        .unwrap_or("")
-        .to_owned();
-    let route = route(req.method().as_ref(), path)?;
-    let key = facegate_sessions::routes::header(headers, "x-api-key").unwrap_or_default();
-    rate_limit::check(env, key, &route).await?;
-    let response = match route {
-        Route::CreateSession => {
-            let body = http::body(req).await?;
-            let pipeline = models::pipeline(env).await?;
-            svc.create(&app, &body, |portrait| {
-                capture::enrol_portrait(&pipeline, portrait)
-            })
-            .await
-        }
-        Route::ListSessions => svc.list(&app, &query).await,
-        Route::BatchDelete => svc.batch_delete(&app, &http::body(req).await?).await,
-        Route::GetSession(id) => svc.get(&app, &id).await,
-        Route::Decision(id) => svc.decision(&app, &id).await,
-        Route::UpdateStatus(id) => svc.update_status(&app, &id, &http::body(req).await?).await,
-        Route::DeleteSession(id) => svc.delete(&app, &id).await,
-        Route::GeneratePdf(id) => {
-            let decision = svc.decision(&app, &id).await?.body.unwrap_or_default();
-            return Ok(Reply::Pdf {
-                name: format!("facegate-{id}.pdf"),
-                bytes: facegate_sessions::pdf::decision_pdf(&decision),
-            });
-        }
-    };
-    response.map(Reply::Json)
-}
-
-/// The core service over this request's bindings. Public URLs are derived from the request's
-/// own origin, so the service needs no configuration to run behind any host name.
-pub fn service(env: &Env, req: &Request) -> std::result::Result<AppService, ApiError> {
-    let origin = req
-        .url()
-        .map_err(|e| internal("url", e))?
-        .origin()
-        .ascii_serialization();
-    service_with(
-        env,
-        Urls {
-            hosted_base: origin.clone(),
-            api_base: format!("{origin}/v3"),
-        },
-    )
-}
-
-/// For work outside a request (cron, webhook sending), which renders no URLs.
-pub fn housekeeping_service(env: &Env) -> std::result::Result<AppService, ApiError> {
-    service_with(
-        env,
-        Urls {
-            hosted_base: String::new(),
-            api_base: String::new(),
-        },
-    )
-}
-
-fn service_with(env: &Env, urls: Urls) -> std::result::Result<AppService, ApiError> {
-    let db = http::database(env)?;
-    Ok(Service {
-        store: D1Store::new(db),
-        clock: WorkerClock,
-        ids: WorkerIds,
-        cipher: template_cipher(env)?,
-        urls,
-    })
-}
-
-/// Templates are sealed under their own key (Worker secret TEMPLATE_KEY, 64 hex chars),
-/// distinct from API keys and webhook secrets.
-fn template_cipher(env: &Env) -> std::result::Result<AesGcmCipher, ApiError> {
-    let hex_key = env
-        .secret("TEMPLATE_KEY")
-        .map_err(|_| internal("TEMPLATE_KEY", "secret not set"))?
-        .to_string();
-    let key: [u8; 32] = hex::decode(hex_key.trim())
-        .ok()
-        .and_then(|k| k.try_into().ok())
-        .ok_or_else(|| internal("TEMPLATE_KEY", "must be 64 hex characters"))?;
-    Ok(AesGcmCipher::new(&key))
-}
-
-/// `POST /internal/housekeeping`: the cron's work on demand, for hosts without cron triggers:
-/// workerd self-hosting, and wrangler dev 4.86, whose local static assets break the scheduled
-/// trigger (workers-sdk#9882, fixed only in wranglers that need Node 22). Any application's
-/// API key may run it: it does nothing the cron would not do a minute later.
-async fn housekeeping_now(req: &Request, env: &Env) -> std::result::Result<HttpResponse, ApiError> {
-    if req.method() != Method::Post {
-        return Err(ApiError::MethodNotAllowed {
-            method: req.method().to_string(),
-            allow: vec!["POST"],
-        });
-    }
-    apps::by_key(env, &http::headers(req)).await?;
-    housekeeping(env).await?;
-    Ok(http::json(200, json!({ "status": "ok" })))
-}
-
 /// The cron's work: expire sessions past their deadline, delete those past the application's
-/// retention, forget Idempotency-Key answers past their day, send due webhooks.
+/// retention, forget Idempotency-Key answers past their day, send due webhooks. Also
+/// `POST /internal/housekeeping` (operator only) for hosts without cron triggers: workerd
+/// self-hosting, and wrangler dev 4.86, whose local static assets break the scheduled trigger
+/// (workers-sdk#9882).
 pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
-    let svc = housekeeping_service(env)?;
+    let svc = app::housekeeping_service(env)?;
     let applications = apps::all(env).await?;
     svc.expire_due(&applications).await?;
     for app in &applications {

@@ -8,7 +8,7 @@ use facegate_pipeline::{
 };
 use facegate_sessions::{ApiError, FieldErrors, HttpResponse};
 use serde_json::{json, Value};
-use worker::{Env, FormData, FormEntry, Request};
+use worker::{Env, FormData, FormEntry};
 
 use crate::http::internal;
 use crate::models;
@@ -19,8 +19,12 @@ pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 /// The standalone face-match API has a single decline threshold, 30 by default (contract).
 pub const DEFAULT_STANDALONE_MATCH_DECLINE: f32 = 30.0;
 
-pub async fn passive_liveness(req: &mut Request, env: &Env) -> Result<HttpResponse, ApiError> {
-    let form = read_form(req).await?;
+/// The form of a standalone API request (its body already read within the route's limit).
+pub async fn read_form(headers: &[(String, String)], body: Vec<u8>) -> Result<FormData, ApiError> {
+    crate::http::form(headers, body, "Send multipart/form-data.").await
+}
+
+pub async fn passive_liveness(form: FormData, env: &Env) -> Result<HttpResponse, ApiError> {
     let image = image_field(&form, "user_image").await?;
     let mut policy = Policy::default();
     if let Some(t) = number_field(&form, "face_liveness_score_decline_threshold")? {
@@ -50,8 +54,7 @@ pub async fn passive_liveness(req: &mut Request, env: &Env) -> Result<HttpRespon
     ))
 }
 
-pub async fn face_match(req: &mut Request, env: &Env) -> Result<HttpResponse, ApiError> {
-    let form = read_form(req).await?;
+pub async fn face_match(form: FormData, env: &Env) -> Result<HttpResponse, ApiError> {
     let user = image_field(&form, "user_image").await?;
     let reference = image_field(&form, "ref_image").await?;
     let decline = number_field(&form, "face_match_score_decline_threshold")?
@@ -164,12 +167,6 @@ pub fn analyze(
         PipelineError::Model { .. } => internal("pipeline", e),
         input => FieldErrors::single(field, input.to_string()),
     })
-}
-
-async fn read_form(req: &mut Request) -> Result<FormData, ApiError> {
-    req.form_data()
-        .await
-        .map_err(|_| ApiError::BadRequest("Send multipart/form-data.".into()))
 }
 
 pub async fn image_field(form: &FormData, name: &str) -> Result<Vec<u8>, ApiError> {

@@ -57,6 +57,8 @@ export async function spawnApp({ webhookUrl } = {}) {
     apiKey: dev.api_key,
     webhookSecret: dev.webhook_secret,
     workflows: dev.workflows,
+    operatorToken: dev.operator_token,
+    other: { apiKey: dev.other_api_key, workflows: dev.other_workflows, allowedOrigins: dev.other_allowed_origins },
     output: () => output,
     async stop() {
       try {

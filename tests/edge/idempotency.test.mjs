@@ -61,7 +61,7 @@ test('housekeeping sweeps kept answers without error, and a fresh one still repl
   const body = { workflow_id: app.workflows.kyc, metadata: { order: key } };
   const first = await create(key, body);
   assert.equal(first.status, 201, first.text);
-  const res = await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST', headers: { 'x-api-key': app.apiKey } });
+  const res = await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST', headers: { authorization: `Bearer ${app.operatorToken}` } });
   assert.equal(res.status, 200, await res.text());
   const again = await create(key, body);
   assert.equal(again.replayed, 'true');

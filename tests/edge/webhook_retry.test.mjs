@@ -39,9 +39,9 @@ test('a delivery refused with 503 is retried by the cron and arrives signed', { 
   // Once it is due, the cron's work sends it again (wrangler dev runs it every minute too).
   const waitMs = pending.next_attempt_at * 1000 - Date.now() + 1500;
   await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
-  const cron = await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST', headers: { 'x-api-key': app.apiKey } });
+  const cron = await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST', headers: { authorization: `Bearer ${app.operatorToken}` } });
   assert.equal(cron.status, 200);
-  assert.equal((await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST' })).status, 403, 'an API key is needed');
+  assert.equal((await fetch(`${app.origin}/internal/housekeeping`, { method: 'POST' })).status, 403, 'the operator token is needed');
   const hook = await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
   assert.equal(hook.headers['x-signature'], createHmac('sha256', app.webhookSecret).update(hook.body).digest('hex'));
   const refused = hooks.refused.find((d) => JSON.parse(d.body).session_id === s.session_id);

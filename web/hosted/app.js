@@ -34,9 +34,32 @@ function localise() {
   document.title = t('title');
 }
 
+/** The embedding page's origin, when the browser tells it. */
+function parentOrigin() {
+  const ancestor = location.ancestorOrigins?.[0];
+  if (ancestor) return ancestor;
+  try {
+    return document.referrer ? new URL(document.referrer).origin : null;
+  } catch {
+    return null;
+  }
+}
+
 function post(type, data = {}) {
   // The web SDK accepts messages from the iframe's own host (contract 4.2).
-  if (inFrame) window.parent.postMessage({ type, data, timestamp: Date.now() }, '*');
+  if (!inFrame) return;
+  const message = { type, data, timestamp: Date.now() };
+  const allowed = session?.allowed_origins;
+  // The application did not restrict its embedders: any origin may listen, as with Didit.
+  if (!Array.isArray(allowed)) return window.parent.postMessage(message, '*');
+  const origins = allowed.map((o) => o.replace(/\/+$/, ''));
+  const parent = parentOrigin();
+  if (parent) {
+    if (origins.includes(parent)) window.parent.postMessage(message, parent);
+    return;
+  }
+  // Origin unknown (no referrer): the browser delivers only to a parent on a listed origin.
+  for (const origin of origins) window.parent.postMessage(message, origin);
 }
 
 let lastCue = null;

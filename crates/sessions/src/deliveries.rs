@@ -22,6 +22,8 @@ pub enum SendResult {
     },
     /// No answer in time, or the connection failed.
     Timeout,
+    /// Not sent: the URL is not a public host (a destination stored before URLs were checked).
+    Refused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,7 @@ pub enum Verdict {
 pub fn classify(result: SendResult) -> Verdict {
     match result {
         SendResult::Timeout => Verdict::Retry,
+        SendResult::Refused => Verdict::GiveUp,
         SendResult::Http { status, .. } => match status {
             200..=299 | 409 => Verdict::Delivered,
             404 | 408 | 429 | 500..=599 => Verdict::Retry,
@@ -59,6 +62,7 @@ pub fn apply_result(row: &DeliveryRow, result: SendResult, now: i64) -> Delivery
     next.last_response = Some(match result {
         SendResult::Http { status, .. } => status.to_string(),
         SendResult::Timeout => "timeout".into(),
+        SendResult::Refused => "refused: not a public address".into(),
     });
     match classify(result) {
         Verdict::Delivered => next.status = DeliveryStatus::Delivered,

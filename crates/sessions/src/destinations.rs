@@ -1,6 +1,13 @@
 //! `/webhook/destinations/` management, as the MCP server's tools call it (contract
 //! Appendix A): list, create, get, update, delete. Destinations live in the application's
 //! configuration; the adapter persists the changed `Application`.
+//!
+//! A destination's URL is fetched by the platform, so it must not reach the platform's own
+//! network (SSRF): `check_url` refuses literal private, loopback, link-local, metadata and other
+//! non-public addresses and local-only names. Workers cannot resolve a name before fetching, so
+//! a public name that resolves to a private address is the host network's to block (README).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde_json::{json, Map, Value};
 
@@ -53,16 +60,17 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Applies the fields present in `fields` to `d`, collecting DRF-style errors.
-fn apply(d: &mut WebhookDestination, fields: &Map<String, Value>, errors: &mut FieldErrors) {
+fn apply(
+    d: &mut WebhookDestination,
+    fields: &Map<String, Value>,
+    policy: UrlPolicy,
+    errors: &mut FieldErrors,
+) {
     if let Some(v) = fields.get("url") {
-        match v.as_str().map(str::trim) {
-            Some(u)
-                if (u.starts_with("https://") || u.starts_with("http://"))
-                    && u.len() > "https://".len() =>
-            {
-                d.url = u.to_owned()
-            }
-            _ => errors.add("url", "Enter a valid URL."),
+        match v.as_str().map(str::trim).map(|u| (u, check_url(u, policy))) {
+            Some((u, Ok(()))) => d.url = u.to_owned(),
+            Some((_, Err(why))) => errors.add("url", why),
+            None => errors.add("url", "Enter a valid URL."),
         }
     }
     if let Some(v) = fields.get("label") {
@@ -106,6 +114,7 @@ pub fn create(
     app: &mut Application,
     body: &[u8],
     ids: &impl Ids,
+    policy: UrlPolicy,
 ) -> Result<HttpResponse, ApiError> {
     let fields = object(body)?;
     let mut errors = FieldErrors::new();
@@ -121,14 +130,19 @@ pub fn create(
         label: None,
         webhook_version: "v3".to_owned(),
     };
-    apply(&mut d, &fields, &mut errors);
+    apply(&mut d, &fields, policy, &mut errors);
     errors.into_result()?;
     let shown = render(&d);
     app.webhooks.push(d);
     Ok(HttpResponse::json(201, shown))
 }
 
-pub fn update(app: &mut Application, id: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+pub fn update(
+    app: &mut Application,
+    id: &str,
+    body: &[u8],
+    policy: UrlPolicy,
+) -> Result<HttpResponse, ApiError> {
     let fields = object(body)?;
     let index = app
         .webhooks
@@ -137,11 +151,157 @@ pub fn update(app: &mut Application, id: &str, body: &[u8]) -> Result<HttpRespon
         .ok_or(ApiError::NotFound)?;
     let mut d = app.webhooks[index].clone();
     let mut errors = FieldErrors::new();
-    apply(&mut d, &fields, &mut errors);
+    apply(&mut d, &fields, policy, &mut errors);
     errors.into_result()?;
     let shown = render(&d);
     app.webhooks[index] = d;
     Ok(HttpResponse::json(200, shown))
+}
+
+/// Which destination hosts the platform may send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UrlPolicy {
+    /// Loopback (`127.0.0.0/8`, `::1`, `localhost`) for development only: set by the
+    /// development server (Worker var `ALLOW_LOOPBACK_WEBHOOKS = "1"`), off when deployed.
+    pub allow_loopback: bool,
+}
+
+const NOT_PUBLIC: &str = "Enter a URL on a public host: private, loopback, link-local and metadata addresses are refused.";
+
+/// `http(s)://host[:port][/path]` whose host is a public DNS name or a public literal address.
+/// Refused: userinfo, non-ASCII or percent-encoded hosts, IPv4 in any spelling but a dotted
+/// quad (`2130706433`, `0x7f.1`, `0177.0.0.1` all mean 127.0.0.1 to a URL parser), local-only
+/// names, and every non-public address range (`ip4_public` / `ip6_public`).
+pub fn check_url(url: &str, policy: UrlPolicy) -> Result<(), &'static str> {
+    const INVALID: &str = "Enter a valid URL.";
+    // URL parsers drop tabs and newlines and read `\` as `/`: refuse rather than guess.
+    if url
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return Err(INVALID);
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or(INVALID)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("Credentials in the URL are not accepted.");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or(INVALID)?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if let Some(port) = port {
+        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(INVALID);
+        }
+        port.parse::<u16>().map_err(|_| INVALID)?;
+    }
+    if host.is_empty() {
+        return Err(INVALID);
+    }
+    let loopback_ok = |is_loopback: bool| {
+        if is_loopback && policy.allow_loopback {
+            Ok(())
+        } else {
+            Err(NOT_PUBLIC)
+        }
+    };
+    if authority.starts_with('[') {
+        let ip: Ipv6Addr = host.parse().map_err(|_| INVALID)?;
+        return if ip6_public(ip) {
+            Ok(())
+        } else {
+            loopback_ok(ip.is_loopback())
+        };
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        || host.split('.').any(str::is_empty)
+    {
+        return Err(INVALID);
+    }
+    let last = host.rsplit('.').next().unwrap_or(host);
+    // A host whose last label is a number is an IPv4 address to a URL parser, in whatever
+    // base it is written: only the plain dotted quad is accepted, and only when public.
+    if last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x") {
+        let ip = dotted_quad(host).ok_or(NOT_PUBLIC)?;
+        return if ip4_public(ip) {
+            Ok(())
+        } else {
+            loopback_ok(ip.is_loopback())
+        };
+    }
+    let local_suffix = [
+        "localhost",
+        "local",
+        "internal",
+        "localdomain",
+        "home.arpa",
+        "lan",
+        "intranet",
+        "corp",
+    ]
+    .iter()
+    .any(|s| host == *s || host.ends_with(&format!(".{s}")));
+    if host == "localhost" || host.ends_with(".localhost") {
+        return loopback_ok(true);
+    }
+    // Single-label names resolve through the host network's search domains.
+    if local_suffix || !host.contains('.') {
+        return Err(NOT_PUBLIC);
+    }
+    Ok(())
+}
+
+/// `a.b.c.d`, each part a decimal 0-255 without leading zeros.
+fn dotted_quad(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() != 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 3 || (p.len() > 1 && p.starts_with('0')))
+    {
+        return None;
+    }
+    host.parse().ok()
+}
+
+fn ip4_public(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0 // "this network", incl. 0.0.0.0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b)) // CGNAT
+        || (a == 169 && b == 254) // link-local, cloud metadata 169.254.169.254
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn ip6_public(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    // Global unicast only (2000::/3), minus the ranges inside it that are not one host on
+    // the internet: documentation, and the tunnels/translations that embed an IPv4 address
+    // (6to4, Teredo, NAT64 well-known prefix sits outside 2000::/3 anyway).
+    (s[0] & 0xe000) == 0x2000
+        && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        && s[0] != 0x2002
+        && !(s[0] == 0x2001 && s[1] == 0)
 }
 
 pub fn delete(app: &mut Application, id: &str) -> Result<HttpResponse, ApiError> {
@@ -166,7 +326,7 @@ mod tests {
     fn create_get_update_delete() {
         let mut a = app();
         let ids = SeqIds::default();
-        let created = create(&mut a, br#"{"url": "https://hooks.example/x", "label": "main", "subscribed_events": ["status.updated"]}"#, &ids).unwrap();
+        let created = create(&mut a, br#"{"url": "https://hooks.example/x", "label": "main", "subscribed_events": ["status.updated"]}"#, &ids, UrlPolicy::default()).unwrap();
         assert_eq!(created.status, 201);
         let body = created.body.unwrap();
         let id = body["uuid"].as_str().unwrap().to_owned();
@@ -180,6 +340,7 @@ mod tests {
             &mut a,
             &id,
             br#"{"enabled": false, "webhook_version": "v2"}"#,
+            UrlPolicy::default(),
         )
         .unwrap()
         .body
@@ -202,6 +363,7 @@ mod tests {
             &mut a,
             br#"{"url": "ftp://x", "enabled": "yes", "webhook_version": "v9"}"#,
             &ids,
+            UrlPolicy::default(),
         )
         .unwrap_err();
         let (status, _, body) = err.to_http();
@@ -211,12 +373,122 @@ mod tests {
         }
         assert!(a.webhooks.is_empty());
         assert!(matches!(
-            create(&mut a, b"{}", &ids),
+            create(&mut a, b"{}", &ids, UrlPolicy::default()),
             Err(ApiError::Validation(_))
         ));
         assert!(matches!(
-            create(&mut a, b"[1]", &ids),
+            create(&mut a, b"[1]", &ids, UrlPolicy::default()),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn destination_urls_must_be_public() {
+        let strict = UrlPolicy::default();
+        let dev = UrlPolicy {
+            allow_loopback: true,
+        };
+        for ok in [
+            "https://hooks.example.com/x",
+            "http://hooks.example.com:8080/x?y=1",
+            "https://93.184.216.34/hook",
+            "https://[2606:4700::1111]/hook",
+            "https://example.com./x",
+        ] {
+            assert_eq!(check_url(ok, strict), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1/x",
+            "http://127.1/x",
+            "http://2130706433/x",
+            "http://0x7f000001/x",
+            "http://0x7f.0.0.1/x",
+            "http://0177.0.0.1/x",
+            "http://017700000001/x",
+            "http://10.0.0.5/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://0.0.0.0/",
+            "http://224.0.0.1/",
+            "http://255.255.255.255/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[fd00:ec2::254]/",
+            "http://[fc00::1]/",
+            "http://[fe80::1]/",
+            "http://[ff02::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:7f00:1::]/",
+            "http://localhost/",
+            "http://LOCALHOST:8080/",
+            "http://api.localhost/",
+            "http://localhost./",
+            "http://metadata.google.internal/",
+            "http://printer.local/",
+            "http://intranet/",
+            "http://user:pw@hooks.example.com/",
+            "http://hooks.example.com@127.0.0.1/",
+            "http://127.0.0.1\\@hooks.example.com/",
+            "http://12\t7.0.0.1/",
+            "http://hooks%2eexample.com/",
+            "http://１２７.０.０.１/",
+            "ftp://hooks.example.com/",
+            "http://",
+            "http://hooks.example.com:99999/",
+        ] {
+            assert!(check_url(bad, strict).is_err(), "{bad}");
+        }
+        // Development: loopback only, never the private network or metadata.
+        for ok in [
+            "http://127.0.0.1:8790/webhook",
+            "http://[::1]:9/x",
+            "http://localhost:3000/",
+        ] {
+            assert_eq!(check_url(ok, dev), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5/",
+            "http://169.254.169.254/",
+            "http://2130706433/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(check_url(bad, dev).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_private_destination_is_refused_and_nothing_changes() {
+        let mut a = app();
+        let ids = SeqIds::default();
+        let err = create(
+            &mut a,
+            br#"{"url": "http://169.254.169.254/"}"#,
+            &ids,
+            UrlPolicy::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(a.webhooks.is_empty());
+        let ok = create(
+            &mut a,
+            br#"{"url": "https://hooks.example/x"}"#,
+            &ids,
+            UrlPolicy::default(),
+        )
+        .unwrap();
+        let id = ok.body.unwrap()["uuid"].as_str().unwrap().to_owned();
+        assert!(update(
+            &mut a,
+            &id,
+            br#"{"url": "http://[fd00:ec2::254]/"}"#,
+            UrlPolicy::default()
+        )
+        .is_err());
+        assert_eq!(a.webhooks[0].url, "https://hooks.example/x");
     }
 }

@@ -29,11 +29,15 @@ mod tests;
 
 pub use cipher::{AesGcmCipher, CipherError, TemplateCipher};
 pub use deliveries::{sign_for_send, SendResult};
+pub use destinations::{check_url, UrlPolicy};
 pub use error::{ApiError, FieldErrors};
 pub use frames::{parse_frame_labels, FrameLabels, MAX_FRAMES, MAX_FRAME_BYTES};
 pub use idempotency::{Decision as IdempotencyDecision, IdempotencyRecord, Replay};
 pub use render::Urls;
-pub use routes::{authenticate, hash_api_key, route, Directory, HttpResponse, Route};
+pub use routes::{
+    authenticate, authorize_operator, hash_api_key, resolve, route, Auth, Budget, Directory,
+    HttpResponse, Matched, Route, RouteSpec, ROUTES,
+};
 pub use service::{CaptureContext, CaptureOutcome, CaptureResult, Service};
 pub use state::{transition, Event};
 pub use store::{Clock, Ids, SessionFilter, Store, StoreError};

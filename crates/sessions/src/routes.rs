@@ -1,5 +1,7 @@
-//! Authentication and path → endpoint, so the adapter's router is one `match`.
+//! The route table (every route the worker serves, each with its authentication, rate-limit
+//! budget and body limit) and authentication, so the adapter's router is one `match`.
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -60,6 +62,9 @@ pub fn authenticate<'a, D: Directory + ?Sized>(
         .ok_or(ApiError::InvalidApiKey)
 }
 
+/// Every endpoint the worker serves, with what its path names. The worker dispatches on this
+/// with one `match`; what each needs before it runs (who may call it, its budget, its body
+/// limit) is in `ROUTES`, so a route cannot exist without those choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     CreateSession,
@@ -71,51 +76,353 @@ pub enum Route {
     DeleteSession(String),
     /// Recognised so the adapter can answer it; the core renders no PDF.
     GeneratePdf(String),
+    SessionWebhooks(String),
+    ListDestinations,
+    CreateDestination,
+    GetDestination(String),
+    UpdateDestination(String),
+    DeleteDestination(String),
+    PassiveLiveness,
+    FaceMatch,
+    /// The hosted page's HTML at the session URL (token in the path).
+    HostedPage(String),
+    HostedSummary(String),
+    HostedChallenge(String),
+    HostedCapture(String),
+    HostedQr(String),
+    Healthcheck,
+    Housekeeping,
+    RouteTable,
 }
 
-/// Matches a path under the API base (`/v3` prefix optional, trailing slash optional:
-/// Didit redirects slash-less forms, which clients never follow, so serving both is safe).
-pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
+/// Who may call a route, checked before any byte of the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// Anyone; budgets are per client IP.
+    Public,
+    /// `x-api-key` of an application; budgets are per application.
+    ApiKey,
+    /// The session token in the path must name a session; budgets are per token and client IP.
+    SessionToken,
+    /// The platform's operator (`Authorization: Bearer` the Worker secret `OPERATOR_TOKEN`),
+    /// never an application.
+    Operator,
+}
+
+/// A per-minute request budget shared by the routes of one class (contract 3.4's scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    pub class: &'static str,
+    pub per_minute: u32,
+}
+
+const CREATE: Budget = Budget {
+    class: "create",
+    per_minute: 600,
+};
+const READ: Budget = Budget {
+    class: "read",
+    per_minute: 600,
+};
+const WRITE: Budget = Budget {
+    class: "write",
+    per_minute: 300,
+};
+const DECISION: Budget = Budget {
+    class: "decision",
+    per_minute: 100,
+};
+const PDF: Budget = Budget {
+    class: "pdf",
+    per_minute: 50,
+};
+/// 40-100 ms of CPU each: a minute's budget is at most a few seconds of CPU per application.
+pub const BIOMETRIC: Budget = Budget {
+    class: "biometric",
+    per_minute: 60,
+};
+/// The desktop page polls the summary every 3 s; a phone reads it once.
+const HOSTED_READ: Budget = Budget {
+    class: "hosted-read",
+    per_minute: 120,
+};
+const HOSTED_CHALLENGE: Budget = Budget {
+    class: "hosted-challenge",
+    per_minute: 30,
+};
+/// The pipeline runs per request, and refused frames cost no attempt, so this is what bounds
+/// the CPU one session token can spend.
+pub const HOSTED_CAPTURE: Budget = Budget {
+    class: "hosted-capture",
+    per_minute: 20,
+};
+const PAGE: Budget = Budget {
+    class: "page",
+    per_minute: 120,
+};
+const HEALTH: Budget = Budget {
+    class: "health",
+    per_minute: 600,
+};
+const OPERATOR: Budget = Budget {
+    class: "operator",
+    per_minute: 60,
+};
+
+/// Body limits, enforced on `Content-Length` before reading and again while reading.
+/// A route that reads no body still gets a small one: nothing it is sent is read.
+pub const NO_BODY: usize = 1024;
+const SMALL_JSON: usize = 64 * 1024;
+/// `session_numbers` / `session_ids` lists of a few thousand entries.
+const BATCH_JSON: usize = 256 * 1024;
+/// A 2 MB `portrait_image` is ~2.7 MB of base64.
+pub const CREATE_JSON: usize = crate::validate::MAX_BODY_BYTES;
+/// One phone photo (Didit's cap is 5 MB an image) plus the form's other fields.
+pub const ONE_PHOTO: usize = 6 * 1024 * 1024;
+pub const TWO_PHOTOS: usize = 11 * 1024 * 1024;
+/// The hosted page sends one ~640 px JPEG (50-150 KB) or a challenge's frames (at most 16 of
+/// ~480 px, 30-100 KB each): 4 MiB leaves room for a burst of larger frames, far from a photo.
+pub const CAPTURE: usize = 4 * 1024 * 1024;
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    /// Segments; `{name}` matches any one segment, `{lang}` a UI language code. A trailing
+    /// slash is optional everywhere (Didit redirects slash-less forms, which clients never
+    /// follow, so serving both is safe).
+    pub pattern: &'static str,
+    pub auth: Auth,
+    pub budget: Budget,
+    pub body_limit: usize,
+    /// A write whose first 2xx answer is replayed for the same `Idempotency-Key`.
+    pub idempotent: bool,
+    #[serde(skip)]
+    build: fn(&[String]) -> Route,
+}
+
+const fn spec(
+    method: &'static str,
+    pattern: &'static str,
+    auth: Auth,
+    budget: Budget,
+    body_limit: usize,
+    build: fn(&[String]) -> Route,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        pattern,
+        auth,
+        budget,
+        body_limit,
+        idempotent: matches!(auth, Auth::ApiKey) && !matches!(method.as_bytes(), b"GET"),
+        build,
+    }
+}
+
+impl RouteSpec {
+    /// The standalone biometric APIs store nothing, so a retry duplicates nothing, and their
+    /// results (biometric data) are not kept for a replay.
+    const fn no_replay(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+}
+
+fn p(params: &[String]) -> String {
+    params.last().cloned().unwrap_or_default()
+}
+
+use Auth::{ApiKey, Operator, Public, SessionToken};
+
+/// Every route, in matching order (the first pattern that fits a path wins for its method).
+#[rustfmt::skip]
+pub static ROUTES: &[RouteSpec] = &[
+    spec("POST", "/v3/session/", ApiKey, CREATE, CREATE_JSON, |_| Route::CreateSession),
+    spec("GET", "/v3/sessions/", ApiKey, READ, NO_BODY, |_| Route::ListSessions),
+    spec("POST", "/v3/sessions/delete/", ApiKey, WRITE, BATCH_JSON, |_| Route::BatchDelete),
+    spec("GET", "/v3/session/{id}/", ApiKey, READ, NO_BODY, |x| Route::GetSession(p(x))),
+    spec("GET", "/v3/session/{id}/decision/", ApiKey, DECISION, NO_BODY, |x| Route::Decision(p(x))),
+    spec("PATCH", "/v3/session/{id}/update-status/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateStatus(p(x))),
+    spec("DELETE", "/v3/session/{id}/delete/", ApiKey, WRITE, NO_BODY, |x| Route::DeleteSession(p(x))),
+    spec("GET", "/v3/session/{id}/generate-pdf/", ApiKey, PDF, NO_BODY, |x| Route::GeneratePdf(p(x))),
+    spec("GET", "/v3/session/{id}/webhooks/", ApiKey, READ, NO_BODY, |x| Route::SessionWebhooks(p(x))),
+    spec("GET", "/v3/webhook/destinations/", ApiKey, READ, NO_BODY, |_| Route::ListDestinations),
+    spec("POST", "/v3/webhook/destinations/", ApiKey, WRITE, SMALL_JSON, |_| Route::CreateDestination),
+    spec("GET", "/v3/webhook/destinations/{id}/", ApiKey, READ, NO_BODY, |x| Route::GetDestination(p(x))),
+    spec("PATCH", "/v3/webhook/destinations/{id}/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateDestination(p(x))),
+    spec("DELETE", "/v3/webhook/destinations/{id}/", ApiKey, WRITE, NO_BODY, |x| Route::DeleteDestination(p(x))),
+    spec("POST", "/v3/passive-liveness/", ApiKey, BIOMETRIC, ONE_PHOTO, |_| Route::PassiveLiveness).no_replay(),
+    spec("POST", "/v3/face-match/", ApiKey, BIOMETRIC, TWO_PHOTOS, |_| Route::FaceMatch).no_replay(),
+    spec("GET", "/hosted/v1/{token}/", SessionToken, HOSTED_READ, NO_BODY, |x| Route::HostedSummary(p(x))),
+    spec("GET", "/hosted/v1/{token}/qr.svg", SessionToken, HOSTED_READ, NO_BODY, |x| Route::HostedQr(x[0].clone())),
+    spec("POST", "/hosted/v1/{token}/challenge/", SessionToken, HOSTED_CHALLENGE, NO_BODY, |x| Route::HostedChallenge(x[0].clone())),
+    spec("POST", "/hosted/v1/{token}/capture/", SessionToken, HOSTED_CAPTURE, CAPTURE, |x| Route::HostedCapture(x[0].clone())),
+    // The page is public HTML (an unknown token gets the page, which says the link is not
+    // valid); the token's application only decides who may frame it.
+    spec("GET", "/session/{token}/", Public, PAGE, NO_BODY, |x| Route::HostedPage(p(x))),
+    spec("GET", "/{lang}/session/{token}/", Public, PAGE, NO_BODY, |x| Route::HostedPage(p(x))),
+    spec("GET", "/system/healthcheck/", Public, HEALTH, NO_BODY, |_| Route::Healthcheck),
+    spec("POST", "/internal/housekeeping/", Operator, OPERATOR, NO_BODY, |_| Route::Housekeeping),
+    spec("GET", "/internal/routes/", Operator, OPERATOR, NO_BODY, |_| Route::RouteTable),
+];
+
+/// A request's route and the table row it came from.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub route: Route,
+    pub spec: &'static RouteSpec,
+}
+
+/// The captured segments when `path` fits `pattern`.
+fn fit(pattern: &str, path: &[&str]) -> Option<Vec<String>> {
+    let want: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    if want.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (w, got) in want.iter().zip(path) {
+        match *w {
+            "{lang}" if !is_language(got) => return None,
+            "{lang}" => {}
+            w if w.starts_with('{') => params.push((*got).to_owned()),
+            w if w == *got => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+/// Method + path → the route and its row: 404 when no pattern fits, 405 (with `Allow`) when
+/// one fits for other methods.
+pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let path = path.strip_prefix("/v3").unwrap_or(path);
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = method.to_ascii_uppercase();
-    let only = |allowed: &'static str, r: Route| {
-        if m == allowed {
-            Ok(r)
-        } else {
-            Err(ApiError::MethodNotAllowed {
-                method: m.clone(),
-                allow: vec![allowed, "OPTIONS"],
-            })
+    let mut allow = Vec::new();
+    for spec in ROUTES {
+        if let Some(params) = fit(spec.pattern, &segs) {
+            if spec.method == m {
+                return Ok(Matched {
+                    route: (spec.build)(&params),
+                    spec,
+                });
+            }
+            if !allow.contains(&spec.method) {
+                allow.push(spec.method);
+            }
         }
-    };
-    match segs.as_slice() {
-        ["session"] => only("POST", Route::CreateSession),
-        ["sessions"] => only("GET", Route::ListSessions),
-        ["sessions", "delete"] => only("POST", Route::BatchDelete),
-        ["session", id] => only("GET", Route::GetSession((*id).to_owned())),
-        ["session", id, "decision"] => only("GET", Route::Decision((*id).to_owned())),
-        ["session", id, "update-status"] => only("PATCH", Route::UpdateStatus((*id).to_owned())),
-        ["session", id, "delete"] => only("DELETE", Route::DeleteSession((*id).to_owned())),
-        ["session", id, "generate-pdf"] => only("GET", Route::GeneratePdf((*id).to_owned())),
-        _ => Err(ApiError::NotFound),
     }
+    if allow.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    allow.push("OPTIONS");
+    Err(ApiError::MethodNotAllowed { method: m, allow })
+}
+
+/// `resolve` for the route alone.
+pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
+    resolve(method, path).map(|m| m.route)
+}
+
+/// A UI language path segment as Didit's session URLs carry it (`es`, `cnr`, `pt-BR`), which
+/// `/v3/session/{id}/` of the API must never be mistaken for.
+pub fn is_language(segment: &str) -> bool {
+    let (base, region) = segment.split_once('-').unwrap_or((segment, ""));
+    (2..=3).contains(&base.len())
+        && base.bytes().all(|b| b.is_ascii_lowercase())
+        && (region.is_empty()
+            || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase())))
 }
 
 impl Route {
-    /// Didit's per-minute budget for this endpoint (§3.4: 60 s sliding window per key). The
-    /// adapter counts (it owns the shared state); the core only knows the numbers and renders
-    /// the 429 (`ApiError::RateLimited`).
-    pub fn rate_limit_per_minute(&self) -> u32 {
+    /// The session token a hosted route names in its path.
+    pub fn token(&self) -> Option<&str> {
         match self {
-            Route::CreateSession => 600,
-            Route::Decision(_) => 100,
-            Route::GeneratePdf(_) => 50,
-            Route::ListSessions | Route::GetSession(_) => 600,
-            Route::BatchDelete | Route::UpdateStatus(_) | Route::DeleteSession(_) => 300,
+            Route::HostedPage(t)
+            | Route::HostedSummary(t)
+            | Route::HostedChallenge(t)
+            | Route::HostedCapture(t)
+            | Route::HostedQr(t) => Some(t),
+            _ => None,
         }
     }
+
+    /// This route's row of the table.
+    pub fn spec(&self) -> &'static RouteSpec {
+        let probe = ["x".to_owned()];
+        ROUTES
+            .iter()
+            .find(|s| std::mem::discriminant(&(s.build)(&probe)) == std::mem::discriminant(self))
+            .expect("every route has a row")
+    }
+
+    /// The per-minute budget of this route's class (contract 3.4 for the Didit routes). The
+    /// adapter counts (it owns the shared state); the core renders the 429
+    /// (`ApiError::RateLimited`).
+    pub fn rate_limit_per_minute(&self) -> u32 {
+        self.spec().budget.per_minute
+    }
+}
+
+/// The key a request's budget is counted under: the application for API routes (never the raw
+/// header, which authentication trims), the session token and client for hosted routes, the
+/// client for public ones.
+pub fn rate_bucket(
+    spec: &RouteSpec,
+    application_id: Option<&str>,
+    token: Option<&str>,
+    client_ip: &str,
+) -> String {
+    let class = spec.budget.class;
+    match (spec.auth, application_id, token) {
+        (Auth::ApiKey, Some(app), _) => format!("app:{app}:{class}"),
+        (Auth::SessionToken, _, Some(token)) => {
+            format!("tok:{}:{client_ip}:{class}", &hash_api_key(token)[..32])
+        }
+        (Auth::Operator, ..) => format!("op:{class}"),
+        _ => format!("ip:{client_ip}:{class}"),
+    }
+}
+
+/// The operator's credential (`Authorization: Bearer …`) against the configured secret, in
+/// constant time. No secret configured: operator routes are closed (the cron still runs).
+/// Nothing sent → 403; something wrong sent → 401; an application's `x-api-key` is not a
+/// credential here.
+pub fn authorize_operator(
+    headers: &[(String, String)],
+    secret: Option<&str>,
+) -> Result<(), ApiError> {
+    let sent = header(headers, "authorization")
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(sent) = sent else {
+        return Err(ApiError::MissingApiKey);
+    };
+    let Some(secret) = secret.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Err(ApiError::MissingApiKey);
+    };
+    // Equal-length digests, compared without an early exit.
+    let (a, b) = (
+        Sha256::digest(sent.as_bytes()),
+        Sha256::digest(secret.as_bytes()),
+    );
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if diff == 0 {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidApiKey)
+    }
+}
+
+/// The table as `GET /internal/routes` shows it, for the tenancy test and the fuzzer.
+pub fn table_json() -> Value {
+    serde_json::to_value(ROUTES).unwrap_or(Value::Null)
 }
 
 /// A response for the adapter to send as is.
@@ -162,3 +469,6 @@ impl From<ApiError> for HttpResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod table_tests;

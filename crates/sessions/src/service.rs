@@ -532,7 +532,10 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         token: &str,
     ) -> Result<Value, ApiError> {
         let (s, wf) = self.session_by_token(apps, token).await?;
-        Ok(json!({
+        let allowed_origins = apps
+            .application(&s.application_id)
+            .and_then(|app| app.settings.allowed_origins.clone());
+        let mut summary = json!({
             "session_id": s.id,
             "status": s.status,
             "callback": s.callback,
@@ -541,7 +544,12 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             "callback_url": render::callback_redirect(&s),
             "language": s.language,
             "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
-        }))
+        });
+        // Where the page may post its events; absent: any embedding origin.
+        if let Some(origins) = allowed_origins {
+            summary["allowed_origins"] = json!(origins);
+        }
+        Ok(summary)
     }
 
     /// `POST /hosted/v1/{token}/challenge`: a new challenge for an active-liveness session,

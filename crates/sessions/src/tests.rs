@@ -1441,7 +1441,6 @@ fn authentication() {
 fn routing() {
     let id = "abc".to_owned();
     assert_eq!(route("POST", "/v3/session/"), Ok(Route::CreateSession));
-    assert_eq!(route("POST", "/session"), Ok(Route::CreateSession));
     assert_eq!(
         route("GET", "/v3/sessions/?limit=2"),
         Ok(Route::ListSessions)

@@ -258,6 +258,9 @@ pub struct AppSettings {
     /// Sessions (and their templates) older than this are purged by `purge_retention`.
     pub retention_days: Option<u32>,
     pub environment: Environment,
+    /// Origins (`https://app.example`) that may frame the hosted page and receive its
+    /// `didit:*` events. Unset: any origin may, as with Didit (a drop-in default).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl Default for AppSettings {
@@ -266,6 +269,7 @@ impl Default for AppSettings {
             session_expiry_seconds: 30 * 60,
             retention_days: None,
             environment: Environment::Live,
+            allowed_origins: None,
         }
     }
 }

@@ -1,0 +1,285 @@
+// The request path under attack (issue #9), against the real worker in wrangler dev: bodies
+// refused before they are read, operator-only internals, SSRF through webhook destinations,
+// budgets on every route, and framing. Each test sends the attack and asserts the fix.
+import assert from 'node:assert/strict';
+import { request as httpRequest, createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
+
+let app;
+let hooks;
+before(async () => {
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
+});
+after(async () => {
+  await app?.stop();
+  await hooks?.close();
+});
+
+const MB = 1024 * 1024;
+const operator = () => ({ authorization: `Bearer ${app.operatorToken}` });
+
+async function routeTable() {
+  const res = await fetch(`${app.origin}/internal/routes`, { headers: operator() });
+  assert.equal(res.status, 200);
+  return (await res.json()).results;
+}
+
+async function wasmMemoryMb() {
+  const res = await fetch(`${app.origin}/system/healthcheck`);
+  return (await res.json()).wasm_memory_mb;
+}
+
+/**
+ * POSTs up to `totalBytes` of zeros, stopping as soon as the answer arrives (a server that
+ * refuses early never gets the rest). `chunked`: no Content-Length, the body is streamed.
+ * Resolves with the status, the body and how many bytes were written before the answer.
+ */
+function upload(path, { totalBytes, chunked = false, headers = {}, method = 'POST' }) {
+  const url = new URL(path, app.origin);
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let answered = false;
+    const req = httpRequest(url, {
+      method,
+      headers: { 'content-type': 'application/octet-stream', ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(totalBytes) }), ...headers },
+    });
+    req.on('response', (res) => {
+      answered = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), written });
+        req.destroy();
+      });
+    });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
+    const chunk = Buffer.alloc(256 * 1024);
+    const pump = () => {
+      while (!answered && written < totalBytes) {
+        const n = Math.min(chunk.length, totalBytes - written);
+        written += n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return req.once('drain', pump);
+      }
+      if (!answered) req.end();
+    };
+    // Headers first: a server that answers from them alone answers before any body byte.
+    req.flushHeaders();
+    setTimeout(pump, 200);
+  });
+}
+
+function detail(body) {
+  const parsed = JSON.parse(body);
+  assert.equal(typeof parsed.detail, 'string', body);
+  return parsed.detail;
+}
+
+test('a 60 MB upload to an unknown token is refused without being read', async () => {
+  // Warm the isolate and load the models, so memory can only grow from the upload itself.
+  const form = new FormData();
+  form.append('user_image', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'a.jpg');
+  await fetch(`${app.baseUrl}/passive-liveness/`, { method: 'POST', headers: { 'x-api-key': app.apiKey }, body: form });
+  const before = await wasmMemoryMb();
+  const declared = await upload('/hosted/v1/no-such-token/capture', { totalBytes: 60 * MB });
+  assert.equal(declared.status, 413, declared.body);
+  assert.match(detail(declared.body), /too large/);
+  assert.ok(declared.written < 60 * MB, `stopped early: ${declared.written} bytes written`);
+  // Without a Content-Length, the token is checked before the stream is read.
+  const streamed = await upload('/hosted/v1/no-such-token/capture', { totalBytes: 60 * MB, chunked: true });
+  assert.equal(streamed.status, 404, streamed.body);
+  assert.ok(streamed.written < 60 * MB, `stopped early: ${streamed.written} bytes written`);
+  const afterwards = await wasmMemoryMb();
+  assert.ok(afterwards <= before + 1, `wasm memory ${before} → ${afterwards} MB`);
+});
+
+test('every body route refuses an oversized Content-Length with a 413 before reading, costing no attempt', async () => {
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: 'big-bodies' });
+  const rows = (await routeTable()).filter((r) => r.method !== 'GET');
+  assert.ok(rows.length >= 8, JSON.stringify(rows));
+  for (const row of rows) {
+    const path = row.pattern.replace('{token}', s.session_token).replace(/\{[a-z]+\}/g, s.session_id);
+    const headers = row.auth === 'api_key' ? { 'x-api-key': app.apiKey } : row.auth === 'operator' ? operator() : {};
+    const res = await upload(path, { method: row.method, totalBytes: row.body_limit + 1, headers });
+    assert.equal(res.status, 413, `${row.method} ${path}: ${res.status} ${res.body}`);
+    assert.match(detail(res.body), new RegExp(`limit ${row.body_limit} bytes`));
+  }
+  const session = await (await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.equal(session.status, 'Not Started', 'no capture began');
+});
+
+test('a chunked capture body past the limit is cut off while it is read', async () => {
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'chunked' });
+  const table = await routeTable();
+  const limit = table.find((r) => r.pattern.endsWith('/capture/')).body_limit;
+  const res = await upload(`/hosted/v1/${s.session_token}/capture`, { totalBytes: limit + 2 * MB, chunked: true, headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+  assert.equal(res.status, 413, res.body);
+  assert.match(detail(res.body), new RegExp(`limit ${limit} bytes`));
+  const session = await (await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.equal(session.status, 'Not Started');
+});
+
+test('internals are the operator\'s: an application key gets 403, nothing gets 403, a wrong secret 401', async () => {
+  const url = `${app.origin}/internal/housekeeping`;
+  assert.equal((await fetch(url, { method: 'POST', headers: { 'x-api-key': app.apiKey } })).status, 403);
+  assert.equal((await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${app.apiKey}` } })).status, 401);
+  assert.equal((await fetch(url, { method: 'POST' })).status, 403);
+  assert.equal((await fetch(url, { method: 'POST', headers: operator() })).status, 200);
+  assert.equal((await fetch(`${app.origin}/internal/routes`, { headers: { 'x-api-key': app.apiKey } })).status, 403);
+  const table = await routeTable();
+  for (const row of table) {
+    assert.ok(['public', 'api_key', 'session_token', 'operator'].includes(row.auth), JSON.stringify(row));
+    assert.ok(row.budget.per_minute > 0 && row.body_limit > 0, JSON.stringify(row));
+  }
+});
+
+test('webhook destinations must be public hosts; loopback only because development allows it', async () => {
+  const create = (url) =>
+    fetch(`${app.baseUrl}/webhook/destinations/`, {
+      method: 'POST',
+      headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ url }),
+    });
+  for (const url of [
+    'http://169.254.169.254/latest/meta-data/',
+    'http://10.0.0.1/hook',
+    'http://172.16.5.4/hook',
+    'http://192.168.0.10/hook',
+    'http://100.64.1.1/hook',
+    'http://0.0.0.0/hook',
+    'http://224.0.0.1/hook',
+    'http://[fd00:ec2::254]/hook',
+    'http://[fc00::1]/hook',
+    'http://[fe80::1]/hook',
+    'http://[::]/hook',
+    'http://[::ffff:127.0.0.1]/hook',
+    'http://2130706433/hook',
+    'http://0x7f.0.0.1/hook',
+    'http://0177.0.0.1/hook',
+    'http://metadata.google.internal/hook',
+    'http://intranet/hook',
+    'http://user@hooks.example.com/hook',
+  ]) {
+    const res = await create(url);
+    assert.equal(res.status, 400, url);
+    assert.ok(Array.isArray((await res.json()).url), url);
+  }
+  const loopback = await create('http://127.0.0.1:9/hook');
+  assert.equal(loopback.status, 201);
+  const id = (await loopback.json()).uuid;
+  const patched = await fetch(`${app.baseUrl}/webhook/destinations/${id}/`, {
+    method: 'PATCH',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: 'http://[::ffff:a9fe:a9fe]/' }),
+  });
+  assert.equal(patched.status, 400);
+  assert.equal((await fetch(`${app.baseUrl}/webhook/destinations/${id}/`, { method: 'DELETE', headers: { 'x-api-key': app.apiKey } })).status, 204);
+});
+
+test('a receiver\'s redirect is not followed, and its answer is not shown in the delivery log', async () => {
+  const landed = [];
+  const landing = createServer((req, res) => {
+    landed.push(req.url);
+    res.end('landed');
+  });
+  await new Promise((r) => landing.listen(0, '127.0.0.1', r));
+  const redirected = [];
+  const redirector = createServer((req, res) => {
+    redirected.push(req.url);
+    req.resume();
+    res.writeHead(307, { location: `http://127.0.0.1:${landing.address().port}/internal-only` }).end('SECRET-RECEIVER-BODY');
+  });
+  await new Promise((r) => redirector.listen(0, '127.0.0.1', r));
+  try {
+    const created = await fetch(`${app.baseUrl}/webhook/destinations/`, {
+      method: 'POST',
+      headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${redirector.address().port}/hook`, label: 'redirects' }),
+    });
+    assert.equal(created.status, 201);
+    const destination = (await created.json()).uuid;
+    const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'redirected-user' });
+    const form = new FormData();
+    form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
+    await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form });
+    const deadline = Date.now() + 15_000;
+    let row;
+    while (Date.now() < deadline) {
+      const log = await (await fetch(`${app.baseUrl}/session/${s.session_id}/webhooks/`, { headers: { 'x-api-key': app.apiKey } })).text();
+      assert.ok(!log.includes('SECRET-RECEIVER-BODY'), log);
+      row = JSON.parse(log).results.find((d) => d.destination === destination && d.attempts > 0);
+      if (row) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(row, 'the redirecting receiver was tried');
+    assert.equal(row.last_response, '307');
+    assert.notEqual(row.status, 'delivered');
+    assert.ok(redirected.length >= 1);
+    assert.deepEqual(landed, [], 'the redirect was not followed');
+    await fetch(`${app.baseUrl}/webhook/destinations/${destination}/`, { method: 'DELETE', headers: { 'x-api-key': app.apiKey } });
+  } finally {
+    redirector.close();
+    landing.close();
+  }
+});
+
+test('the standalone biometric APIs have a per-application budget: 429 past it, other tenants unaffected', async () => {
+  const table = await routeTable();
+  const budget = table.find((r) => r.pattern === '/v3/passive-liveness/').budget.per_minute;
+  const send = (key) =>
+    fetch(`${app.baseUrl}/passive-liveness/`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, body: 'x' });
+  // Cheap requests (refused as not multipart) count like real ones: the budget is checked first.
+  let last;
+  for (let i = 0; i <= budget; i++) {
+    // The minute may turn over mid-loop; a fresh window restarts the count, so keep sending.
+    last = await send(app.apiKey);
+    if (last.status === 429) break;
+    assert.equal(last.status, 400);
+  }
+  if (last.status !== 429) last = await send(app.apiKey);
+  assert.equal(last.status, 429);
+  assert.match(detail(await last.text()), /throttled/);
+  assert.equal(last.headers.get('x-ratelimit-limit'), String(budget));
+  assert.ok(Number(last.headers.get('retry-after')) >= 1);
+  assert.equal((await send(app.other.apiKey)).status, 400, 'another application has its own budget');
+});
+
+test('hosted routes are budgeted per session token and client', async () => {
+  const table = await routeTable();
+  const budget = table.find((r) => r.pattern.endsWith('/capture/')).budget.per_minute;
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'hammer' });
+  const other = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'hammer-2' });
+  const capture = (token, headers = {}) =>
+    fetch(`${app.origin}/hosted/v1/${token}/capture`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: 'x' });
+  let last;
+  for (let i = 0; i <= budget + 1; i++) {
+    last = await capture(s.session_token);
+    if (last.status === 429) break;
+    assert.equal(last.status, 400);
+  }
+  assert.equal(last.status, 429);
+  assert.ok(last.headers.get('retry-after'));
+  assert.equal((await capture(other.session_token)).status, 400, 'another session token has its own budget');
+  // None of it cost the user an attempt.
+  const session = await (await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.equal(session.status, 'Not Started');
+});
+
+test('framing follows the application\'s allowed origins; unset, the page is embeddable anywhere', async () => {
+  const mine = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'frame-a' });
+  const theirs = await createSession({ ...app, apiKey: app.other.apiKey }, { workflow_id: app.other.workflows.biometric_authentication, vendor_data: 'frame-b' });
+  const csp = async (token) => (await fetch(`${app.origin}/session/${token}`)).headers.get('content-security-policy');
+  assert.match(await csp(mine.session_token), /frame-ancestors \*$/);
+  assert.match(await csp('no-such-token'), /frame-ancestors \*$/);
+  assert.match(await csp(theirs.session_token), /frame-ancestors https:\/\/other-tenant\.example$/);
+  const summary = await (await fetch(`${app.origin}/hosted/v1/${theirs.session_token}`)).json();
+  assert.deepEqual(summary.allowed_origins, app.other.allowedOrigins);
+  const open = await (await fetch(`${app.origin}/hosted/v1/${mine.session_token}`)).json();
+  assert.equal(open.allowed_origins, undefined);
+});

@@ -1,0 +1,133 @@
+// Tenant isolation, walked from the route table itself (GET /internal/routes), so that a
+// route added later is walked too: every API-key route, with every method, is sent with the
+// OTHER tenant's key against the first tenant's session and destination ids, with plausible
+// bodies; then nothing of the first tenant may have changed (session, decision, webhook log,
+// destinations), and nothing of it may have been shown.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
+
+let app;
+let hooks;
+before(async () => {
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
+});
+after(async () => {
+  await app?.stop();
+  await hooks?.close();
+});
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+async function call(key, method, path, body, contentType = 'application/json') {
+  const headers = { 'x-api-key': key };
+  if (body !== undefined) headers['content-type'] = contentType;
+  const res = await fetch(`${app.origin}${path}`, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, text };
+}
+
+/** Everything of the first tenant an attacker could damage or read. */
+async function snapshot(sessionId) {
+  const get = async (path) => {
+    const r = await call(app.apiKey, 'GET', path);
+    assert.equal(r.status, 200, `${path}: ${r.text}`);
+    return JSON.parse(r.text);
+  };
+  return {
+    session: await get(`/v3/session/${sessionId}/`),
+    decision: await get(`/v3/session/${sessionId}/decision/`),
+    webhooks: await get(`/v3/session/${sessionId}/webhooks/`),
+    destinations: await get('/v3/webhook/destinations/'),
+  };
+}
+
+/** Bodies a real client might send to this route (several for the ambiguous ones). */
+function bodies(pattern, method, victim) {
+  if (method === 'GET') return [undefined];
+  const form = () => {
+    const f = new FormData();
+    const img = new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]);
+    f.append('user_image', img, 'a.jpg');
+    f.append('ref_image', img, 'b.jpg');
+    return f;
+  };
+  if (pattern.includes('passive-liveness') || pattern.includes('face-match')) return [form()];
+  if (pattern.includes('update-status')) return [JSON.stringify({ new_status: 'Declined', comment: 'cross-tenant' })];
+  if (pattern.endsWith('/sessions/delete/')) {
+    return [JSON.stringify({ session_numbers: [victim.number] }), JSON.stringify({ delete_all: true })];
+  }
+  if (pattern.includes('/webhook/destinations/')) {
+    return [JSON.stringify({ url: 'https://attacker.example/hook', enabled: false, subscribed_events: [] })];
+  }
+  if (pattern === '/v3/session/') {
+    return [JSON.stringify({ workflow_id: victim.workflowId, vendor_data: victim.vendorData })];
+  }
+  return [undefined, '{}'];
+}
+
+test('another tenant\'s key reaches nothing of the first tenant, on every API route of the table', async () => {
+  // The first tenant: a destination, an enrolled user, a decided session with a webhook log.
+  const dest = await call(app.apiKey, 'POST', '/v3/webhook/destinations/', JSON.stringify({ url: `${hooks.url}?second`, label: 'victim' }));
+  assert.equal(dest.status, 201, dest.text);
+  const destinationId = JSON.parse(dest.text).uuid;
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'victim-user' });
+  const frame = new FormData();
+  frame.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
+  const captured = await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: frame });
+  assert.equal((await captured.json()).status, 'Approved');
+  await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
+  // Let every queued delivery settle, so the log only changes if something changes it.
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = await snapshot(s.session_id);
+  const victim = {
+    number: before.session.session_number,
+    workflowId: app.workflows.kyc,
+    vendorData: 'victim-user',
+  };
+  const secrets = [s.session_id, s.session_token, destinationId, before.destinations.results[0].secret_shared_key];
+
+  const table = await fetch(`${app.origin}/internal/routes`, { headers: { authorization: `Bearer ${app.operatorToken}` } });
+  assert.equal(table.status, 200);
+  const routes = (await table.json()).results.filter((r) => r.auth === 'api_key');
+  const patterns = [...new Set(routes.map((r) => r.pattern))];
+  assert.ok(patterns.length >= 14, `the table lists the API routes: ${patterns.join(' ')}`);
+
+  let sent = 0;
+  for (const pattern of patterns) {
+    const ids = pattern.includes('/webhook/destinations/') ? [destinationId] : [s.session_id, String(victim.number)];
+    for (const id of ids) {
+      const path = pattern.replace(/\{[a-z_]+\}/g, id);
+      for (const method of METHODS) {
+        for (const body of bodies(pattern, method, victim)) {
+          const res = await call(app.other.apiKey, method, path, body, body instanceof FormData ? undefined : 'application/json');
+          sent += 1;
+          assert.ok(res.status < 500, `${method} ${path}: ${res.status} ${res.text}`);
+          for (const secret of secrets) {
+            assert.ok(!res.text.includes(secret), `${method} ${path} showed the first tenant's ${secret}: ${res.text}`);
+          }
+          // Only the other tenant's own collections and the stateless APIs may answer 2xx.
+          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/'].includes(pattern);
+          const stateless = pattern.includes('passive-liveness') || pattern.includes('face-match');
+          if (res.status < 300 && !ownCollection && !stateless) {
+            assert.fail(`${method} ${path} answered ${res.status} to another tenant: ${res.text}`);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(sent > 80, `${sent} requests sent`);
+
+  const afterwards = await snapshot(s.session_id);
+  assert.deepEqual(afterwards.session, before.session, 'session unchanged');
+  assert.deepEqual(afterwards.decision, before.decision, 'decision unchanged');
+  assert.deepEqual(afterwards.webhooks, before.webhooks, 'webhook log unchanged');
+  assert.deepEqual(afterwards.destinations, before.destinations, 'destinations unchanged');
+  // And the other tenant's own sessions list never shows the first tenant's.
+  const theirs = await call(app.other.apiKey, 'GET', '/v3/sessions/');
+  assert.ok(!theirs.text.includes(s.session_id));
+});
