@@ -43,7 +43,9 @@ run(wrangler, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', per
 mkdirSync(join(root, '.facegate'), { recursive: true });
 const keyFile = join(root, '.facegate', 'template-key');
 if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-writeFileSync(join(workerDir, '.dev.vars'), `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\n`);
+// FACEGATE_DEV_FAULTS=1 (tests/edge/faults.test.mjs) turns on the D1 adapter's fault switch.
+const devFaults = process.env.FACEGATE_DEV_FAULTS === '1' ? 'FACEGATE_DEV_FAULTS=1\n' : '';
+writeFileSync(join(workerDir, '.dev.vars'), `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\n${devFaults}`);
 chmodSync(join(workerDir, '.dev.vars'), 0o600);
 
 // One development application per state folder; its secrets and ids are generated once and

@@ -128,9 +128,7 @@ async fn session_webhooks(
     app: &facegate_sessions::Application,
     id: &str,
 ) -> std::result::Result<HttpResponse, ApiError> {
-    use facegate_sessions::Store;
-    svc.get(app, id).await?;
-    let rows = svc.store.deliveries_for_session(id).await?;
+    let rows = svc.session_deliveries(app, id).await?;
     let results: Vec<serde_json::Value> = rows
         .iter()
         .map(|d| {
@@ -295,7 +293,7 @@ pub fn housekeeping_service(env: &Env) -> std::result::Result<AppService, ApiErr
 fn service_with(env: &Env, urls: Urls) -> std::result::Result<AppService, ApiError> {
     let db = http::database(env)?;
     Ok(Service {
-        store: D1Store::new(db),
+        store: D1Store::new(db).with_dev_faults(env),
         clock: WorkerClock,
         ids: WorkerIds,
         cipher: template_cipher(env)?,

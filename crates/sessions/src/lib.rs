@@ -5,6 +5,7 @@
 //! The Cloudflare Worker is a thin adapter that implements `Store` over D1, runs the face
 //! pipeline between `begin_capture` and `finish_capture`, and sends the webhook outbox.
 
+pub mod capture;
 pub mod cipher;
 pub mod deliveries;
 pub mod destinations;
@@ -27,6 +28,9 @@ pub mod memory;
 #[cfg(test)]
 mod tests;
 
+pub use capture::{
+    CaptureContext, CaptureEvidence, CaptureOutcome, CaptureResult, ChallengeAnswer,
+};
 pub use cipher::{AesGcmCipher, CipherError, TemplateCipher};
 pub use deliveries::{sign_for_send, SendResult};
 pub use error::{ApiError, FieldErrors};
@@ -34,7 +38,9 @@ pub use frames::{parse_frame_labels, FrameLabels, MAX_FRAMES, MAX_FRAME_BYTES};
 pub use idempotency::{Decision as IdempotencyDecision, IdempotencyRecord, Replay};
 pub use render::Urls;
 pub use routes::{authenticate, hash_api_key, route, Directory, HttpResponse, Route};
-pub use service::{CaptureContext, CaptureOutcome, CaptureResult, Service};
+pub use service::Service;
 pub use state::{transition, Event};
-pub use store::{Clock, Ids, SessionFilter, Store, StoreError};
+pub use store::{
+    Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+};
 pub use types::*;

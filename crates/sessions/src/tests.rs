@@ -1,14 +1,15 @@
 //! End-to-end tests of the service over `MemoryStore`, a hand-moved clock and sequential ids.
 
 use base64::Engine;
-use facegate_pipeline::decide::Warning;
+use facegate_pipeline::decide::{Effect, Warning};
 use facegate_pipeline::{CheckStatus, Embedding, FaceMatch, LivenessCheck};
 use serde_json::{json, Value};
 
+use crate::capture::CaptureOutcome;
 use crate::deliveries::{sign_for_send, SendResult};
 use crate::memory::{block_on, FixedClock, MemoryStore, SeqIds};
 use crate::routes::{authenticate, hash_api_key, route, HttpResponse, Route};
-use crate::service::{CaptureOutcome, Service, MSG_NO_STORED_FACE};
+use crate::service::{Service, MSG_NO_STORED_FACE};
 use crate::store::Store;
 use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
@@ -65,6 +66,7 @@ fn app() -> Application {
                 thresholds: Thresholds::default(),
                 max_attempts: 3,
                 liveness_method: LivenessMethod::Passive,
+                on_face_change: Effect::Review,
             },
             Workflow {
                 id: KYC.into(),
@@ -74,6 +76,7 @@ fn app() -> Application {
                 thresholds: Thresholds::default(),
                 max_attempts: 1,
                 liveness_method: LivenessMethod::Passive,
+                on_face_change: Effect::Review,
             },
         ],
     }
@@ -544,7 +547,7 @@ fn biometric_capture_approves_and_queues_signed_webhooks() {
     assert_eq!(d["face_matches"][0]["source_image_session_id"], id.as_str());
 
     let rows: Vec<DeliveryRow> =
-        block_on(crate::Store::deliveries_for_session(&s.store, &id)).expect("rows");
+        block_on(crate::Store::deliveries_for_session(&s.store, &a.id, &id)).expect("rows");
     assert_eq!(rows.len(), 4);
     let approved: Vec<&DeliveryRow> = rows
         .iter()
@@ -826,13 +829,19 @@ fn expiry_via_clock_expired_and_abandoned() {
         s.store.sessions.borrow()[&started].status,
         SessionStatus::Abandoned
     );
-    let rows = block_on(crate::Store::deliveries_for_session(&s.store, &started)).expect("rows");
+    let rows = block_on(crate::Store::deliveries_for_session(
+        &s.store, &a.id, &started,
+    ))
+    .expect("rows");
     let last = rows
         .iter()
         .find(|r| r.payload["status"] == "Abandoned")
         .expect("abandoned event");
     assert!(last.payload.get("decision").is_some());
-    let rows = block_on(crate::Store::deliveries_for_session(&s.store, &never)).expect("rows");
+    let rows = block_on(crate::Store::deliveries_for_session(
+        &s.store, &a.id, &never,
+    ))
+    .expect("rows");
     let exp = rows
         .iter()
         .find(|r| r.payload["status"] == "Expired")
@@ -1245,62 +1254,79 @@ fn delivery_results_drive_retries() {
         .expect("id")
         .to_owned();
     approve_capture(&s, &a, &id);
-    let due = block_on(s.deliveries_due(100)).expect("due");
+    let (claim, due) = block_on(s.claim_deliveries(100)).expect("claim");
     assert_eq!(due.len(), 4);
-    let first = &due[0];
-    let r = block_on(s.record_delivery_result(
-        &first.id,
-        SendResult::Http {
-            status: 503,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
+    assert!(
+        block_on(s.claim_deliveries(100))
+            .expect("claim")
+            .1
+            .is_empty(),
+        "claimed rows are handed to one sender only"
+    );
+    let http = |status| SendResult::Http {
+        status,
+        retry_after: None,
+    };
+    let r = block_on(s.record_delivery_result(&claim.id, &due[0], http(503)))
+        .expect("record")
+        .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.next_attempt_at),
         (DeliveryStatus::Pending, 1, T0 + 60)
     );
-    assert_eq!(
-        block_on(s.deliveries_due(100)).expect("due").len(),
-        3,
-        "not due until its retry time"
-    );
+    let refused = block_on(s.record_delivery_result(&claim.id, &due[1], http(400)))
+        .expect("record")
+        .expect("claim held");
+    assert_eq!(refused.status, DeliveryStatus::Failed);
+    // due[2] and due[3] are never reported: their sender died with them.
     s.clock.advance(60);
-    assert_eq!(block_on(s.deliveries_due(100)).expect("due").len(), 4);
-    let r = block_on(s.record_delivery_result(
-        &first.id,
-        SendResult::Http {
-            status: 200,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
+    let (claim2, retry) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(
+        retry.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&due[0].id],
+        "only the failed send is due; the others are still leased"
+    );
+    let r = block_on(s.record_delivery_result(&claim2.id, &retry[0], http(200)))
+        .expect("record")
+        .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.last_response.as_deref()),
         (DeliveryStatus::Delivered, 2, Some("200"))
     );
-    // A late duplicate report changes nothing.
-    let again = block_on(s.record_delivery_result(&first.id, SendResult::Timeout)).expect("record");
-    assert_eq!(again, r);
-    let r = block_on(s.record_delivery_result(
-        &due[1].id,
-        SendResult::Http {
-            status: 400,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
-    assert_eq!(r.status, DeliveryStatus::Failed);
+    // A late report under a claim that no longer holds the row changes nothing.
     assert_eq!(
-        block_on(s.record_delivery_result("nope", SendResult::Timeout)).map(|_| ()),
-        Err(ApiError::NotFound)
+        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout)).expect("late"),
+        None
     );
-    // Idempotent event ids: re-inserting a row for the same (event, destination) is refused.
+    assert_eq!(
+        s.store.deliveries.borrow()[&due[0].id].status,
+        DeliveryStatus::Delivered
+    );
+    // The dead sender's lease ends: its rows are due again, for a new sender only.
+    s.clock.advance(crate::deliveries::LEASE_SECONDS);
+    let (claim3, orphans) = block_on(s.claim_deliveries(100)).expect("claim");
+    let mut ids: Vec<&String> = orphans.iter().map(|r| &r.id).collect();
+    ids.sort();
+    let mut want = vec![&due[2].id, &due[3].id];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(
+        block_on(s.record_delivery_result(&claim.id, &orphans[0], http(200))).expect("late"),
+        None,
+        "the first sender lost its lease"
+    );
+    assert!(
+        block_on(s.record_delivery_result(&claim3.id, &orphans[0], http(200)))
+            .expect("record")
+            .is_some()
+    );
+    // Idempotent event ids: re-inserting a row for the same (event, destination) adds nothing.
     let dup = DeliveryRow {
         id: "other".into(),
         ..due[2].clone()
     };
-    assert!(!block_on(crate::Store::insert_delivery(&s.store, &dup)).expect("insert"));
+    block_on(s.store.commit(&[crate::Write::InsertDelivery(dup)])).expect("commit");
+    assert!(!s.store.deliveries.borrow().contains_key("other"));
 }
 
 #[test]
@@ -1545,7 +1571,7 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
     assert_eq!(first["challenge"]["method"], "FLASHING");
     assert!((4..=6).contains(&c1.steps.len()));
     assert_eq!(
-        block_on(s.store.get_challenge(&id)).unwrap(),
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
         Some(c1.clone())
     );
 
@@ -1554,7 +1580,7 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
         serde_json::from_value(second["challenge"].clone()).unwrap();
     assert_ne!(c1.id, c2.id);
     assert_eq!(
-        block_on(s.store.get_challenge(&id)).unwrap(),
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
         Some(c2.clone())
     );
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
@@ -1598,7 +1624,9 @@ fn passive_summary_is_unchanged_and_stores_no_challenge() {
     assert_eq!(r.session.status, SessionStatus::Approved);
     assert_eq!(r.session.liveness_checks[0].method, "PASSIVE");
     assert!(r.to_json().get("challenge").is_none());
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -1657,7 +1685,10 @@ fn a_capture_answering_a_stale_challenge_fails_liveness_and_costs_an_attempt() {
         .expect("a fresh challenge for the retry");
     assert_ne!(next.id, current);
     assert_eq!(r.to_json()["challenge"]["id"], next.id.as_str());
-    assert_eq!(block_on(s.store.get_challenge(&id)).unwrap(), Some(next));
+    assert_eq!(
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
+        Some(next)
+    );
 }
 
 #[test]
@@ -1665,7 +1696,9 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     let (s, a) = (svc(), challenge_app());
     let (id, token) = session_on(&s, &a, TURNS, "u-done");
     challenge_of(&s, &a, &token);
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_some());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_some());
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
     let r = block_on(s.finish_capture(
         ctx,
@@ -1674,16 +1707,22 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     .unwrap();
     assert_eq!(r.session.status, SessionStatus::Approved);
     assert!(r.challenge.is_none());
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_none());
     // A decided session gets no new challenge.
     let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
     assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
 
     let (id2, token2) = session_on(&s, &a, FLASH, "u-deleted");
     challenge_of(&s, &a, &token2);
-    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_some());
+    assert!(block_on(s.store.get_challenge(&a.id, &id2))
+        .unwrap()
+        .is_some());
     ok_body(block_on(s.delete(&a, &id2)));
-    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id2))
+        .unwrap()
+        .is_none());
 }
 
 // ------------------------------------------------------------------------ Idempotency-Key
