@@ -27,6 +27,8 @@ pub mod memory;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_store;
 
 pub use capture::{
     CaptureContext, CaptureEvidence, CaptureOutcome, CaptureResult, ChallengeAnswer,

@@ -15,14 +15,14 @@ use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
 use facegate_pipeline::challenge::LivenessMethod;
 
-const T0: i64 = 1_774_970_000;
+pub(crate) const T0: i64 = 1_774_970_000;
 const BIO: &str = "11111111-1111-4111-8111-111111111111";
-const KYC: &str = "22222222-2222-4222-8222-222222222222";
+pub(crate) const KYC: &str = "22222222-2222-4222-8222-222222222222";
 const KEY: &str = "sk_test_facegate";
 
-type Svc = Service<MemoryStore, FixedClock, SeqIds, AesGcmCipher>;
+pub(crate) type Svc = Service<MemoryStore, FixedClock, SeqIds, AesGcmCipher>;
 
-fn app() -> Application {
+pub(crate) fn app() -> Application {
     Application {
         id: "aaaaaaaa-0000-4000-8000-000000000000".into(),
         name: "Test".into(),
@@ -82,7 +82,7 @@ fn app() -> Application {
     }
 }
 
-fn svc() -> Svc {
+pub(crate) fn svc() -> Svc {
     Service {
         store: MemoryStore::default(),
         clock: FixedClock::at(T0),
@@ -95,7 +95,7 @@ fn svc() -> Svc {
     }
 }
 
-fn emb(seed: usize) -> Embedding {
+pub(crate) fn emb(seed: usize) -> Embedding {
     Embedding::from_raw(
         (0..128)
             .map(|i| ((i * (seed + 1)) as f32 * 0.37).sin())
@@ -106,16 +106,16 @@ fn emb(seed: usize) -> Embedding {
 
 /// A portrait "image" with a marker, so tests can prove its bytes are never stored.
 const MARKER: &[u8] = b"RAW-PORTRAIT-PIXELS-0123456789";
-fn portrait_b64() -> String {
+pub(crate) fn portrait_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(MARKER)
 }
 
-fn ok_body(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
+pub(crate) fn ok_body(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     let r = r.unwrap_or_else(|e| panic!("expected success, got {e:?}"));
     (r.status, r.body.unwrap_or(Value::Null))
 }
 
-fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
+pub(crate) fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     match r {
         Ok(r) => panic!("expected an error, got {} {:?}", r.status, r.body),
         Err(e) => {
@@ -125,7 +125,7 @@ fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     }
 }
 
-fn create(s: &Svc, a: &Application, body: Value) -> Result<HttpResponse, ApiError> {
+pub(crate) fn create(s: &Svc, a: &Application, body: Value) -> Result<HttpResponse, ApiError> {
     block_on(s.create(a, body.to_string().as_bytes(), |_| Some(emb(1))))
 }
 
@@ -175,7 +175,7 @@ fn fm(status: CheckStatus, score: f64) -> FaceMatch {
     }
 }
 
-fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> CaptureOutcome {
+pub(crate) fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> CaptureOutcome {
     CaptureOutcome {
         liveness: live(
             l,
@@ -200,11 +200,11 @@ fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> Capt
     }
 }
 
-fn token_of(s: &Svc, id: &str) -> String {
+pub(crate) fn token_of(s: &Svc, id: &str) -> String {
     s.store.sessions.borrow()[id].token.clone()
 }
 
-fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
+pub(crate) fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
     let (st, b) = ok_body(create(
         s,
         a,
@@ -214,7 +214,7 @@ fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
     b
 }
 
-fn approve_capture(s: &Svc, a: &Application, id: &str) {
+pub(crate) fn approve_capture(s: &Svc, a: &Application, id: &str) {
     let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id))).expect("begin");
     block_on(s.finish_capture(
         ctx,
@@ -1519,12 +1519,12 @@ fn routing() {
 
 // ------------------------------------------------------------------------------ challenges
 
-const FLASH: &str = "33333333-3333-4333-8333-333333333333";
+pub(crate) const FLASH: &str = "33333333-3333-4333-8333-333333333333";
 const TURNS: &str = "44444444-4444-4444-8444-444444444444";
 
 /// `app()` plus a FLASHING re-authentication workflow and an ACTIVE_3D one, configured the way
 /// Didit's flat workflow config spells the method (lower case).
-fn challenge_app() -> Application {
+pub(crate) fn challenge_app() -> Application {
     let mut a = app();
     for (id, method) in [(FLASH, "flashing"), (TURNS, "active_3d")] {
         a.workflows.push(
@@ -1538,7 +1538,7 @@ fn challenge_app() -> Application {
     a
 }
 
-fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
+pub(crate) fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
     let (st, b) = ok_body(create(
         s,
         a,
