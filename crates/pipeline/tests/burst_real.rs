@@ -1,0 +1,190 @@
+//! Multi-frame passive liveness on real frames from ../shared/data with the real models.
+//!
+//! Live bursts: the webcam clip (video/live_selfie…mjpeg) cut into 8-frame bursts at the
+//! protocol's rate (every 4th frame of 30 fps, ~0.9 s), and the 5 phone-selfie clips of
+//! liveness/labels.csv (8 consecutive native-rate frames). Replays: the phone-replay clip of
+//! the same person cut the same way, and the 4 replay clips of labels.csv. Forgeries built
+//! from real frames: one still photo repeated with noise and jitter, another person's face
+//! spliced in, frames repeated or shuffled.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{data, mjpeg_frames, pipeline};
+use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis, BurstConfig, BurstError};
+use facegate_pipeline::{CheckStatus, LivenessCheck};
+use image::RgbImage;
+
+const STRIDE: usize = 4;
+const FRAMES: usize = 8;
+
+fn decode(path: &std::path::Path) -> RgbImage {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    pipeline().decode(&bytes).unwrap()
+}
+
+fn video(name: &str) -> Vec<RgbImage> {
+    mjpeg_frames(name)
+        .iter()
+        .map(|f| pipeline().decode(f).unwrap())
+        .collect()
+}
+
+fn live_video() -> &'static Vec<RgbImage> {
+    static V: OnceLock<Vec<RgbImage>> = OnceLock::new();
+    V.get_or_init(|| video("video/live_selfie_640x480_30fps_5s.mjpeg"))
+}
+
+fn replay_video() -> &'static Vec<RgbImage> {
+    static V: OnceLock<Vec<RgbImage>> = OnceLock::new();
+    V.get_or_init(|| video("video/spoof_replay_640x480_30fps_5s.mjpeg"))
+}
+
+/// Non-overlapping bursts of `FRAMES` frames `STRIDE` apart.
+fn windows(v: &[RgbImage]) -> Vec<Vec<RgbImage>> {
+    let span = (FRAMES - 1) * STRIDE + 1;
+    (0..)
+        .map(|k| k * 30)
+        .take_while(|s| s + span <= v.len())
+        .map(|s| (0..FRAMES).map(|i| v[s + i * STRIDE].clone()).collect())
+        .collect()
+}
+
+/// The clips of labels.csv: (clip id, live?, frames in row order).
+fn label_clips() -> &'static Vec<(String, bool, Vec<RgbImage>)> {
+    static C: OnceLock<Vec<(String, bool, Vec<RgbImage>)>> = OnceLock::new();
+    C.get_or_init(|| {
+        let text = std::fs::read_to_string(data("liveness/labels.csv")).unwrap();
+        let mut clips: Vec<(String, bool, Vec<RgbImage>)> = Vec::new();
+        for line in text.lines().skip(1) {
+            // The clip rows carry no quoted commas before the last column.
+            let clip = line.rsplit(',').next().unwrap_or("").trim();
+            if clip.is_empty() {
+                continue;
+            }
+            let mut cols = line.split(',');
+            let path = cols.next().unwrap();
+            let live = cols.next().unwrap() == "live";
+            let frame = decode(&data(&format!("liveness/{path}")));
+            match clips.iter_mut().find(|(c, _, _)| c == clip) {
+                Some(entry) => entry.2.push(frame),
+                None => clips.push((clip.to_owned(), live, vec![frame])),
+            }
+        }
+        clips
+    })
+}
+
+fn analyse(frames: &[RgbImage]) -> (BurstAnalysis, LivenessCheck) {
+    let config = BurstConfig::default();
+    let a = pipeline().analyze_burst(frames, &config).unwrap();
+    let check = burst_liveness_check("feature_liveness", &a, &config, &pipeline().config);
+    (a, check)
+}
+
+/// A tiny deterministic generator for the synthetic noise and jitter.
+fn lcg(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 33) as f32) / (1u64 << 31) as f32
+    }
+}
+
+/// One frame repeated as a handheld still photo would be: each copy shifted by up to `jitter`
+/// pixels, scaled by up to 1 %, with Gaussian-ish sensor noise of `noise` grey levels.
+fn still_burst(frame: &RgbImage, jitter: f32, noise: f32, seed: u64) -> Vec<RgbImage> {
+    let mut r = lcg(seed);
+    let (w, h) = frame.dimensions();
+    (0..FRAMES)
+        .map(|_| {
+            let (dx, dy) = ((r() * 2.0 - 1.0) * jitter, (r() * 2.0 - 1.0) * jitter);
+            let s = 1.0 + (r() * 2.0 - 1.0) * 0.01;
+            let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+            let mut rn = lcg((r() * 1e6) as u64);
+            RgbImage::from_fn(w, h, |x, y| {
+                let sx = (x as f32 - cx - dx) / s + cx;
+                let sy = (y as f32 - cy - dy) / s + cy;
+                let p = facegate_pipeline::imaging::sample_bilinear(frame, sx, sy);
+                let n = (rn() + rn() + rn() - 1.5) * 2.0 * noise;
+                image::Rgb(p.map(|v| (v + n).round().clamp(0.0, 255.0) as u8))
+            })
+        })
+        .collect()
+}
+
+fn fmt(v: Option<f32>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+fn row(name: &str, a: &BurstAnalysis, c: &LivenessCheck) {
+    let q = &a.cues;
+    println!(
+        "{name:<28} {:<9} score {:>6.2} live_med {} min {} cos {} ncc {} iou {} nonrigid {} rel {} bg {} face {} eye {} fchg {} dup {} noface {}",
+        c.status.as_str(),
+        c.score,
+        fmt(q.live_median),
+        fmt(q.live_probabilities.iter().copied().reduce(f32::min)),
+        fmt(q.same_person_min_cosine),
+        fmt(q.continuity_min_ncc),
+        fmt(q.continuity_min_iou),
+        fmt(q.nonrigid),
+        fmt(q.relative_motion),
+        fmt(q.background_motion),
+        fmt(q.face_motion),
+        fmt(q.eye_change),
+        fmt(q.face_change),
+        q.duplicates,
+        q.no_face,
+    );
+}
+
+/// Prints every cue on every real and forged burst: the evidence CALIBRATION.md cites.
+/// `cargo test --release -p facegate-pipeline --test burst_real -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn print_cues() {
+    for (k, b) in windows(live_video()).iter().enumerate() {
+        let (a, c) = analyse(b);
+        row(&format!("webcam live w{k}"), &a, &c);
+    }
+    for (k, b) in windows(replay_video()).iter().enumerate() {
+        let (a, c) = analyse(b);
+        row(&format!("webcam replay w{k}"), &a, &c);
+    }
+    for (clip, live, frames) in label_clips() {
+        let (a, c) = analyse(frames);
+        row(&format!("{clip} {}", if *live { "live" } else { "spoof" }), &a, &c);
+    }
+    for (k, b) in windows(live_video()).iter().enumerate() {
+        for (jitter, noise) in [(0.0, 0.0), (2.0, 2.0), (6.0, 4.0)] {
+            let (a, c) = analyse(&still_burst(&b[0], jitter, noise, k as u64 + 1));
+            row(&format!("still w{k} j{jitter} n{noise}"), &a, &c);
+        }
+    }
+    for (clip, _, frames) in label_clips().iter().filter(|c| c.1) {
+        let (a, c) = analyse(&still_burst(&frames[0], 3.0, 3.0, 7));
+        row(&format!("still {clip}"), &a, &c);
+    }
+}
+
+#[test]
+fn bad_bursts_are_refused_as_input() {
+    let w = &windows(live_video())[0];
+    let err = pipeline()
+        .analyze_burst(&w[..3], &BurstConfig::default())
+        .unwrap_err();
+    assert!(matches!(err, BurstError::Input(_)), "{err}");
+    let mut mixed = w.clone();
+    mixed[2] = image::imageops::resize(&mixed[2], 480, 360, image::imageops::FilterType::Triangle);
+    let err = pipeline()
+        .analyze_burst(&mixed, &BurstConfig::default())
+        .unwrap_err();
+    assert!(err.is_input_error() && err.to_string().contains("frame 2"), "{err}");
+}
+
+#[allow(dead_code)]
+fn is_declined(c: &LivenessCheck) -> bool {
+    c.status == CheckStatus::Declined
+}
