@@ -1,11 +1,13 @@
 //! Passive liveness from a short burst of frames instead of one picture.
 //!
 //! Every frame gets the detector and the cheap figures (quality, a small grey copy, aligned-crop
-//! patches); MiniFASNet runs on `BurstConfig::liveness_frames` of them and its scores are
-//! aggregated by their median, so one lucky frame cannot carry a replay; SFace runs on three
-//! (first, best, last) to check that one person is in the burst, and a cheap appearance
-//! continuity check between neighbours covers the frames in between. The temporal cues are
-//! what a flat picture held in front of the camera cannot produce (see `cues`).
+//! patches); SFace runs on three (first, best, last) to check that one person is in the burst;
+//! MiniFASNet runs on those three and on others up to `BurstConfig::liveness_frames`, and its
+//! scores are aggregated by their median, so one lucky frame cannot carry a replay. The
+//! aggregate is the lower of the median over all scored frames and over the embedded ones, so
+//! live frames of someone else spliced between frames of the victim do not count. The
+//! temporal cues are what a flat picture held in front of the camera cannot produce (see
+//! `cues`). Which stages run where, and why, is measured in CALIBRATION.md.
 //!
 //! Capture protocol (what the hosted page sends, what the server refuses): see
 //! crates/pipeline/CALIBRATION.md, "Multi-frame capture".
@@ -42,19 +44,20 @@ pub struct BurstConfig {
     pub duplicate_max_diff: f32,
     /// Distinct frames with a face needed for a decision.
     pub min_distinct_faces: usize,
-    /// Frames MiniFASNet runs on (the best frame and others spread over the burst).
+    /// Frames MiniFASNet runs on: always the embedded ones (first, best, last), then others
+    /// spread over the burst.
     pub liveness_frames: usize,
     /// Every embedded pair must be at least this similar: above the LFW impostor
     /// distribution's top (see CALIBRATION.md), so another person's frame spliced in fails.
     pub same_person_cosine: f32,
-    /// Neighbouring frames' face regions (aligned crops) must correlate at least this much,
-    /// and their boxes overlap at least `min_box_iou`: one face moving, not a cut.
-    pub min_continuity_ncc: f32,
+    /// Neighbouring frames' face boxes must overlap at least this much: one face moving, not
+    /// a cut to another picture.
     pub min_box_iou: f32,
-    /// Largest landmark motion a flat picture can explain (affine residual, eye spans).
-    pub min_nonrigid: f32,
     /// Face motion against its surroundings a live burst shows at least (eye spans).
     pub min_relative_motion: f32,
+    /// Where too little surrounds the face to measure that (a close-up), the landmark motion
+    /// no flat picture explains that a live burst shows at least (affine residual, eye spans).
+    pub min_nonrigid: f32,
 }
 
 impl Default for BurstConfig {
@@ -66,12 +69,11 @@ impl Default for BurstConfig {
             max_long_side: 1280,
             duplicate_max_diff: 0.4,
             min_distinct_faces: 5,
-            liveness_frames: 8,
+            liveness_frames: 4,
             same_person_cosine: 0.36,
-            min_continuity_ncc: 0.5,
             min_box_iou: 0.3,
-            min_nonrigid: 0.0,
-            min_relative_motion: 0.0,
+            min_relative_motion: 0.1,
+            min_nonrigid: 0.04,
         }
     }
 }
@@ -248,18 +250,21 @@ impl Pipeline {
             .filter(|&i| out[i].duplicate_of.is_none() && out[i].face.is_some())
             .collect();
         let best = best_frame(&out, &distinct, self.config.quality.max_yaw.min(20.0));
-        for i in liveness_frames(&distinct, best, config.liveness_frames) {
-            let face = out[i].face.expect("distinct frames have a face");
-            out[i].liveness = Some(self.liveness(&frames[i], &face)?);
-        }
-        let mut embeddings = Vec::new();
+        let mut embedded: Vec<usize> = Vec::new();
         for i in [distinct.first().copied(), best, distinct.last().copied()]
             .into_iter()
             .flatten()
         {
-            if embeddings.iter().any(|(j, _)| *j == i) {
-                continue;
+            if !embedded.contains(&i) {
+                embedded.push(i);
             }
+        }
+        for i in liveness_frames(&distinct, &embedded, config.liveness_frames) {
+            let face = out[i].face.expect("distinct frames have a face");
+            out[i].liveness = Some(self.liveness(&frames[i], &face)?);
+        }
+        let mut embeddings = Vec::new();
+        for &i in &embedded {
             let aligned = aligned_crops[i].as_ref().expect("distinct frames have a face");
             embeddings.push((i, self.embed(aligned)?));
         }
@@ -289,17 +294,22 @@ fn best_frame(frames: &[BurstFrame], distinct: &[usize], max_yaw: f32) -> Option
     sharpest(true).or_else(|| sharpest(false))
 }
 
-/// `n` frames for MiniFASNet: the best one, then others spread evenly over the burst.
-fn liveness_frames(distinct: &[usize], best: Option<usize>, n: usize) -> Vec<usize> {
+/// At least `n` frames for MiniFASNet: the embedded ones, whose identity is checked, then
+/// others spread evenly over the burst.
+fn liveness_frames(distinct: &[usize], embedded: &[usize], n: usize) -> Vec<usize> {
     if n >= distinct.len() {
         return distinct.to_vec();
     }
-    let mut chosen: Vec<usize> = best.into_iter().collect();
-    let mut k = 0;
+    let mut chosen: Vec<usize> = embedded.to_vec();
+    let mut k = 1;
     while chosen.len() < n && k < distinct.len() {
-        // Even spacing: the k-th of n positions over the distinct frames.
-        let pos = (k * (distinct.len() - 1)) / (n.max(2) - 1);
-        let i = distinct[pos.min(distinct.len() - 1)];
+        // Fill the largest gap first: midpoints of ever finer subdivisions.
+        let mut depth = 2;
+        while k >= depth {
+            depth *= 2;
+        }
+        let pos = ((2 * (k - depth / 2) + 1) * (distinct.len() - 1)) / depth;
+        let i = distinct[pos];
         if !chosen.contains(&i) {
             chosen.push(i);
         }
@@ -324,11 +334,10 @@ mod tests {
     #[test]
     fn liveness_frames_include_the_best_and_spread_out() {
         let distinct: Vec<usize> = (0..8).collect();
-        assert_eq!(liveness_frames(&distinct, Some(3), 8), distinct);
-        let four = liveness_frames(&distinct, Some(3), 4);
-        assert_eq!(four.len(), 4);
-        assert!(four.contains(&3) && four.contains(&0) && four.contains(&7));
-        assert_eq!(liveness_frames(&[2, 5], None, 4), vec![2, 5]);
+        assert_eq!(liveness_frames(&distinct, &[0, 3, 7], 8), distinct);
+        assert_eq!(liveness_frames(&distinct, &[0, 6, 7], 4), vec![0, 3, 6, 7]);
+        assert_eq!(liveness_frames(&distinct, &[0, 3, 7], 5), vec![0, 1, 3, 5, 7]);
+        assert_eq!(liveness_frames(&[2, 5], &[2, 5], 4), vec![2, 5]);
     }
 
     #[test]

@@ -184,7 +184,93 @@ fn bad_bursts_are_refused_as_input() {
     assert!(err.is_input_error() && err.to_string().contains("frame 2"), "{err}");
 }
 
-#[allow(dead_code)]
-fn is_declined(c: &LivenessCheck) -> bool {
-    c.status == CheckStatus::Declined
+fn risks(c: &LivenessCheck) -> Vec<&str> {
+    c.warnings.iter().map(|w| w.risk.as_str()).collect()
+}
+
+#[test]
+fn live_webcam_bursts_pass_and_their_replay_fails() {
+    for (k, b) in windows(live_video()).iter().enumerate() {
+        let (a, c) = analyse(b);
+        assert_eq!(c.status, CheckStatus::Approved, "live w{k}: {:?} {:?}", risks(&c), a.cues);
+    }
+    for (k, b) in windows(replay_video()).iter().enumerate() {
+        let (_, c) = analyse(b);
+        assert_eq!(c.status, CheckStatus::Declined, "replay w{k}");
+        assert!(risks(&c).contains(&"LOW_LIVENESS_SCORE"), "replay w{k}: {:?}", risks(&c));
+    }
+}
+
+/// The phone clips of labels.csv. Known failure, reported in CALIBRATION.md: MiniFASNet
+/// scores one replay clip (tdreplay clip02) live on every frame, and the temporal cues cannot
+/// tell a replayed video of a moving person from the person; tdreal clip01 is a close-up
+/// held to the tight-capture threshold and declined.
+#[test]
+fn phone_clips_as_far_as_the_evidence_goes() {
+    let mut live_accepted = 0;
+    let mut spoof_declined = 0;
+    for (clip, live, frames) in label_clips() {
+        let (_, c) = analyse(frames);
+        let declined = c.status == CheckStatus::Declined;
+        println!("{clip}: {} {}", c.status.as_str(), c.score);
+        if *live {
+            live_accepted += usize::from(!declined);
+        } else {
+            spoof_declined += usize::from(declined);
+        }
+    }
+    assert!(live_accepted >= 4, "{live_accepted} of 5 live clips accepted");
+    assert!(spoof_declined >= 3, "{spoof_declined} of 4 replay clips declined");
+}
+
+#[test]
+fn a_still_photo_with_noise_and_jitter_fails_the_temporal_cue() {
+    for (k, b) in windows(live_video()).iter().enumerate() {
+        let (a, c) = analyse(&still_burst(&b[0], 2.0, 2.0, k as u64 + 1));
+        assert_eq!(c.status, CheckStatus::Declined, "still w{k}: {:?}", a.cues);
+        assert!(risks(&c).contains(&"LIVENESS_FACE_ATTACK"));
+        // The per-frame models alone would have let it through: it is a live frame.
+        assert!(a.cues.live_median.unwrap() > 0.9);
+    }
+}
+
+/// Another person's photo (deepface, a different identity from the clip's) in place of one
+/// frame, scaled to the burst's size.
+fn spliced(frames: &[RgbImage], at: usize) -> Vec<RgbImage> {
+    let other = decode(&data("faces/deepface/img1.jpg"));
+    let (w, h) = frames[0].dimensions();
+    let mut out = frames.to_vec();
+    out[at] = image::imageops::resize(&other, w, h, image::imageops::FilterType::Triangle);
+    out
+}
+
+#[test]
+fn another_persons_frame_spliced_in_fails() {
+    let w = &windows(live_video())[0];
+    for at in [0, FRAMES - 1] {
+        let (a, c) = analyse(&spliced(w, at));
+        assert_eq!(c.status, CheckStatus::Declined, "splice at {at}: {:?}", a.cues);
+        assert!(risks(&c).contains(&"LIVENESS_FACE_ATTACK"));
+        assert!(a.cues.same_person_min_cosine.unwrap() < BurstConfig::default().same_person_cosine);
+    }
+}
+
+#[test]
+fn repeated_frames_are_not_a_burst_and_order_does_not_decide() {
+    let w = &windows(live_video())[2];
+    let (a, c) = analyse(&vec![w[3].clone(); FRAMES]);
+    assert_eq!(a.cues.duplicates, FRAMES - 1);
+    assert_eq!(c.status, CheckStatus::Declined);
+    assert!(risks(&c).contains(&"LIVENESS_FACE_ATTACK"));
+    // Half the frames sent twice: four distinct frames are too few.
+    let doubled: Vec<RgbImage> = w[..4].iter().flat_map(|f| [f.clone(), f.clone()]).collect();
+    let (a, c) = analyse(&doubled);
+    assert_eq!((a.cues.duplicates, c.status), (4, CheckStatus::Declined));
+    // Shuffled frames of a live burst: the cues compare frames with the first, not a path,
+    // so the verdict stands (reordering gains an attacker nothing here).
+    let mut shuffled = w.clone();
+    shuffled.swap(1, 6);
+    shuffled.swap(2, 5);
+    let (_, c) = analyse(&shuffled);
+    assert_eq!(c.status, CheckStatus::Approved);
 }

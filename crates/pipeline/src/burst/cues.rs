@@ -22,8 +22,9 @@ pub struct BurstCues {
     pub live_median: Option<f32>,
     /// Lowest cosine similarity between the embedded frames (first, best, last).
     pub same_person_min_cosine: Option<f32>,
-    /// Lowest correlation of neighbouring frames' aligned face regions, and lowest overlap of
-    /// their boxes: a cut to another picture drops both.
+    /// Lowest correlation of neighbouring frames' aligned face regions (reported, not decided
+    /// on: a live head turning drops it as low as another person's face would), and lowest
+    /// overlap of their boxes: a cut to another picture drops it.
     pub continuity_min_ncc: Option<f32>,
     pub continuity_min_iou: Option<f32>,
     /// Largest landmark motion no affine map (a flat picture moved, tilted or zoomed) explains,
@@ -118,7 +119,16 @@ pub(super) fn measure(
         cues.eye_change = change(|m| &m.eye_patch);
         cues.face_change = change(|m| &m.face_patch);
     }
-    cues.aggregate = aggregate(&scored);
+    // Only the embedded frames are known to show the same person: live frames of someone else
+    // between them must not carry the median.
+    let checked: Vec<LivenessScore> = embeddings
+        .iter()
+        .filter_map(|(i, _)| frames[*i].liveness)
+        .collect();
+    cues.aggregate = match (aggregate(&scored), aggregate(&checked)) {
+        (Some(a), Some(b)) => Some(if b.live < a.live { b } else { a }),
+        (a, b) => a.or(b),
+    };
     cues
 }
 
