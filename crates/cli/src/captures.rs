@@ -73,8 +73,7 @@ pub fn evaluate(
     }
     eprintln!("eval-liveness: {} multi-frame captures", clips.len());
     let config = BurstConfig::default();
-    let (mut live, mut spoof, mut live_rejected, mut spoof_accepted, mut refused) =
-        (0, 0, 0, 0, 0);
+    let (mut live, mut spoof, mut live_rejected, mut spoof_accepted, mut refused) = (0, 0, 0, 0, 0);
     let mut items = Vec::new();
     for (clip, first, paths) in clips {
         let label = first.get("label").cloned().unwrap_or_default();
@@ -103,7 +102,8 @@ pub fn evaluate(
         };
         match pipeline.analyze_burst(&frames, &config) {
             Ok(burst) => {
-                let check = burst_liveness_check("feature_liveness", &burst, &config, &pipeline.config);
+                let check =
+                    burst_liveness_check("feature_liveness", &burst, &config, &pipeline.config);
                 item.status = check.status.as_str().into();
                 item.score = check.score;
                 item.risks = check.warnings.iter().map(|w| w.risk.clone()).collect();
@@ -157,14 +157,22 @@ pub struct BurstBenchReport {
 }
 
 /// Times bursts of 8 frames 4 apart (the protocol's ~0.9 s at 30 fps) cut from the live clip.
-pub fn bench(pipeline: &Pipeline, clip: &Path, iterations: usize) -> Result<BurstBenchReport, String> {
+pub fn bench(
+    pipeline: &Pipeline,
+    clip: &Path,
+    iterations: usize,
+) -> Result<BurstBenchReport, String> {
     let bytes = crate::read(clip)?;
     let jpegs = mjpeg_frames(&bytes);
     let config = BurstConfig::default();
     let (n, stride) = (config.max_frames, 4);
     let span = (n - 1) * stride + 1;
     if jpegs.len() < span {
-        return Err(format!("{}: {} frames, {span} needed", clip.display(), jpegs.len()));
+        return Err(format!(
+            "{}: {} frames, {span} needed",
+            clip.display(),
+            jpegs.len()
+        ));
     }
     let bursts: Vec<Vec<&[u8]>> = (0..=jpegs.len() - span)
         .step_by(span)
@@ -211,7 +219,10 @@ pub fn bench(pipeline: &Pipeline, clip: &Path, iterations: usize) -> Result<Burs
         decode_ms: p(dec),
         analyze_ms: p(ana),
         total_ms: p(tot),
-        upload_bytes: bursts.iter().map(|b| b.iter().map(|j| j.len()).sum::<usize>()).sum::<usize>()
+        upload_bytes: bursts
+            .iter()
+            .map(|b| b.iter().map(|j| j.len()).sum::<usize>())
+            .sum::<usize>()
             / bursts.len(),
         note: "each pair is [p50, p99]",
     })

@@ -159,7 +159,11 @@ impl BurstAnalysis {
         Analysis {
             width: self.width,
             height: self.height,
-            faces: self.best.and_then(|i| self.frames[i].face).into_iter().collect(),
+            faces: self
+                .best
+                .and_then(|i| self.frames[i].face)
+                .into_iter()
+                .collect(),
             subject,
         }
     }
@@ -215,7 +219,9 @@ impl Pipeline {
             let faces = self.detect(image)?;
             let face = select_subject(&faces, width, height);
             let aligned = face.map(|f| self.align(image, &f));
-            let quality = face.zip(aligned.as_ref()).map(|(f, a)| Quality::measure(&f, a));
+            let quality = face
+                .zip(aligned.as_ref())
+                .map(|(f, a)| Quality::measure(&f, a));
             let presenting_faces = face.map_or(0, |f| {
                 let min_side = f.width.min(f.height) * self.config.other_face_min_ratio;
                 faces
@@ -224,10 +230,14 @@ impl Pipeline {
                     .count()
             });
             let small = motion::Small::of(image);
-            let duplicate_of = measured.iter().zip(&out).position(|(m, f): (&Measured, &BurstFrame)| {
-                f.duplicate_of.is_none()
-                    && m.small.mean_abs_diff(&small) < config.duplicate_max_diff
-            });
+            let duplicate_of =
+                measured
+                    .iter()
+                    .zip(&out)
+                    .position(|(m, f): (&Measured, &BurstFrame)| {
+                        f.duplicate_of.is_none()
+                            && m.small.mean_abs_diff(&small) < config.duplicate_max_diff
+                    });
             measured.push(Measured {
                 small,
                 face_patch: aligned
@@ -265,7 +275,9 @@ impl Pipeline {
         }
         let mut embeddings = Vec::new();
         for &i in &embedded {
-            let aligned = aligned_crops[i].as_ref().expect("distinct frames have a face");
+            let aligned = aligned_crops[i]
+                .as_ref()
+                .expect("distinct frames have a face");
             embeddings.push((i, self.embed(aligned)?));
         }
         let cues = cues::measure(&out, &measured, &distinct, &embeddings);
@@ -336,7 +348,10 @@ mod tests {
         let distinct: Vec<usize> = (0..8).collect();
         assert_eq!(liveness_frames(&distinct, &[0, 3, 7], 8), distinct);
         assert_eq!(liveness_frames(&distinct, &[0, 6, 7], 4), vec![0, 3, 6, 7]);
-        assert_eq!(liveness_frames(&distinct, &[0, 3, 7], 5), vec![0, 1, 3, 5, 7]);
+        assert_eq!(
+            liveness_frames(&distinct, &[0, 3, 7], 5),
+            vec![0, 1, 3, 5, 7]
+        );
         assert_eq!(liveness_frames(&[2, 5], &[2, 5], 4), vec![2, 5]);
     }
 
@@ -345,7 +360,9 @@ mod tests {
         let c = BurstConfig::default();
         let frame = |w, h| RgbImage::new(w, h);
         let too_few = vec![frame(640, 480); 4];
-        assert!(matches!(validate(&too_few, &c), Err(BurstError::Input(m)) if m.contains("4 were sent")));
+        assert!(
+            matches!(validate(&too_few, &c), Err(BurstError::Input(m)) if m.contains("4 were sent"))
+        );
         assert!(validate(&vec![frame(640, 480); 9], &c).is_err());
         let mut mixed = vec![frame(640, 480); 6];
         mixed[4] = frame(480, 640);

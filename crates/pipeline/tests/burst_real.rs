@@ -87,7 +87,9 @@ fn analyse(frames: &[RgbImage]) -> (BurstAnalysis, LivenessCheck) {
 fn lcg(seed: u64) -> impl FnMut() -> f32 {
     let mut s = seed;
     move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 33) as f32) / (1u64 << 31) as f32
     }
 }
@@ -155,7 +157,11 @@ fn print_cues() {
     }
     for (clip, live, frames) in label_clips() {
         let (a, c) = analyse(frames);
-        row(&format!("{clip} {}", if *live { "live" } else { "spoof" }), &a, &c);
+        row(
+            &format!("{clip} {}", if *live { "live" } else { "spoof" }),
+            &a,
+            &c,
+        );
     }
     for (k, b) in windows(live_video()).iter().enumerate() {
         for (jitter, noise) in [(0.0, 0.0), (2.0, 2.0), (6.0, 4.0)] {
@@ -181,7 +187,10 @@ fn bad_bursts_are_refused_as_input() {
     let err = pipeline()
         .analyze_burst(&mixed, &BurstConfig::default())
         .unwrap_err();
-    assert!(err.is_input_error() && err.to_string().contains("frame 2"), "{err}");
+    assert!(
+        err.is_input_error() && err.to_string().contains("frame 2"),
+        "{err}"
+    );
 }
 
 fn risks(c: &LivenessCheck) -> Vec<&str> {
@@ -192,12 +201,22 @@ fn risks(c: &LivenessCheck) -> Vec<&str> {
 fn live_webcam_bursts_pass_and_their_replay_fails() {
     for (k, b) in windows(live_video()).iter().enumerate() {
         let (a, c) = analyse(b);
-        assert_eq!(c.status, CheckStatus::Approved, "live w{k}: {:?} {:?}", risks(&c), a.cues);
+        assert_eq!(
+            c.status,
+            CheckStatus::Approved,
+            "live w{k}: {:?} {:?}",
+            risks(&c),
+            a.cues
+        );
     }
     for (k, b) in windows(replay_video()).iter().enumerate() {
         let (_, c) = analyse(b);
         assert_eq!(c.status, CheckStatus::Declined, "replay w{k}");
-        assert!(risks(&c).contains(&"LOW_LIVENESS_SCORE"), "replay w{k}: {:?}", risks(&c));
+        assert!(
+            risks(&c).contains(&"LOW_LIVENESS_SCORE"),
+            "replay w{k}: {:?}",
+            risks(&c)
+        );
     }
 }
 
@@ -219,8 +238,14 @@ fn phone_clips_as_far_as_the_evidence_goes() {
             spoof_declined += usize::from(declined);
         }
     }
-    assert!(live_accepted >= 4, "{live_accepted} of 5 live clips accepted");
-    assert!(spoof_declined >= 3, "{spoof_declined} of 4 replay clips declined");
+    assert!(
+        live_accepted >= 4,
+        "{live_accepted} of 5 live clips accepted"
+    );
+    assert!(
+        spoof_declined >= 3,
+        "{spoof_declined} of 4 replay clips declined"
+    );
 }
 
 #[test]
@@ -249,7 +274,12 @@ fn another_persons_frame_spliced_in_fails() {
     let w = &windows(live_video())[0];
     for at in [0, FRAMES - 1] {
         let (a, c) = analyse(&spliced(w, at));
-        assert_eq!(c.status, CheckStatus::Declined, "splice at {at}: {:?}", a.cues);
+        assert_eq!(
+            c.status,
+            CheckStatus::Declined,
+            "splice at {at}: {:?}",
+            a.cues
+        );
         assert!(risks(&c).contains(&"LIVENESS_FACE_ATTACK"));
         assert!(a.cues.same_person_min_cosine.unwrap() < BurstConfig::default().same_person_cosine);
     }

@@ -18,7 +18,11 @@ fn below(name: &str, value: Option<f32>, min: f32, why: &str) -> Option<Failure>
     let v = value?;
     (v < min).then(|| Failure {
         reason: format!("{name} {v:.3} below {min:.3}: {why}"),
-        ratio: if min > 0.0 { (v / min).clamp(0.0, 1.0) } else { 0.0 },
+        ratio: if min > 0.0 {
+            (v / min).clamp(0.0, 1.0)
+        } else {
+            0.0
+        },
     })
 }
 

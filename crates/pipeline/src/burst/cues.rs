@@ -96,7 +96,14 @@ pub(super) fn measure(
         // along a chain of neighbours.
         let moves: Vec<_> = rest
             .iter()
-            .map(|&k| pair_motion(&measured[first].small, &face(first), &measured[k].small, &face(k)))
+            .map(|&k| {
+                pair_motion(
+                    &measured[first].small,
+                    &face(first),
+                    &measured[k].small,
+                    &face(k),
+                )
+            })
             .collect();
         let largest = |v: Vec<Option<f32>>| v.into_iter().flatten().reduce(f32::max);
         let norm = |d: Option<[f32; 2]>| d.map(|d| d[0].hypot(d[1]));
@@ -112,7 +119,12 @@ pub(super) fn measure(
         let change = |patch: fn(&Measured) -> &Option<Vec<f32>>| {
             rest.iter()
                 .filter_map(|&j| {
-                    Some(1.0 - ncc(patch(&measured[first]).as_ref()?, patch(&measured[j]).as_ref()?))
+                    Some(
+                        1.0 - ncc(
+                            patch(&measured[first]).as_ref()?,
+                            patch(&measured[j]).as_ref()?,
+                        ),
+                    )
                 })
                 .reduce(f32::max)
         };

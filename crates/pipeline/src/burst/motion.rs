@@ -34,9 +34,15 @@ impl Small {
         let raw = image.as_raw();
         let mut px = Vec::with_capacity((w * h) as usize);
         for y in 0..h {
-            let (y0, y1) = ((y as f32 * fy) as u32, (((y + 1) as f32 * fy) as u32).min(h0));
+            let (y0, y1) = (
+                (y as f32 * fy) as u32,
+                (((y + 1) as f32 * fy) as u32).min(h0),
+            );
             for x in 0..w {
-                let (x0, x1) = ((x as f32 * fx) as u32, (((x + 1) as f32 * fx) as u32).min(w0));
+                let (x0, x1) = (
+                    (x as f32 * fx) as u32,
+                    (((x + 1) as f32 * fx) as u32).min(w0),
+                );
                 let (mut sum, mut n) = (0f32, 0f32);
                 for yy in y0..y1.max(y0 + 1) {
                     for xx in x0..x1.max(x0 + 1) {
@@ -84,9 +90,7 @@ pub fn eye_span(face: &Face) -> f32 {
 }
 
 fn centroid(l: &[[f32; 2]; 5]) -> [f32; 2] {
-    let s = l
-        .iter()
-        .fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
+    let s = l.iter().fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
     [s[0] / 5.0, s[1] / 5.0]
 }
 
@@ -201,7 +205,12 @@ pub fn pair_motion(sa: &Small, fa: &Face, sb: &Small, fb: &Face) -> PairMotion {
     while by + BLOCK <= sa.h {
         let mut bx = 0;
         while bx + BLOCK <= sa.w {
-            let (x0, y0, x1, y1) = (bx as f32, by as f32, (bx + BLOCK) as f32, (by + BLOCK) as f32);
+            let (x0, y0, x1, y1) = (
+                bx as f32,
+                by as f32,
+                (bx + BLOCK) as f32,
+                (by + BLOCK) as f32,
+            );
             let touches = |r: (f32, f32, f32, f32)| x1 > r.0 && x0 < r.2 && y1 > r.1 && y0 < r.3;
             let (cx, cy) = ((bx as i32 + half) as f32, (by as i32 + half) as f32);
             let centre_inside = cx > inner.0 && cx < inner.2 && cy > inner.1 && cy < inner.3;
@@ -283,7 +292,8 @@ fn match_block(
         let mut s = 0.0;
         for y in 0..BLOCK as i32 {
             for x in 0..BLOCK as i32 {
-                s += (block[(y * BLOCK as i32 + x) as usize] - b.at(bx + x + ox, by + y + oy)).abs();
+                s +=
+                    (block[(y * BLOCK as i32 + x) as usize] - b.at(bx + x + ox, by + y + oy)).abs();
             }
         }
         s
@@ -422,7 +432,10 @@ mod tests {
         let m = pair_motion(&Small::of(&a), &f, &Small::of(&b), &f);
         let (bg, face) = (m.background.expect("textured"), m.face.expect("textured"));
         let span = eye_span(&f);
-        assert!((bg[0] * span - 3.0).abs() < 0.05 && (bg[1] * span - 2.0).abs() < 0.05, "{bg:?}");
+        assert!(
+            (bg[0] * span - 3.0).abs() < 0.05 && (bg[1] * span - 2.0).abs() < 0.05,
+            "{bg:?}"
+        );
         // The whole picture moved, face included: no motion of one against the other.
         assert!(m.relative().unwrap() * span < 0.1, "{face:?}");
     }
