@@ -163,7 +163,7 @@ pub fn bench(
     iterations: usize,
 ) -> Result<BurstBenchReport, String> {
     let bytes = crate::read(clip)?;
-    let jpegs = mjpeg_frames(&bytes);
+    let jpegs = facegate_pipeline::burst::split_mjpeg(&bytes);
     let config = BurstConfig::default();
     let (n, stride) = (config.max_frames, 4);
     let span = (n - 1) * stride + 1;
@@ -226,20 +226,4 @@ pub fn bench(
             / bursts.len(),
         note: "each pair is [p50, p99]",
     })
-}
-
-/// JPEG frames of an MJPEG stream: each starts with SOI followed by another marker, a byte
-/// pair entropy-coded data never contains (0xFF there is stuffed).
-fn mjpeg_frames(bytes: &[u8]) -> Vec<&[u8]> {
-    let starts: Vec<usize> = bytes
-        .windows(3)
-        .enumerate()
-        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
-        .map(|(i, _)| i)
-        .collect();
-    starts
-        .iter()
-        .zip(starts.iter().skip(1).chain([&bytes.len()]))
-        .map(|(&a, &b)| &bytes[a..b])
-        .collect()
 }

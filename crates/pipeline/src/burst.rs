@@ -196,6 +196,23 @@ pub fn validate(frames: &[RgbImage], config: &BurstConfig) -> Result<(), BurstEr
     Ok(())
 }
 
+/// The JPEG frames of an MJPEG stream (a camera's or a test clip's): each starts with an SOI
+/// marker followed by another marker, a byte pair entropy-coded data never contains (0xFF
+/// there is stuffed).
+pub fn split_mjpeg(bytes: &[u8]) -> Vec<&[u8]> {
+    let starts: Vec<usize> = bytes
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&bytes.len()]))
+        .map(|(&a, &b)| &bytes[a..b])
+        .collect()
+}
+
 /// Per-frame work shared by the cues.
 pub(crate) struct Measured {
     pub small: motion::Small,

@@ -86,7 +86,7 @@ pub(super) fn measure(
             let c = ncc(pa, pb);
             ncc_min = Some(ncc_min.map_or(c, |m| m.min(c)));
         }
-        let iou = box_iou(&face(a), &face(b));
+        let iou = face(a).iou(&face(b));
         iou_min = Some(iou_min.map_or(iou, |m| m.min(iou)));
     }
     cues.continuity_min_ncc = ncc_min;
@@ -157,14 +157,4 @@ fn aggregate(scored: &[LivenessScore]) -> Option<LivenessScore> {
         tight: scored.iter().filter(|l| l.tight).count() * 2 > scored.len(),
         live: med(|l| l.live),
     })
-}
-
-fn box_iou(a: &crate::detect::Face, b: &crate::detect::Face) -> f32 {
-    let ix = (a.x + a.width).min(b.x + b.width) - a.x.max(b.x);
-    let iy = (a.y + a.height).min(b.y + b.height) - a.y.max(b.y);
-    if ix <= 0.0 || iy <= 0.0 {
-        return 0.0;
-    }
-    let inter = ix * iy;
-    inter / (a.area() + b.area() - inter)
 }
