@@ -162,7 +162,11 @@ fn clips_are_judged_as_multi_frame_captures() {
         ));
     }
     for f in 1..=8 {
-        let subject = if f % 2 == 0 { "tdreal_s1" } else { "tdreplay_s1" };
+        let subject = if f % 2 == 0 {
+            "tdreal_s1"
+        } else {
+            "tdreplay_s1"
+        };
         csv.push_str(&format!(
             "frames/{subject}/clip01_f{f:02}.jpg,spoof,{subject},video_frame,glued\n"
         ));
