@@ -226,6 +226,9 @@ pub struct LivenessReport {
     no_face: usize,
     errors: usize,
     by_kind: BTreeMap<String, KindFigures>,
+    /// Rows sharing a `clip` value judged as one multi-frame capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captures: Option<crate::captures::CapturesReport>,
 }
 
 #[derive(Serialize)]
@@ -317,7 +320,9 @@ pub fn liveness(
     }
     write_scores(scores_out, &scores)?;
     let r = rates_at(&all.0, &all.1, score_threshold);
+    let captures = crate::captures::evaluate(pipeline, &rows, root)?;
     Ok(LivenessReport {
+        captures,
         live: all.0.len(),
         spoof: all.1.len(),
         threshold: calibration.live_probability,

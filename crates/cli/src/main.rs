@@ -2,6 +2,7 @@
 //! Machine-readable results go to stdout, progress to stderr.
 
 mod bench;
+mod captures;
 mod eval;
 mod metrics;
 mod paths;
@@ -84,6 +85,9 @@ enum Command {
         /// Accepted for scripts: the report is always JSON.
         #[arg(long)]
         json: bool,
+        /// Time a multi-frame capture instead (8 frames of the live clip in ../shared/data).
+        #[arg(long)]
+        burst: bool,
     },
 }
 
@@ -177,8 +181,18 @@ fn run(cli: Cli) -> Result<(), String> {
         )?),
         Command::Bench {
             iterations,
+            burst: true,
+            ..
+        } => print(&captures::bench(
+            &paths::load_pipeline(config)?,
+            &paths::live_clip()?,
+            iterations,
+        )?),
+        Command::Bench {
+            iterations,
             images,
             json: _,
+            burst: false,
         } => {
             let images = if images.is_empty() {
                 paths::default_bench_images()?

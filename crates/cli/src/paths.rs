@@ -77,3 +77,21 @@ pub fn default_bench_images() -> Result<Vec<PathBuf>, String> {
     }
     Ok(images)
 }
+
+/// The live webcam clip of ../shared/data, which `bench --burst` cuts into bursts.
+pub fn live_clip() -> Result<PathBuf, String> {
+    let clip = std::env::var_os("FACEGATE_DATA_DIR")
+        .map_or_else(
+            || project_root().map(|r| r.join("../shared/data")),
+            |d| Ok(PathBuf::from(d)),
+        )?
+        .join("video/live_selfie_640x480_30fps_5s.mjpeg");
+    if clip.is_file() {
+        Ok(clip)
+    } else {
+        Err(format!(
+            "{}: not found (set FACEGATE_DATA_DIR)",
+            clip.display()
+        ))
+    }
+}

@@ -147,3 +147,49 @@ fn bench_prints_per_stage_percentiles_and_memory() {
     }
     assert!(num(&r, "peak_rss_mb") > 10.0);
 }
+
+/// Rows sharing a `clip` are judged as one burst; a "clip" whose frames differ in size (two
+/// videos glued together) is refused and counted as declined, not a crash.
+#[test]
+fn clips_are_judged_as_multi_frame_captures() {
+    let dir = std::env::temp_dir().join(format!("facegate-captures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = data().join("liveness");
+    let mut csv = String::from("path,label,subject,kind,clip\n");
+    for f in 1..=8 {
+        csv.push_str(&format!(
+            "frames/tdreal_s1/clip03_f{f:02}.jpg,live,tdreal_s1,video_frame,live-a\n"
+        ));
+    }
+    for f in 1..=8 {
+        let subject = if f % 2 == 0 {
+            "tdreal_s1"
+        } else {
+            "tdreplay_s1"
+        };
+        csv.push_str(&format!(
+            "frames/{subject}/clip01_f{f:02}.jpg,spoof,{subject},video_frame,glued\n"
+        ));
+    }
+    csv.push_str("frames/apfol_s1/live_001.jpg,live,apfol_s1,video_frame,\n");
+    let labels = dir.join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    let (ok, r, err) = facegate(&[
+        "eval-liveness",
+        labels.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(ok, "{err}");
+    let c = &r["captures"];
+    assert_eq!((num(c, "live"), num(c, "spoof")), (1.0, 1.0), "{c:#}");
+    assert_eq!(num(c, "bpcer"), 0.0, "{c:#}");
+    assert_eq!((num(c, "refused"), num(c, "apcer")), (1.0, 0.0), "{c:#}");
+    assert!(c["items"][1]["refused"]
+        .as_str()
+        .is_some_and(|m| m.contains("same size")));
+    // Per-image figures still count every row.
+    assert_eq!(num(&r, "live") + num(&r, "spoof"), 17.0);
+}

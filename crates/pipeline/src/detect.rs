@@ -30,7 +30,7 @@ impl Face {
         (self.x + self.width / 2.0, self.y + self.height / 2.0)
     }
 
-    fn iou(&self, other: &Face) -> f32 {
+    pub(crate) fn iou(&self, other: &Face) -> f32 {
         let ix = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
         let iy = (self.y + self.height).min(other.y + other.height) - self.y.max(other.y);
         if ix <= 0.0 || iy <= 0.0 {

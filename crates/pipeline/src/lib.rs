@@ -4,6 +4,7 @@
 //! same code runs natively, in the edge worker and in the browser (wasm32).
 
 pub mod align;
+pub mod burst;
 pub mod challenge;
 pub mod config;
 pub mod decide;

@@ -56,19 +56,10 @@ pub fn pipeline() -> &'static Pipeline {
     })
 }
 
-/// The JPEG frames of an .mjpeg clip in the data set: each starts with an SOI marker followed
-/// by another marker, a byte pair entropy-coded data never contains (0xFF there is stuffed).
+/// The JPEG frames of an .mjpeg clip in the data set.
 pub fn mjpeg_frames(path: &str) -> Vec<Vec<u8>> {
-    let bytes = read(path);
-    let starts: Vec<usize> = bytes
-        .windows(3)
-        .enumerate()
-        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
-        .map(|(i, _)| i)
-        .collect();
-    starts
-        .iter()
-        .zip(starts.iter().skip(1).chain([&bytes.len()]))
-        .map(|(&a, &b)| bytes[a..b].to_vec())
+    facegate_pipeline::burst::split_mjpeg(&read(path))
+        .into_iter()
+        .map(<[u8]>::to_vec)
         .collect()
 }
