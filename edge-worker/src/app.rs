@@ -42,7 +42,7 @@ pub fn housekeeping_service(env: &Env) -> Result<AppService, ApiError> {
 fn service_with(env: &Env, urls: Urls) -> Result<AppService, ApiError> {
     let db = http::database(env)?;
     Ok(Service {
-        store: D1Store::new(db),
+        store: D1Store::new(db).with_dev_faults(env),
         clock: WorkerClock,
         ids: WorkerIds,
         cipher: template_cipher(env)?,

@@ -1,16 +1,15 @@
 //! `POST /hosted/v1/{session_token}/capture`: the hosted page (or a test, without a camera)
 //! posts one frame (`frame`), or for an active liveness challenge the frames it filmed
 //! (`frames` repeated, `steps` JSON with each frame's step, `challenge_id`); the pipeline runs
-//! here, authoritatively, between the core's `begin_capture` and `finish_capture`. Frames are
-//! never stored.
+//! here, authoritatively, between the core's `begin_capture` and `capture`, which decides from
+//! the measurements and stores the outcome. Frames are never stored.
 
-use facegate_pipeline::challenge::{self, ChallengeResult};
-use facegate_pipeline::decide;
-use facegate_pipeline::{Analysis, Embedding, Pipeline, PipelineError, Want};
+use facegate_pipeline::challenge;
+use facegate_pipeline::{Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
-    parse_frame_labels, ApiError, CaptureContext, CaptureOutcome, Feature, FieldErrors,
-    HttpResponse, FACE_MATCH_NODE, LIVENESS_NODE, MAX_FRAME_BYTES,
+    parse_frame_labels, ApiError, CaptureEvidence, ChallengeAnswer, FieldErrors, HttpResponse,
+    MAX_FRAME_BYTES,
 };
 use worker::{Env, FormData, FormEntry};
 
@@ -52,20 +51,13 @@ pub async fn handle(
     let pipeline = models::pipeline(env).await?;
     // A bad frame is refused before finish_capture, so it costs the user no attempt.
     let analysis = standalone::analyze(&pipeline, &frame, "frame", Want::ALL)?;
-    // One frame answers no challenge: on an active-liveness workflow liveness fails.
-    let method = ctx.workflow.liveness_method;
-    let challenge = method.is_active().then(|| {
-        (
-            challenge::verify(
-                ctx.challenge.as_ref(),
-                None,
-                &[],
-                &pipeline.config.challenge,
-            ),
-            None,
-        )
-    });
-    finish(svc, ctx, &pipeline, &analysis, challenge, precheck).await
+    let evidence = CaptureEvidence {
+        analysis,
+        challenge: None,
+        precheck,
+    };
+    let result = svc.capture(ctx, evidence, &pipeline.config).await?;
+    Ok(HttpResponse::json(200, result.to_json()))
 }
 
 /// An active-liveness capture: the frames filmed while the page showed the challenge, each
@@ -143,25 +135,20 @@ async fn handle_frames(
                 .map_err(|e| frame_error(i, e))?,
         );
     }
-    let verdict = challenge::verify(
-        ctx.challenge.as_ref(),
-        Some(&labels.challenge_id),
-        &observed,
-        &limits,
-    );
     let best = challenge::best_frame(&observed, &limits).unwrap_or(0);
     // The best frame is decoded a second time (a few ms) rather than keeping all the decoded
     // frames: up to 16 of them would add about 8 MB to an isolate already near 128 MB.
     let analysis = standalone::analyze(&pipeline, &frames[best], "frames", Want::ALL)?;
-    finish(
-        svc,
-        ctx,
-        &pipeline,
-        &analysis,
-        Some((verdict, Some(labels.challenge_id))),
+    let evidence = CaptureEvidence {
+        analysis,
+        challenge: Some(ChallengeAnswer {
+            challenge_id: labels.challenge_id,
+            frames: observed,
+        }),
         precheck,
-    )
-    .await
+    };
+    let result = svc.capture(ctx, evidence, &pipeline.config).await?;
+    Ok(HttpResponse::json(200, result.to_json()))
 }
 
 fn frame_error(i: usize, e: PipelineError) -> ApiError {
@@ -169,58 +156,6 @@ fn frame_error(i: usize, e: PipelineError) -> ApiError {
         PipelineError::Model { .. } => internal("pipeline", e),
         input => FieldErrors::single("frames", format!("Frame {i}: {input}")),
     }
-}
-
-/// The decision items of an analysed capture, with the challenge's verdict folded into the
-/// liveness item when the workflow asked for one, handed to the core.
-async fn finish(
-    svc: &AppService,
-    ctx: CaptureContext,
-    pipeline: &Pipeline,
-    analysis: &Analysis,
-    challenge: Option<(ChallengeResult, Option<String>)>,
-    precheck: Option<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
-    let policy = ctx.workflow.policy();
-    let c = &pipeline.config;
-    let mut liveness = decide::liveness_check(
-        LIVENESS_NODE,
-        &analysis.observation(None),
-        &c.calibration,
-        &policy,
-        &c.quality,
-    );
-    if let Some((verdict, answered)) = &challenge {
-        challenge::apply(
-            &mut liveness,
-            ctx.workflow.liveness_method,
-            answered.as_deref(),
-            verdict,
-        );
-    }
-    let face_match = ctx.workflow.has(Feature::FaceMatch).then(|| {
-        let obs = analysis.observation(ctx.reference.as_ref());
-        decide::face_match(
-            FACE_MATCH_NODE,
-            &obs,
-            ctx.reference.is_some(),
-            &c.calibration,
-            &policy,
-        )
-    });
-    let embedding = analysis.subject.as_ref().and_then(|s| s.embedding.clone());
-    let result = svc
-        .finish_capture(
-            ctx,
-            CaptureOutcome {
-                liveness,
-                face_match,
-                embedding,
-                precheck,
-            },
-        )
-        .await?;
-    Ok(HttpResponse::json(200, result.to_json()))
 }
 
 /// The embedding of a `portrait_image` sent at session creation; `None` when it holds no

@@ -1,10 +1,13 @@
-//! `facegate_sessions::Store` over Cloudflare D1 (schema: edge-worker/migrations). Each method
-//! is one or two prepared statements; sessions keep their full record as JSON in `data`, with
-//! the columns that queries filter or sort on copied out.
+//! `facegate_sessions::Store` over Cloudflare D1 (schema: edge-worker/migrations). Each read is
+//! one prepared statement; a `commit` is one `batch()` (a transaction: all or nothing). Sessions
+//! keep their full record as JSON in `data`, with the columns that queries filter or sort on
+//! copied out. Every statement names the application it acts for, except the token lookup and
+//! the operator sweeps.
 
 use facegate_pipeline::challenge::Challenge;
 use facegate_sessions::{
-    DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError, TemplateRow,
+    Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError, TemplateRow,
+    Write,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -12,13 +15,168 @@ use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+/// The CHECK constraint of `write_conflicts` (migration 0006): a batch fails on it exactly when
+/// a guarded session update found another version.
+const VERSION_CONFLICT: &str = "version_conflict";
+/// Metadata key of a session whose decision write fails, when development faults are on.
+const FAULT_KEY: &str = "facegate_fault";
+
 pub struct D1Store {
     db: D1Database,
+    /// Development only (`FACEGATE_DEV_FAULTS=1`): a commit that records a decision for a
+    /// session whose metadata has `"facegate_fault": "decision"` gets a failing statement
+    /// appended, after all of its real writes ran, so D1 must roll every one of them back.
+    dev_faults: bool,
 }
 
 impl D1Store {
     pub fn new(db: D1Database) -> Self {
-        D1Store { db }
+        D1Store {
+            db,
+            dev_faults: false,
+        }
+    }
+
+    /// The store with the development fault switch read from the environment; off unless the
+    /// `FACEGATE_DEV_FAULTS` var is exactly `1` (never set in wrangler.toml).
+    pub fn with_dev_faults(mut self, env: &worker::Env) -> Self {
+        self.dev_faults = env
+            .var("FACEGATE_DEV_FAULTS")
+            .is_ok_and(|v| v.to_string() == "1");
+        self
+    }
+
+    fn injects_fault(&self, writes: &[Write]) -> bool {
+        self.dev_faults
+            && writes.iter().any(|w| match w {
+                Write::UpdateSession { session, .. } => {
+                    !session.status.is_unfinished()
+                        && session
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.get(FAULT_KEY))
+                            .and_then(Value::as_str)
+                            == Some("decision")
+                }
+                _ => false,
+            })
+    }
+
+    /// The statements of one write, in order.
+    fn statements(&self, w: &Write, out: &mut Vec<D1PreparedStatement>) -> Result<(), StoreError> {
+        match w {
+            Write::InsertSession(s) => out.push(self.statement(
+                "INSERT INTO sessions (id, application_id, number, token, status, vendor_data, workflow_id, country, \
+                 search_text, created_at, expires_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                &[
+                    text(&s.id),
+                    text(&s.application_id),
+                    int(s.number),
+                    text(&s.token),
+                    text(&enum_text(&s.status)?),
+                    opt(s.vendor_data.as_deref()),
+                    text(&s.workflow_id),
+                    opt(country(s)),
+                    text(&search_text(s)),
+                    int(s.created_at),
+                    int(s.expires_at),
+                    int(s.version),
+                    text(&encode(s)?),
+                ],
+            )?),
+            Write::UpdateSession {
+                session: s,
+                expected_version,
+            } => {
+                // The guard inserts a row (refused by the table's CHECK, failing the batch)
+                // exactly when the session is not at the version the writer read.
+                out.push(self.statement(
+                    "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE NOT EXISTS \
+                     (SELECT 1 FROM sessions WHERE application_id = ?2 AND id = ?1 AND version = ?3)",
+                    &[text(&s.id), text(&s.application_id), int(*expected_version)],
+                )?);
+                out.push(self.statement(
+                    "UPDATE sessions SET status = ?1, vendor_data = ?2, country = ?3, search_text = ?4, expires_at = ?5, \
+                     version = ?6, data = ?7 WHERE application_id = ?8 AND id = ?9 AND version = ?10",
+                    &[
+                        text(&enum_text(&s.status)?),
+                        opt(s.vendor_data.as_deref()),
+                        opt(country(s)),
+                        text(&search_text(s)),
+                        int(s.expires_at),
+                        int(s.version),
+                        text(&encode(s)?),
+                        text(&s.application_id),
+                        text(&s.id),
+                        int(*expected_version),
+                    ],
+                )?);
+            }
+            Write::EraseSessions {
+                application_id,
+                ids,
+            } => {
+                // json_each keeps one statement per table however many sessions go.
+                let ids = text(&encode(ids)?);
+                for sql in [
+                    "DELETE FROM challenges WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+                    "DELETE FROM templates WHERE application_id = ?1 AND source_session_id IN (SELECT value FROM json_each(?2))",
+                    "DELETE FROM webhook_deliveries WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+                    "DELETE FROM sessions WHERE application_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+                ] {
+                    out.push(self.statement(sql, &[text(application_id), ids.clone()])?);
+                }
+            }
+            Write::PutChallenge {
+                application_id,
+                session_id,
+                challenge,
+                issued_at,
+            } => out.push(self.statement(
+                "INSERT INTO challenges (session_id, application_id, data, issued_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (session_id) DO UPDATE SET data = ?3, issued_at = ?4 WHERE application_id = ?2",
+                &[
+                    text(session_id),
+                    text(application_id),
+                    text(&encode(challenge)?),
+                    int(*issued_at),
+                ],
+            )?),
+            Write::DeleteChallenge {
+                application_id,
+                session_id,
+            } => out.push(self.statement(
+                "DELETE FROM challenges WHERE application_id = ?1 AND session_id = ?2",
+                &[text(application_id), text(session_id)],
+            )?),
+            Write::PutTemplate(t) => out.push(self.statement(
+                "INSERT INTO templates (application_id, vendor_data, source_session_id, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (application_id, vendor_data) DO UPDATE SET source_session_id = ?3, blob = ?4, created_at = ?5",
+                &[text(&t.application_id), text(&t.vendor_data), text(&t.source_session_id), text(&hex::encode(&t.blob)), int(t.created_at)],
+            )?),
+            Write::DeleteTemplate {
+                application_id,
+                vendor_data,
+            } => out.push(self.statement(
+                "DELETE FROM templates WHERE application_id = ?1 AND vendor_data = ?2",
+                &[text(application_id), text(vendor_data)],
+            )?),
+            Write::DeleteTemplatesFromSession {
+                application_id,
+                session_id,
+            } => out.push(self.statement(
+                "DELETE FROM templates WHERE application_id = ?1 AND source_session_id = ?2",
+                &[text(application_id), text(session_id)],
+            )?),
+            Write::InsertDelivery(d) => out.push(self.statement(
+                &format!(
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                     ON CONFLICT (event_id, destination_id) DO NOTHING"
+                ),
+                &delivery_args(d)?,
+            )?),
+        }
+        Ok(())
     }
 
     fn statement(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
@@ -191,6 +349,27 @@ fn enum_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 const DELIVERY_COLUMNS: &str = "id, event_id, application_id, session_id, destination_id, url, webhook_type, payload, attempt, next_attempt_at, status, last_response, created_at, updated_at";
 
 impl Store for D1Store {
+    async fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut batch = Vec::with_capacity(writes.len() + 1);
+        for w in writes {
+            self.statements(w, &mut batch)?;
+        }
+        if self.injects_fault(writes) {
+            batch.push(self.statement("SELECT * FROM facegate_injected_fault", &[])?);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db.batch(batch).await.map(|_| ()).map_err(|e| {
+            let message = e.to_string();
+            if message.contains(VERSION_CONFLICT) {
+                StoreError::Conflict
+            } else {
+                StoreError::Backend(message)
+            }
+        })
+    }
+
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {
         let rows: Vec<CountRow> = self
             .rows(
@@ -202,30 +381,6 @@ impl Store for D1Store {
         rows.first()
             .map(|r| r.n as i64)
             .ok_or_else(|| backend("counter returned no row"))
-    }
-
-    async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO sessions (id, application_id, number, token, status, vendor_data, workflow_id, country, \
-             search_text, created_at, expires_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            &[
-                text(&s.id),
-                text(&s.application_id),
-                int(s.number),
-                text(&s.token),
-                text(&enum_text(&s.status)?),
-                opt(s.vendor_data.as_deref()),
-                text(&s.workflow_id),
-                opt(country(s)),
-                text(&search_text(s)),
-                int(s.created_at),
-                int(s.expires_at),
-                int(s.version),
-                text(&encode(s)?),
-            ],
-        )
-        .await
-        .map(|_| ())
     }
 
     async fn get_session(
@@ -259,41 +414,6 @@ impl Store for D1Store {
             &[text(application_id), text(vendor_data)],
         )
         .await
-    }
-
-    async fn update_session(&self, s: &Session, expected_version: i64) -> Result<(), StoreError> {
-        let changed = self
-            .changes(
-                "UPDATE sessions SET status = ?1, vendor_data = ?2, country = ?3, search_text = ?4, expires_at = ?5, \
-                 version = ?6, data = ?7 WHERE application_id = ?8 AND id = ?9 AND version = ?10",
-                &[
-                    text(&enum_text(&s.status)?),
-                    opt(s.vendor_data.as_deref()),
-                    opt(country(s)),
-                    text(&search_text(s)),
-                    int(s.expires_at),
-                    int(s.version),
-                    text(&encode(s)?),
-                    text(&s.application_id),
-                    text(&s.id),
-                    int(expected_version),
-                ],
-            )
-            .await?;
-        if changed == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
-    async fn delete_session(&self, application_id: &str, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .changes(
-                "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
-                &[text(application_id), text(id)],
-            )
-            .await?
-            > 0)
     }
 
     async fn list_sessions(
@@ -385,9 +505,13 @@ impl Store for D1Store {
         now: i64,
         limit: u32,
     ) -> Result<Vec<Session>, StoreError> {
+        // `turn` numbers each application's overdue sessions oldest first; taking turn 1 of
+        // every application before anyone's turn 2 keeps one tenant's backlog from starving
+        // the others.
         self.sessions(
-            "SELECT data FROM sessions WHERE (?1 IS NULL OR application_id = ?1) AND expires_at <= ?2 \
-             AND status IN ('Not Started', 'In Progress', 'Resubmitted', 'Awaiting User') ORDER BY expires_at LIMIT ?3",
+            "SELECT data FROM (SELECT data, expires_at, ROW_NUMBER() OVER (PARTITION BY application_id ORDER BY expires_at) AS turn \
+             FROM sessions WHERE (?1 IS NULL OR application_id = ?1) AND expires_at <= ?2 \
+             AND status IN ('Not Started', 'In Progress', 'Resubmitted', 'Awaiting User')) ORDER BY turn, expires_at LIMIT ?3",
             &[opt(application_id), int(now), int(i64::from(limit))],
         )
         .await
@@ -397,59 +521,29 @@ impl Store for D1Store {
         &self,
         application_id: &str,
         cutoff: i64,
+        limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<IdRow> = self
             .rows(
-                "SELECT id FROM sessions WHERE application_id = ?1 AND created_at < ?2",
-                &[text(application_id), int(cutoff)],
+                "SELECT id FROM sessions WHERE application_id = ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3",
+                &[text(application_id), int(cutoff), int(i64::from(limit))],
             )
             .await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
-    async fn put_challenge(
+    async fn get_challenge(
         &self,
+        application_id: &str,
         session_id: &str,
-        challenge: &Challenge,
-        issued_at: i64,
-    ) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO challenges (session_id, data, issued_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (session_id) DO UPDATE SET data = ?2, issued_at = ?3",
-            &[text(session_id), text(&encode(challenge)?), int(issued_at)],
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError> {
+    ) -> Result<Option<Challenge>, StoreError> {
         let rows: Vec<DataRow> = self
             .rows(
-                "SELECT data FROM challenges WHERE session_id = ?1",
-                &[text(session_id)],
+                "SELECT data FROM challenges WHERE application_id = ?1 AND session_id = ?2",
+                &[text(application_id), text(session_id)],
             )
             .await?;
         rows.into_iter().next().map(|r| decode(&r.data)).transpose()
-    }
-
-    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .changes(
-                "DELETE FROM challenges WHERE session_id = ?1",
-                &[text(session_id)],
-            )
-            .await?
-            > 0)
-    }
-
-    async fn put_template(&self, t: &TemplateRow) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO templates (application_id, vendor_data, source_session_id, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (application_id, vendor_data) DO UPDATE SET source_session_id = ?3, blob = ?4, created_at = ?5",
-            &[text(&t.application_id), text(&t.vendor_data), text(&t.source_session_id), text(&hex::encode(&t.blob)), int(t.created_at)],
-        )
-        .await
-        .map(|_| ())
     }
 
     async fn get_template(
@@ -478,103 +572,62 @@ impl Store for D1Store {
             .transpose()
     }
 
-    async fn delete_template(
+    async fn claim_due_deliveries(
         &self,
-        application_id: &str,
-        vendor_data: &str,
-    ) -> Result<bool, StoreError> {
+        now: i64,
+        claim: &Claim,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        // One statement, so two senders never both take a row; turns across applications as
+        // in `expired_unfinished`. The lease is the row's next attempt time: if this sender
+        // dies, the row is simply due again when it ends.
+        let rows: Vec<DeliveryDbRow> = self
+            .rows(
+                &format!(
+                    "UPDATE webhook_deliveries SET next_attempt_at = ?2, claim = ?3 WHERE id IN (\
+                     SELECT id FROM (SELECT id, next_attempt_at, created_at, ROW_NUMBER() OVER \
+                     (PARTITION BY application_id ORDER BY next_attempt_at, created_at) AS turn FROM webhook_deliveries \
+                     WHERE status = 'pending' AND next_attempt_at <= ?1) ORDER BY turn, next_attempt_at, created_at LIMIT ?4) \
+                     RETURNING {DELIVERY_COLUMNS}"
+                ),
+                &[int(now), int(claim.lease_until), text(&claim.id), int(i64::from(limit))],
+            )
+            .await?;
+        rows.into_iter().map(DeliveryRow::try_from).collect()
+    }
+
+    async fn finish_delivery(&self, d: &DeliveryRow, claim_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .changes(
-                "DELETE FROM templates WHERE application_id = ?1 AND vendor_data = ?2",
-                &[text(application_id), text(vendor_data)],
+                "UPDATE webhook_deliveries SET attempt = ?1, next_attempt_at = ?2, status = ?3, last_response = ?4, \
+                 updated_at = ?5, claim = NULL WHERE id = ?6 AND application_id = ?7 AND claim = ?8",
+                &[
+                    int(i64::from(d.attempt)),
+                    int(d.next_attempt_at),
+                    text(&enum_text(&d.status)?),
+                    opt(d.last_response.as_deref()),
+                    int(d.updated_at),
+                    text(&d.id),
+                    text(&d.application_id),
+                    text(claim_id),
+                ],
             )
             .await?
             > 0)
     }
 
-    async fn delete_templates_from_session(
+    async fn deliveries_for_session(
         &self,
         application_id: &str,
         session_id: &str,
-    ) -> Result<u64, StoreError> {
-        self.changes(
-            "DELETE FROM templates WHERE application_id = ?1 AND source_session_id = ?2",
-            &[text(application_id), text(session_id)],
-        )
-        .await
-    }
-
-    async fn insert_delivery(&self, d: &DeliveryRow) -> Result<bool, StoreError> {
-        let inserted = self
-            .changes(
-                &format!(
-                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                     ON CONFLICT (event_id, destination_id) DO NOTHING"
-                ),
-                &delivery_args(d)?,
-            )
-            .await?;
-        Ok(inserted > 0)
-    }
-
-    async fn due_deliveries(&self, now: i64, limit: u32) -> Result<Vec<DeliveryRow>, StoreError> {
-        let rows: Vec<DeliveryDbRow> = self
-            .rows(
-                &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
-                     ORDER BY next_attempt_at LIMIT ?2"
-                ),
-                &[int(now), int(i64::from(limit))],
-            )
-            .await?;
-        rows.into_iter().map(DeliveryRow::try_from).collect()
-    }
-
-    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
-        let rows: Vec<DeliveryDbRow> = self
-            .rows(
-                &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"),
-                &[text(id)],
-            )
-            .await?;
-        rows.into_iter()
-            .next()
-            .map(DeliveryRow::try_from)
-            .transpose()
-    }
-
-    async fn update_delivery(&self, d: &DeliveryRow) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE webhook_deliveries SET attempt = ?1, next_attempt_at = ?2, status = ?3, last_response = ?4, updated_at = ?5 WHERE id = ?6",
-            &[
-                int(i64::from(d.attempt)),
-                int(d.next_attempt_at),
-                text(&enum_text(&d.status)?),
-                opt(d.last_response.as_deref()),
-                int(d.updated_at),
-                text(&d.id),
-            ],
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn deliveries_for_session(
-        &self,
-        session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows: Vec<DeliveryDbRow> = self
-            .rows(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE session_id = ?1 ORDER BY created_at"), &[text(session_id)])
+            .rows(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE application_id = ?1 AND session_id = ?2 ORDER BY created_at"),
+                &[text(application_id), text(session_id)],
+            )
             .await?;
         rows.into_iter().map(DeliveryRow::try_from).collect()
-    }
-
-    async fn delete_deliveries_for_session(&self, session_id: &str) -> Result<u64, StoreError> {
-        self.changes(
-            "DELETE FROM webhook_deliveries WHERE session_id = ?1",
-            &[text(session_id)],
-        )
-        .await
     }
 
     async fn get_idempotency(

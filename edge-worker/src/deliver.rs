@@ -1,10 +1,12 @@
 //! Sends due webhooks from the D1 outbox and records each result; the core decides retries.
+//! Rows are claimed under a lease before sending, so a cron run, a capture's `wait_until` and a
+//! manual housekeeping call that overlap never send the same row twice.
 
 use std::time::Duration;
 
 use facegate_sessions::{check_url, sign_for_send, ApiError, Clock, SendResult, UrlPolicy};
 use facegate_webhook::SignedWebhook;
-use futures_util::future::{select, Either};
+use futures_util::future::{join_all, select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
@@ -20,27 +22,36 @@ const BATCH: u32 = 25;
 
 pub async fn due(env: &Env) -> Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
-    let rows = svc.deliveries_due(BATCH).await?;
+    let (claim, rows) = svc.claim_deliveries(BATCH).await?;
     if rows.is_empty() {
         return Ok(());
     }
     let applications = apps::all(env).await?;
-    for row in rows {
+    let (svc, claim) = (&svc, &claim.id);
+    let policy = url_policy(env);
+    // Concurrently: the batch then takes one send timeout at most, well inside the lease.
+    let results = join_all(rows.iter().map(|row| {
         let app = applications.iter().find(|a| a.id == row.application_id);
-        match app.and_then(|app| sign_for_send(&row, app, WorkerClock.now())) {
-            Some(Ok(signed)) => {
-                let result = send(&row.url, &signed, url_policy(env)).await;
-                svc.record_delivery_result(&row.id, result).await?;
+        let signed = app.and_then(|app| sign_for_send(row, app, WorkerClock.now()));
+        async move {
+            match signed {
+                Some(Ok(signed)) => {
+                    let result = send(&row.url, &signed, policy).await;
+                    svc.record_delivery_result(claim, row, result)
+                        .await
+                        .map(|_| ())
+                }
+                Some(Err(e)) => {
+                    worker::console_error!("webhook {} cannot be signed: {e}", row.id);
+                    svc.abandon_delivery(claim, row).await
+                }
+                // The application or its destination is gone: nobody to deliver to.
+                None => svc.abandon_delivery(claim, row).await,
             }
-            Some(Err(e)) => {
-                worker::console_error!("webhook {} cannot be signed: {e}", row.id);
-                svc.abandon_delivery(&row.id).await?;
-            }
-            // The application or its destination is gone: nobody to deliver to.
-            None => svc.abandon_delivery(&row.id).await?,
         }
-    }
-    Ok(())
+    }))
+    .await;
+    results.into_iter().collect()
 }
 
 async fn send(url: &str, signed: &SignedWebhook, policy: UrlPolicy) -> SendResult {

@@ -1,6 +1,6 @@
 //! Time and randomness from the Workers runtime, behind the core's `Clock` and `Ids` ports.
 
-use facegate_sessions::{Clock, Ids};
+use facegate_sessions::{Clock, Ids, RandomnessUnavailable};
 
 pub struct WorkerClock;
 
@@ -12,30 +12,33 @@ impl Clock for WorkerClock {
 
 pub struct WorkerIds;
 
-fn random<const N: usize>() -> [u8; N] {
+/// `crypto.getRandomValues`, or an error: zeros in place of random bytes would be a repeated
+/// AES-GCM nonce under the template key, or a guessable token.
+fn random<const N: usize>() -> Result<[u8; N], RandomnessUnavailable> {
     let mut bytes = [0u8; N];
-    // crypto.getRandomValues cannot fail for these sizes; a failure would leave zeros, which
-    // the unique indexes on ids and tokens would then refuse.
-    let _ = getrandom::fill(&mut bytes);
-    bytes
+    getrandom::fill(&mut bytes).map_err(|e| {
+        worker::console_error!("getrandom failed: {e}");
+        RandomnessUnavailable
+    })?;
+    Ok(bytes)
 }
 
 impl Ids for WorkerIds {
-    fn uuid(&self) -> String {
-        uuid_v4(random())
+    fn uuid(&self) -> Result<String, RandomnessUnavailable> {
+        Ok(uuid_v4(random()?))
     }
 
-    fn token(&self) -> String {
-        hex::encode(random::<24>())
+    fn token(&self) -> Result<String, RandomnessUnavailable> {
+        Ok(hex::encode(random::<24>()?))
     }
 
-    fn nonce(&self) -> [u8; 12] {
+    fn nonce(&self) -> Result<[u8; 12], RandomnessUnavailable> {
         random()
     }
 
-    fn below(&self, n: u32) -> u32 {
+    fn below(&self, n: u32) -> Result<u32, RandomnessUnavailable> {
         // 64 random bits reduced modulo a small n: the bias is below 2^-58.
-        (u64::from_le_bytes(random()) % u64::from(n.max(1))) as u32
+        Ok((u64::from_le_bytes(random()?) % u64::from(n.max(1))) as u32)
     }
 }
 

@@ -270,8 +270,7 @@ async fn session_webhooks(
     app: &Application,
     id: &str,
 ) -> std::result::Result<HttpResponse, ApiError> {
-    svc.get(app, id).await?;
-    let rows = svc.store.deliveries_for_session(id).await?;
+    let rows = svc.session_deliveries(app, id).await?;
     let results: Vec<serde_json::Value> = rows
         .iter()
         .map(|d| {

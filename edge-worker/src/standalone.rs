@@ -50,7 +50,7 @@ pub async fn passive_liveness(form: FormData, env: &Env) -> Result<HttpResponse,
     );
     Ok(HttpResponse::json(
         200,
-        render_passive_liveness(&new_request_id(), &check, &analysis, &now_iso()),
+        render_passive_liveness(&new_request_id()?, &check, &analysis, &now_iso()),
     ))
 }
 
@@ -86,7 +86,7 @@ pub async fn face_match(form: FormData, env: &Env) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::json(
         200,
         render_face_match(
-            &new_request_id(),
+            &new_request_id()?,
             &item,
             &user_analysis,
             &ref_analysis,
@@ -204,9 +204,9 @@ fn number_field(form: &FormData, name: &str) -> Result<Option<f32>, ApiError> {
     }
 }
 
-fn new_request_id() -> String {
+fn new_request_id() -> Result<String, ApiError> {
     use facegate_sessions::Ids;
-    crate::ports::WorkerIds.uuid()
+    Ok(crate::ports::WorkerIds.uuid()?)
 }
 
 fn now_iso() -> String {

@@ -9,6 +9,10 @@ use facegate_webhook::{SignedWebhook, DIDIT_USER_AGENT};
 use crate::types::{Application, DeliveryRow, DeliveryStatus};
 
 pub const MAX_SENDS: u32 = 7;
+/// How long a sender holds the rows it claimed. Longer than a batch of sends takes (they run
+/// concurrently, each cut off at 10 s), so a live sender never loses its rows, and short enough
+/// that rows claimed by an isolate that died are retried within minutes.
+pub const LEASE_SECONDS: i64 = 120;
 const FIRST_RETRY_SECONDS: i64 = 60;
 const BACKOFF_FACTOR: i64 = 4;
 

@@ -122,9 +122,9 @@ pub fn create(
         errors.add("url", "This field is required.");
     }
     let mut d = WebhookDestination {
-        id: ids.uuid(),
+        id: ids.uuid()?,
         url: String::new(),
-        secret_shared_key: format!("whsec_{}", ids.token()),
+        secret_shared_key: format!("whsec_{}", ids.token()?),
         subscribed_events: vec!["status.updated".to_owned()],
         enabled: true,
         label: None,

@@ -99,6 +99,10 @@ pub enum ApiError {
     /// Storage or crypto fault: never caused by client input, never shows its detail.
     #[error("internal: {0}")]
     Internal(String),
+    /// 503: the storage backend failed; nothing of the request was written, so a retry is
+    /// safe (and with `Idempotency-Key`, deduplicated).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
         }
     }
 
@@ -151,6 +156,10 @@ impl ApiError {
                 ))
             }
             ApiError::Internal(_) => detail("A server error occurred."),
+            ApiError::Unavailable(_) => {
+                headers.push(("Retry-After".to_owned(), "5".to_owned()));
+                detail("The service is temporarily unavailable; retry the request.")
+            }
         };
         (self.status(), headers, body)
     }
@@ -162,7 +171,7 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Conflict => ApiError::Conflict(
                 "The session was modified concurrently; retry the request.".into(),
             ),
-            crate::store::StoreError::Backend(m) => ApiError::Internal(m),
+            crate::store::StoreError::Backend(m) => ApiError::Unavailable(m),
         }
     }
 }

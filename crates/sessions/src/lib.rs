@@ -5,6 +5,7 @@
 //! The Cloudflare Worker is a thin adapter that implements `Store` over D1, runs the face
 //! pipeline between `begin_capture` and `finish_capture`, and sends the webhook outbox.
 
+pub mod capture;
 pub mod cipher;
 pub mod deliveries;
 pub mod destinations;
@@ -26,7 +27,12 @@ pub mod memory;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_store;
 
+pub use capture::{
+    CaptureContext, CaptureEvidence, CaptureOutcome, CaptureResult, ChallengeAnswer,
+};
 pub use cipher::{AesGcmCipher, CipherError, TemplateCipher};
 pub use deliveries::{sign_for_send, SendResult};
 pub use destinations::{check_url, UrlPolicy};
@@ -38,7 +44,9 @@ pub use routes::{
     authenticate, authorize_operator, hash_api_key, resolve, route, Auth, Budget, Directory,
     HttpResponse, Matched, Route, RouteSpec, ROUTES,
 };
-pub use service::{CaptureContext, CaptureOutcome, CaptureResult, Service};
+pub use service::Service;
 pub use state::{transition, Event};
-pub use store::{Clock, Ids, SessionFilter, Store, StoreError};
+pub use store::{
+    Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+};
 pub use types::*;

@@ -12,7 +12,9 @@ use facegate_pipeline::challenge::Challenge;
 use serde_json::Value;
 
 use crate::idempotency::IdempotencyRecord;
-use crate::store::{Clock, Ids, SessionFilter, Store, StoreError};
+use crate::store::{
+    Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+};
 use crate::types::{DeliveryRow, DeliveryStatus, Session, TemplateRow};
 
 #[derive(Default)]
@@ -21,11 +23,24 @@ pub struct MemoryStore {
     pub counters: RefCell<BTreeMap<String, i64>>,
     pub templates: RefCell<BTreeMap<(String, String), TemplateRow>>,
     pub deliveries: RefCell<BTreeMap<String, DeliveryRow>>,
-    /// By session id: (challenge, issued_at).
-    pub challenges: RefCell<BTreeMap<String, (Challenge, i64)>>,
+    /// By delivery id: the claim holding it (the D1 `claim` column).
+    pub claims: RefCell<BTreeMap<String, String>>,
+    /// By (application_id, session_id): (challenge, issued_at).
+    pub challenges: RefCell<BTreeMap<(String, String), (Challenge, i64)>>,
     /// By (application_id, key).
     pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
+    /// Fault injection: the next this-many commits fail after applying their writes, which
+    /// must then be rolled back like a failed D1 batch.
+    pub failing_commits: Cell<u32>,
 }
+
+/// The tables a commit may change, copied before it so a failure restores them.
+type Snapshot = (
+    BTreeMap<String, Session>,
+    BTreeMap<(String, String), TemplateRow>,
+    BTreeMap<String, DeliveryRow>,
+    BTreeMap<(String, String), (Challenge, i64)>,
+);
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
     hay.is_some_and(|h| h.to_lowercase().contains(&needle.to_lowercase()))
@@ -63,29 +78,160 @@ fn matches(s: &Session, f: &SessionFilter) -> bool {
         })
 }
 
-impl Store for MemoryStore {
-    async fn put_challenge(
-        &self,
-        session_id: &str,
-        challenge: &Challenge,
-        issued_at: i64,
-    ) -> Result<(), StoreError> {
-        self.challenges
-            .borrow_mut()
-            .insert(session_id.to_owned(), (challenge.clone(), issued_at));
-        Ok(())
+/// Takes rows in turns across applications: every application's first, then every one's
+/// second, … (rows already in each application's priority order).
+fn round_robin<T>(rows: Vec<T>, app_of: impl Fn(&T) -> &str, limit: u32) -> Vec<T> {
+    let mut rank: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ranked: Vec<(usize, usize, T)> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let n = rank.entry(app_of(&r).to_owned()).or_insert(0);
+            *n += 1;
+            (*n, i, r)
+        })
+        .collect();
+    ranked.sort_by_key(|(n, i, _)| (*n, *i));
+    ranked
+        .into_iter()
+        .take(limit as usize)
+        .map(|(_, _, r)| r)
+        .collect()
+}
+
+impl MemoryStore {
+    fn snapshot(&self) -> Snapshot {
+        (
+            self.sessions.borrow().clone(),
+            self.templates.borrow().clone(),
+            self.deliveries.borrow().clone(),
+            self.challenges.borrow().clone(),
+        )
     }
 
-    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError> {
+    fn restore(&self, (sessions, templates, deliveries, challenges): Snapshot) {
+        *self.sessions.borrow_mut() = sessions;
+        *self.templates.borrow_mut() = templates;
+        *self.deliveries.borrow_mut() = deliveries;
+        *self.challenges.borrow_mut() = challenges;
+    }
+
+    fn apply(&self, w: &Write) -> Result<(), StoreError> {
+        let key = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        match w {
+            Write::InsertSession(session) => {
+                let mut all = self.sessions.borrow_mut();
+                if all.contains_key(&session.id) || all.values().any(|s| s.token == session.token) {
+                    return Err(StoreError::Backend("UNIQUE constraint failed".into()));
+                }
+                all.insert(session.id.clone(), session.clone());
+            }
+            Write::UpdateSession {
+                session,
+                expected_version,
+            } => match self.sessions.borrow_mut().get_mut(&session.id) {
+                Some(row)
+                    if row.version == *expected_version
+                        && row.application_id == session.application_id =>
+                {
+                    *row = session.clone();
+                }
+                _ => return Err(StoreError::Conflict),
+            },
+            Write::EraseSessions {
+                application_id,
+                ids,
+            } => {
+                let gone = |a: &String, sid: &String| a == application_id && ids.contains(sid);
+                self.sessions
+                    .borrow_mut()
+                    .retain(|id, s| !gone(&s.application_id, id));
+                self.challenges
+                    .borrow_mut()
+                    .retain(|(a, sid), _| !gone(a, sid));
+                self.templates
+                    .borrow_mut()
+                    .retain(|_, t| !gone(&t.application_id, &t.source_session_id));
+                self.deliveries
+                    .borrow_mut()
+                    .retain(|_, d| !gone(&d.application_id, &d.session_id));
+            }
+            Write::PutChallenge {
+                application_id,
+                session_id,
+                challenge,
+                issued_at,
+            } => {
+                self.challenges.borrow_mut().insert(
+                    key(application_id, session_id),
+                    (challenge.clone(), *issued_at),
+                );
+            }
+            Write::DeleteChallenge {
+                application_id,
+                session_id,
+            } => {
+                self.challenges
+                    .borrow_mut()
+                    .remove(&key(application_id, session_id));
+            }
+            Write::PutTemplate(row) => {
+                self.templates
+                    .borrow_mut()
+                    .insert(key(&row.application_id, &row.vendor_data), row.clone());
+            }
+            Write::DeleteTemplate {
+                application_id,
+                vendor_data,
+            } => {
+                self.templates
+                    .borrow_mut()
+                    .remove(&key(application_id, vendor_data));
+            }
+            Write::DeleteTemplatesFromSession {
+                application_id,
+                session_id,
+            } => self.templates.borrow_mut().retain(|_, r| {
+                !(&r.application_id == application_id && &r.source_session_id == session_id)
+            }),
+            Write::InsertDelivery(row) => {
+                let mut d = self.deliveries.borrow_mut();
+                if !d
+                    .values()
+                    .any(|r| r.event_id == row.event_id && r.destination_id == row.destination_id)
+                {
+                    d.insert(row.id.clone(), row.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    async fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let before = self.snapshot();
+        let mut result = writes.iter().try_for_each(|w| self.apply(w));
+        if result.is_ok() && self.failing_commits.get() > 0 {
+            self.failing_commits.set(self.failing_commits.get() - 1);
+            result = Err(StoreError::Backend("injected fault".into()));
+        }
+        if result.is_err() {
+            self.restore(before);
+        }
+        result
+    }
+
+    async fn get_challenge(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Option<Challenge>, StoreError> {
         Ok(self
             .challenges
             .borrow()
-            .get(session_id)
+            .get(&(application_id.to_owned(), session_id.to_owned()))
             .map(|c| c.0.clone()))
-    }
-
-    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError> {
-        Ok(self.challenges.borrow_mut().remove(session_id).is_some())
     }
 
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {
@@ -93,15 +239,6 @@ impl Store for MemoryStore {
         let n = c.entry(application_id.to_owned()).or_insert(0);
         *n += 1;
         Ok(*n)
-    }
-
-    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        let mut all = self.sessions.borrow_mut();
-        if all.contains_key(&session.id) || all.values().any(|s| s.token == session.token) {
-            return Err(StoreError::Backend("UNIQUE constraint failed".into()));
-        }
-        all.insert(session.id.clone(), session.clone());
-        Ok(())
     }
 
     async fn get_session(
@@ -140,34 +277,6 @@ impl Store for MemoryStore {
             })
             .cloned()
             .collect())
-    }
-
-    async fn update_session(
-        &self,
-        session: &Session,
-        expected_version: i64,
-    ) -> Result<(), StoreError> {
-        let mut all = self.sessions.borrow_mut();
-        match all.get_mut(&session.id) {
-            Some(row) if row.version == expected_version => {
-                *row = session.clone();
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict),
-        }
-    }
-
-    async fn delete_session(&self, application_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut all = self.sessions.borrow_mut();
-        if all
-            .get(id)
-            .is_some_and(|s| s.application_id == application_id)
-        {
-            all.remove(id);
-            Ok(true)
-        } else {
-            Ok(false)
-        }
     }
 
     async fn list_sessions(
@@ -215,37 +324,36 @@ impl Store for MemoryStore {
         now: i64,
         limit: u32,
     ) -> Result<Vec<Session>, StoreError> {
-        Ok(self
+        let mut due: Vec<Session> = self
             .sessions
             .borrow()
             .values()
             .filter(|s| application_id.is_none_or(|a| s.application_id == a))
             .filter(|s| s.status.is_unfinished() && s.expires_at <= now)
-            .take(limit as usize)
             .cloned()
-            .collect())
+            .collect();
+        due.sort_by_key(|s| s.expires_at);
+        Ok(round_robin(due, |s| &s.application_id, limit))
     }
 
     async fn sessions_created_before(
         &self,
         application_id: &str,
         cutoff: i64,
+        limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .sessions
-            .borrow()
-            .values()
-            .filter(|s| s.application_id == application_id && s.created_at < cutoff)
+        let mut old: Vec<&Session> = Vec::new();
+        let all = self.sessions.borrow();
+        old.extend(
+            all.values()
+                .filter(|s| s.application_id == application_id && s.created_at < cutoff),
+        );
+        old.sort_by_key(|s| s.created_at);
+        Ok(old
+            .into_iter()
+            .take(limit as usize)
             .map(|s| s.id.clone())
             .collect())
-    }
-
-    async fn put_template(&self, row: &TemplateRow) -> Result<(), StoreError> {
-        self.templates.borrow_mut().insert(
-            (row.application_id.clone(), row.vendor_data.clone()),
-            row.clone(),
-        );
-        Ok(())
     }
 
     async fn get_template(
@@ -260,41 +368,12 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn delete_template(
+    async fn claim_due_deliveries(
         &self,
-        application_id: &str,
-        vendor_data: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .templates
-            .borrow_mut()
-            .remove(&(application_id.to_owned(), vendor_data.to_owned()))
-            .is_some())
-    }
-
-    async fn delete_templates_from_session(
-        &self,
-        application_id: &str,
-        session_id: &str,
-    ) -> Result<u64, StoreError> {
-        let mut t = self.templates.borrow_mut();
-        let before = t.len();
-        t.retain(|_, r| !(r.application_id == application_id && r.source_session_id == session_id));
-        Ok((before - t.len()) as u64)
-    }
-
-    async fn insert_delivery(&self, row: &DeliveryRow) -> Result<bool, StoreError> {
-        let mut d = self.deliveries.borrow_mut();
-        if d.values()
-            .any(|r| r.event_id == row.event_id && r.destination_id == row.destination_id)
-        {
-            return Ok(false);
-        }
-        d.insert(row.id.clone(), row.clone());
-        Ok(true)
-    }
-
-    async fn due_deliveries(&self, now: i64, limit: u32) -> Result<Vec<DeliveryRow>, StoreError> {
+        now: i64,
+        claim: &Claim,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut due: Vec<DeliveryRow> = self
             .deliveries
             .borrow()
@@ -303,41 +382,49 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         due.sort_by_key(|r| (r.next_attempt_at, r.created_at));
-        due.truncate(limit as usize);
-        Ok(due)
+        let taken = round_robin(due, |r| &r.application_id, limit);
+        let mut rows = self.deliveries.borrow_mut();
+        let mut claims = self.claims.borrow_mut();
+        Ok(taken
+            .into_iter()
+            .map(|mut r| {
+                r.next_attempt_at = claim.lease_until;
+                rows.insert(r.id.clone(), r.clone());
+                claims.insert(r.id.clone(), claim.id.clone());
+                r
+            })
+            .collect())
     }
 
-    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError> {
-        Ok(self.deliveries.borrow().get(id).cloned())
-    }
-
-    async fn update_delivery(&self, row: &DeliveryRow) -> Result<(), StoreError> {
-        self.deliveries
-            .borrow_mut()
-            .insert(row.id.clone(), row.clone());
-        Ok(())
+    async fn finish_delivery(&self, row: &DeliveryRow, claim_id: &str) -> Result<bool, StoreError> {
+        let mut claims = self.claims.borrow_mut();
+        let mut rows = self.deliveries.borrow_mut();
+        let held = claims.get(&row.id).is_some_and(|c| c == claim_id)
+            && rows
+                .get(&row.id)
+                .is_some_and(|r| r.application_id == row.application_id);
+        if !held {
+            return Ok(false);
+        }
+        claims.remove(&row.id);
+        rows.insert(row.id.clone(), row.clone());
+        Ok(true)
     }
 
     async fn deliveries_for_session(
         &self,
+        application_id: &str,
         session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut rows: Vec<DeliveryRow> = self
             .deliveries
             .borrow()
             .values()
-            .filter(|r| r.session_id == session_id)
+            .filter(|r| r.application_id == application_id && r.session_id == session_id)
             .cloned()
             .collect();
         rows.sort_by_key(|r| r.created_at);
         Ok(rows)
-    }
-
-    async fn delete_deliveries_for_session(&self, session_id: &str) -> Result<u64, StoreError> {
-        let mut d = self.deliveries.borrow_mut();
-        let before = d.len();
-        d.retain(|_, r| r.session_id != session_id);
-        Ok((before - d.len()) as u64)
     }
 
     async fn get_idempotency(
@@ -399,19 +486,37 @@ impl SeqIds {
 }
 
 impl Ids for SeqIds {
-    fn uuid(&self) -> String {
-        format!("00000000-0000-4000-8000-{:012x}", self.bump())
+    fn uuid(&self) -> Result<String, RandomnessUnavailable> {
+        Ok(format!("00000000-0000-4000-8000-{:012x}", self.bump()))
     }
-    fn token(&self) -> String {
-        format!("tok-{}", self.bump())
+    fn token(&self) -> Result<String, RandomnessUnavailable> {
+        Ok(format!("tok-{}", self.bump()))
     }
-    fn nonce(&self) -> [u8; 12] {
+    fn nonce(&self) -> Result<[u8; 12], RandomnessUnavailable> {
         let mut n = [0u8; 12];
         n[4..].copy_from_slice(&self.bump().to_be_bytes());
-        n
+        Ok(n)
     }
-    fn below(&self, n: u32) -> u32 {
-        (self.bump() % u64::from(n.max(1))) as u32
+    fn below(&self, n: u32) -> Result<u32, RandomnessUnavailable> {
+        Ok((self.bump() % u64::from(n.max(1))) as u32)
+    }
+}
+
+/// Randomness that has failed, as `getrandom` can: every draw is an error.
+pub struct BrokenIds;
+
+impl Ids for BrokenIds {
+    fn uuid(&self) -> Result<String, RandomnessUnavailable> {
+        Err(RandomnessUnavailable)
+    }
+    fn token(&self) -> Result<String, RandomnessUnavailable> {
+        Err(RandomnessUnavailable)
+    }
+    fn nonce(&self) -> Result<[u8; 12], RandomnessUnavailable> {
+        Err(RandomnessUnavailable)
+    }
+    fn below(&self, _: u32) -> Result<u32, RandomnessUnavailable> {
+        Err(RandomnessUnavailable)
     }
 }
 

@@ -160,6 +160,7 @@ mod tests {
             resubmit_nodes: None,
             reviews: vec![],
             version: 5,
+            public_origin: None,
         }
     }
 

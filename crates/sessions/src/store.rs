@@ -1,7 +1,13 @@
 //! Ports: everything the core needs from the outside world.
 //!
-//! `Store` is row-oriented so a D1 (SQLite) adapter maps each method to one or two prepared
-//! statements. Futures carry no `Send` bound because workers-rs futures are `!Send`.
+//! `Store` is row-oriented so a D1 (SQLite) adapter maps each read to one prepared statement and
+//! each `Write` of a `commit` to one statement of a single transaction (D1 `batch()`).
+//! Futures carry no `Send` bound because workers-rs futures are `!Send`.
+//!
+//! Tenancy is part of every signature: a call names the application it acts for and the store
+//! filters by it, so another tenant's id can never reach a row. The exceptions are the session
+//! token lookup (the hosted page knows nothing else) and the operator sweeps (expiry, outbox),
+//! which return rows carrying the application id they belong to.
 
 use facegate_pipeline::challenge::Challenge;
 
@@ -13,16 +19,22 @@ pub trait Clock {
     fn now(&self) -> i64;
 }
 
+/// The platform's randomness failed. Never papered over with zeros: an all-zero nonce repeats
+/// under the template key and a zero token is guessable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("randomness unavailable")]
+pub struct RandomnessUnavailable;
+
 pub trait Ids {
     /// A fresh UUID (v4 text form).
-    fn uuid(&self) -> String;
+    fn uuid(&self) -> Result<String, RandomnessUnavailable>;
     /// An unguessable session token (≥ 128 bits of entropy, URL-safe).
-    fn token(&self) -> String;
+    fn token(&self) -> Result<String, RandomnessUnavailable>;
     /// A fresh 96-bit AES-GCM nonce; must never repeat under one key.
-    fn nonce(&self) -> [u8; 12];
+    fn nonce(&self) -> Result<[u8; 12], RandomnessUnavailable>;
     /// A uniformly random integer in `0..n` (`n` ≥ 1), unpredictable to clients: it picks
     /// liveness challenges.
-    fn below(&self, n: u32) -> u32;
+    fn below(&self, n: u32) -> Result<u32, RandomnessUnavailable>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +44,56 @@ pub enum StoreError {
     Conflict,
     #[error("storage backend: {0}")]
     Backend(String),
+}
+
+/// One write of a unit of work. A `commit` applies all of a list or none of it; an
+/// `UpdateSession` whose version no longer matches aborts the whole list with `Conflict`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    InsertSession(Session),
+    /// `UPDATE … WHERE application_id = ? AND id = ? AND version = ?`; no row → `Conflict`.
+    UpdateSession {
+        session: Session,
+        expected_version: i64,
+    },
+    /// Removes those sessions of the application and everything hanging off them: their
+    /// challenges, the templates they enrolled, their webhook rows. Ids of other applications
+    /// match nothing.
+    EraseSessions {
+        application_id: String,
+        ids: Vec<String>,
+    },
+    /// The session's current liveness challenge, replacing any earlier one.
+    PutChallenge {
+        application_id: String,
+        session_id: String,
+        challenge: Challenge,
+        issued_at: i64,
+    },
+    DeleteChallenge {
+        application_id: String,
+        session_id: String,
+    },
+    /// Insert or replace by (application_id, vendor_data).
+    PutTemplate(TemplateRow),
+    DeleteTemplate {
+        application_id: String,
+        vendor_data: String,
+    },
+    /// Removes templates enrolled from that session.
+    DeleteTemplatesFromSession {
+        application_id: String,
+        session_id: String,
+    },
+    /// Idempotent on (event_id, destination_id): an existing pair is left as it is.
+    InsertDelivery(DeliveryRow),
+}
+
+/// Outbox rows one sender took for itself until `lease_until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub id: String,
+    pub lease_until: i64,
 }
 
 /// Filters of `GET /sessions/`, already validated. All present filters must match.
@@ -54,30 +116,25 @@ pub struct SessionFilter {
 
 #[allow(async_fn_in_trait)]
 pub trait Store {
+    /// Applies every write or none (D1: one `batch()`, a transaction). See `Write`.
+    async fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+
     /// Next per-application session number. Never reuses a number, even after deletes
     /// (D1: `INSERT … ON CONFLICT DO UPDATE SET n = n + 1 RETURNING n` on a counters table).
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError>;
-    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
     async fn get_session(
         &self,
         application_id: &str,
         id: &str,
     ) -> Result<Option<Session>, StoreError>;
-    /// Tokens are globally unique (unique index): the hosted page knows nothing else.
+    /// Tokens are globally unique (unique index): the hosted page knows nothing else. The
+    /// session found carries its application id.
     async fn get_session_by_token(&self, token: &str) -> Result<Option<Session>, StoreError>;
     async fn sessions_for_vendor_data(
         &self,
         application_id: &str,
         vendor_data: &str,
     ) -> Result<Vec<Session>, StoreError>;
-    /// Writes `session` only if the stored row still has `expected_version`
-    /// (`UPDATE … WHERE id = ? AND version = ?`, 0 rows changed → `Conflict`).
-    async fn update_session(
-        &self,
-        session: &Session,
-        expected_version: i64,
-    ) -> Result<(), StoreError>;
-    async fn delete_session(&self, application_id: &str, id: &str) -> Result<bool, StoreError>;
     /// One page, newest first (descending `number`), plus the total count of matches.
     async fn list_sessions(
         &self,
@@ -93,61 +150,53 @@ pub trait Store {
         numbers: Option<&[i64]>,
     ) -> Result<Vec<String>, StoreError>;
     /// Sessions still unfinished (Not Started / In Progress / Resubmitted / Awaiting User)
-    /// whose `expires_at <= now`, of one application or of all (`None`), up to `limit`.
+    /// whose `expires_at <= now`, of one application or of all (`None`, an operator sweep), up
+    /// to `limit`. Across applications the rows are taken in turns (each application's
+    /// oldest, then each one's second, …), so one tenant's backlog cannot starve the others.
     async fn expired_unfinished(
         &self,
         application_id: Option<&str>,
         now: i64,
         limit: u32,
     ) -> Result<Vec<Session>, StoreError>;
-    /// Ids of the application's sessions created before `cutoff`.
+    /// Ids of the application's sessions created before `cutoff`, oldest first, up to `limit`.
     async fn sessions_created_before(
         &self,
         application_id: &str,
         cutoff: i64,
+        limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// The session's current liveness challenge, replacing any earlier one (D1: `INSERT …
-    /// ON CONFLICT (session_id) DO UPDATE`).
-    async fn put_challenge(
+    async fn get_challenge(
         &self,
+        application_id: &str,
         session_id: &str,
-        challenge: &Challenge,
-        issued_at: i64,
-    ) -> Result<(), StoreError>;
-    async fn get_challenge(&self, session_id: &str) -> Result<Option<Challenge>, StoreError>;
-    async fn delete_challenge(&self, session_id: &str) -> Result<bool, StoreError>;
+    ) -> Result<Option<Challenge>, StoreError>;
 
-    /// Insert or replace by (application_id, vendor_data).
-    async fn put_template(&self, row: &TemplateRow) -> Result<(), StoreError>;
     async fn get_template(
         &self,
         application_id: &str,
         vendor_data: &str,
     ) -> Result<Option<TemplateRow>, StoreError>;
-    async fn delete_template(
-        &self,
-        application_id: &str,
-        vendor_data: &str,
-    ) -> Result<bool, StoreError>;
-    /// Removes templates enrolled from that session.
-    async fn delete_templates_from_session(
-        &self,
-        application_id: &str,
-        session_id: &str,
-    ) -> Result<u64, StoreError>;
 
-    /// Idempotent on (event_id, destination_id): returns `false` if that pair exists.
-    async fn insert_delivery(&self, row: &DeliveryRow) -> Result<bool, StoreError>;
-    /// Pending rows with `next_attempt_at <= now`, oldest first, up to `limit`.
-    async fn due_deliveries(&self, now: i64, limit: u32) -> Result<Vec<DeliveryRow>, StoreError>;
-    async fn get_delivery(&self, id: &str) -> Result<Option<DeliveryRow>, StoreError>;
-    async fn update_delivery(&self, row: &DeliveryRow) -> Result<(), StoreError>;
+    /// Operator sweep: takes up to `limit` pending rows due at `now` for the claimer, in turns
+    /// across applications (as `expired_unfinished`), by moving their `next_attempt_at` to the
+    /// lease's end and recording the claim, in one statement. A row is therefore sent by one
+    /// sender at a time; a claimer that dies leaves it due again when the lease ends.
+    async fn claim_due_deliveries(
+        &self,
+        now: i64,
+        claim: &Claim,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Records a send's outcome on a claimed row and releases the claim. `false` (nothing
+    /// written) when the claim was lost: the lease ran out and another sender took the row.
+    async fn finish_delivery(&self, row: &DeliveryRow, claim_id: &str) -> Result<bool, StoreError>;
     async fn deliveries_for_session(
         &self,
+        application_id: &str,
         session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
-    async fn delete_deliveries_for_session(&self, session_id: &str) -> Result<u64, StoreError>;
 
     /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
     async fn get_idempotency(
@@ -158,6 +207,12 @@ pub trait Store {
     /// Insert or replace by (application_id, key): a replaced row is one the caller found
     /// expired, or a concurrent duplicate's equal answer.
     async fn put_idempotency(&self, record: &IdempotencyRecord) -> Result<(), StoreError>;
-    /// Drops answers created before `cutoff`; returns how many.
+    /// Operator sweep: drops answers created before `cutoff`; returns how many.
     async fn delete_idempotency_before(&self, cutoff: i64) -> Result<u64, StoreError>;
+}
+
+impl From<RandomnessUnavailable> for crate::error::ApiError {
+    fn from(e: RandomnessUnavailable) -> Self {
+        crate::error::ApiError::Internal(e.to_string())
+    }
 }

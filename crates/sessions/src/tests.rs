@@ -1,27 +1,28 @@
 //! End-to-end tests of the service over `MemoryStore`, a hand-moved clock and sequential ids.
 
 use base64::Engine;
-use facegate_pipeline::decide::Warning;
+use facegate_pipeline::decide::{Effect, Warning};
 use facegate_pipeline::{CheckStatus, Embedding, FaceMatch, LivenessCheck};
 use serde_json::{json, Value};
 
+use crate::capture::CaptureOutcome;
 use crate::deliveries::{sign_for_send, SendResult};
 use crate::memory::{block_on, FixedClock, MemoryStore, SeqIds};
 use crate::routes::{authenticate, hash_api_key, route, HttpResponse, Route};
-use crate::service::{CaptureOutcome, Service, MSG_NO_STORED_FACE};
+use crate::service::{Service, MSG_NO_STORED_FACE};
 use crate::store::Store;
 use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
 use facegate_pipeline::challenge::LivenessMethod;
 
-const T0: i64 = 1_774_970_000;
+pub(crate) const T0: i64 = 1_774_970_000;
 const BIO: &str = "11111111-1111-4111-8111-111111111111";
-const KYC: &str = "22222222-2222-4222-8222-222222222222";
+pub(crate) const KYC: &str = "22222222-2222-4222-8222-222222222222";
 const KEY: &str = "sk_test_facegate";
 
-type Svc = Service<MemoryStore, FixedClock, SeqIds, AesGcmCipher>;
+pub(crate) type Svc = Service<MemoryStore, FixedClock, SeqIds, AesGcmCipher>;
 
-fn app() -> Application {
+pub(crate) fn app() -> Application {
     Application {
         id: "aaaaaaaa-0000-4000-8000-000000000000".into(),
         name: "Test".into(),
@@ -65,6 +66,7 @@ fn app() -> Application {
                 thresholds: Thresholds::default(),
                 max_attempts: 3,
                 liveness_method: LivenessMethod::Passive,
+                on_face_change: Effect::Review,
             },
             Workflow {
                 id: KYC.into(),
@@ -74,12 +76,13 @@ fn app() -> Application {
                 thresholds: Thresholds::default(),
                 max_attempts: 1,
                 liveness_method: LivenessMethod::Passive,
+                on_face_change: Effect::Review,
             },
         ],
     }
 }
 
-fn svc() -> Svc {
+pub(crate) fn svc() -> Svc {
     Service {
         store: MemoryStore::default(),
         clock: FixedClock::at(T0),
@@ -92,7 +95,7 @@ fn svc() -> Svc {
     }
 }
 
-fn emb(seed: usize) -> Embedding {
+pub(crate) fn emb(seed: usize) -> Embedding {
     Embedding::from_raw(
         (0..128)
             .map(|i| ((i * (seed + 1)) as f32 * 0.37).sin())
@@ -103,16 +106,16 @@ fn emb(seed: usize) -> Embedding {
 
 /// A portrait "image" with a marker, so tests can prove its bytes are never stored.
 const MARKER: &[u8] = b"RAW-PORTRAIT-PIXELS-0123456789";
-fn portrait_b64() -> String {
+pub(crate) fn portrait_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(MARKER)
 }
 
-fn ok_body(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
+pub(crate) fn ok_body(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     let r = r.unwrap_or_else(|e| panic!("expected success, got {e:?}"));
     (r.status, r.body.unwrap_or(Value::Null))
 }
 
-fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
+pub(crate) fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     match r {
         Ok(r) => panic!("expected an error, got {} {:?}", r.status, r.body),
         Err(e) => {
@@ -122,7 +125,7 @@ fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
     }
 }
 
-fn create(s: &Svc, a: &Application, body: Value) -> Result<HttpResponse, ApiError> {
+pub(crate) fn create(s: &Svc, a: &Application, body: Value) -> Result<HttpResponse, ApiError> {
     block_on(s.create(a, body.to_string().as_bytes(), |_| Some(emb(1))))
 }
 
@@ -172,7 +175,7 @@ fn fm(status: CheckStatus, score: f64) -> FaceMatch {
     }
 }
 
-fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> CaptureOutcome {
+pub(crate) fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> CaptureOutcome {
     CaptureOutcome {
         liveness: live(
             l,
@@ -197,11 +200,11 @@ fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> Capt
     }
 }
 
-fn token_of(s: &Svc, id: &str) -> String {
+pub(crate) fn token_of(s: &Svc, id: &str) -> String {
     s.store.sessions.borrow()[id].token.clone()
 }
 
-fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
+pub(crate) fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
     let (st, b) = ok_body(create(
         s,
         a,
@@ -211,7 +214,7 @@ fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
     b
 }
 
-fn approve_capture(s: &Svc, a: &Application, id: &str) {
+pub(crate) fn approve_capture(s: &Svc, a: &Application, id: &str) {
     let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id))).expect("begin");
     block_on(s.finish_capture(
         ctx,
@@ -544,7 +547,7 @@ fn biometric_capture_approves_and_queues_signed_webhooks() {
     assert_eq!(d["face_matches"][0]["source_image_session_id"], id.as_str());
 
     let rows: Vec<DeliveryRow> =
-        block_on(crate::Store::deliveries_for_session(&s.store, &id)).expect("rows");
+        block_on(crate::Store::deliveries_for_session(&s.store, &a.id, &id)).expect("rows");
     assert_eq!(rows.len(), 4);
     let approved: Vec<&DeliveryRow> = rows
         .iter()
@@ -826,13 +829,19 @@ fn expiry_via_clock_expired_and_abandoned() {
         s.store.sessions.borrow()[&started].status,
         SessionStatus::Abandoned
     );
-    let rows = block_on(crate::Store::deliveries_for_session(&s.store, &started)).expect("rows");
+    let rows = block_on(crate::Store::deliveries_for_session(
+        &s.store, &a.id, &started,
+    ))
+    .expect("rows");
     let last = rows
         .iter()
         .find(|r| r.payload["status"] == "Abandoned")
         .expect("abandoned event");
     assert!(last.payload.get("decision").is_some());
-    let rows = block_on(crate::Store::deliveries_for_session(&s.store, &never)).expect("rows");
+    let rows = block_on(crate::Store::deliveries_for_session(
+        &s.store, &a.id, &never,
+    ))
+    .expect("rows");
     let exp = rows
         .iter()
         .find(|r| r.payload["status"] == "Expired")
@@ -1245,62 +1254,79 @@ fn delivery_results_drive_retries() {
         .expect("id")
         .to_owned();
     approve_capture(&s, &a, &id);
-    let due = block_on(s.deliveries_due(100)).expect("due");
+    let (claim, due) = block_on(s.claim_deliveries(100)).expect("claim");
     assert_eq!(due.len(), 4);
-    let first = &due[0];
-    let r = block_on(s.record_delivery_result(
-        &first.id,
-        SendResult::Http {
-            status: 503,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
+    assert!(
+        block_on(s.claim_deliveries(100))
+            .expect("claim")
+            .1
+            .is_empty(),
+        "claimed rows are handed to one sender only"
+    );
+    let http = |status| SendResult::Http {
+        status,
+        retry_after: None,
+    };
+    let r = block_on(s.record_delivery_result(&claim.id, &due[0], http(503)))
+        .expect("record")
+        .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.next_attempt_at),
         (DeliveryStatus::Pending, 1, T0 + 60)
     );
-    assert_eq!(
-        block_on(s.deliveries_due(100)).expect("due").len(),
-        3,
-        "not due until its retry time"
-    );
+    let refused = block_on(s.record_delivery_result(&claim.id, &due[1], http(400)))
+        .expect("record")
+        .expect("claim held");
+    assert_eq!(refused.status, DeliveryStatus::Failed);
+    // due[2] and due[3] are never reported: their sender died with them.
     s.clock.advance(60);
-    assert_eq!(block_on(s.deliveries_due(100)).expect("due").len(), 4);
-    let r = block_on(s.record_delivery_result(
-        &first.id,
-        SendResult::Http {
-            status: 200,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
+    let (claim2, retry) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(
+        retry.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&due[0].id],
+        "only the failed send is due; the others are still leased"
+    );
+    let r = block_on(s.record_delivery_result(&claim2.id, &retry[0], http(200)))
+        .expect("record")
+        .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.last_response.as_deref()),
         (DeliveryStatus::Delivered, 2, Some("200"))
     );
-    // A late duplicate report changes nothing.
-    let again = block_on(s.record_delivery_result(&first.id, SendResult::Timeout)).expect("record");
-    assert_eq!(again, r);
-    let r = block_on(s.record_delivery_result(
-        &due[1].id,
-        SendResult::Http {
-            status: 400,
-            retry_after: None,
-        },
-    ))
-    .expect("record");
-    assert_eq!(r.status, DeliveryStatus::Failed);
+    // A late report under a claim that no longer holds the row changes nothing.
     assert_eq!(
-        block_on(s.record_delivery_result("nope", SendResult::Timeout)).map(|_| ()),
-        Err(ApiError::NotFound)
+        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout)).expect("late"),
+        None
     );
-    // Idempotent event ids: re-inserting a row for the same (event, destination) is refused.
+    assert_eq!(
+        s.store.deliveries.borrow()[&due[0].id].status,
+        DeliveryStatus::Delivered
+    );
+    // The dead sender's lease ends: its rows are due again, for a new sender only.
+    s.clock.advance(crate::deliveries::LEASE_SECONDS);
+    let (claim3, orphans) = block_on(s.claim_deliveries(100)).expect("claim");
+    let mut ids: Vec<&String> = orphans.iter().map(|r| &r.id).collect();
+    ids.sort();
+    let mut want = vec![&due[2].id, &due[3].id];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(
+        block_on(s.record_delivery_result(&claim.id, &orphans[0], http(200))).expect("late"),
+        None,
+        "the first sender lost its lease"
+    );
+    assert!(
+        block_on(s.record_delivery_result(&claim3.id, &orphans[0], http(200)))
+            .expect("record")
+            .is_some()
+    );
+    // Idempotent event ids: re-inserting a row for the same (event, destination) adds nothing.
     let dup = DeliveryRow {
         id: "other".into(),
         ..due[2].clone()
     };
-    assert!(!block_on(crate::Store::insert_delivery(&s.store, &dup)).expect("insert"));
+    block_on(s.store.commit(&[crate::Write::InsertDelivery(dup)])).expect("commit");
+    assert!(!s.store.deliveries.borrow().contains_key("other"));
 }
 
 #[test]
@@ -1492,12 +1518,12 @@ fn routing() {
 
 // ------------------------------------------------------------------------------ challenges
 
-const FLASH: &str = "33333333-3333-4333-8333-333333333333";
+pub(crate) const FLASH: &str = "33333333-3333-4333-8333-333333333333";
 const TURNS: &str = "44444444-4444-4444-8444-444444444444";
 
 /// `app()` plus a FLASHING re-authentication workflow and an ACTIVE_3D one, configured the way
 /// Didit's flat workflow config spells the method (lower case).
-fn challenge_app() -> Application {
+pub(crate) fn challenge_app() -> Application {
     let mut a = app();
     for (id, method) in [(FLASH, "flashing"), (TURNS, "active_3d")] {
         a.workflows.push(
@@ -1511,7 +1537,7 @@ fn challenge_app() -> Application {
     a
 }
 
-fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
+pub(crate) fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
     let (st, b) = ok_body(create(
         s,
         a,
@@ -1544,7 +1570,7 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
     assert_eq!(first["challenge"]["method"], "FLASHING");
     assert!((4..=6).contains(&c1.steps.len()));
     assert_eq!(
-        block_on(s.store.get_challenge(&id)).unwrap(),
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
         Some(c1.clone())
     );
 
@@ -1553,7 +1579,7 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
         serde_json::from_value(second["challenge"].clone()).unwrap();
     assert_ne!(c1.id, c2.id);
     assert_eq!(
-        block_on(s.store.get_challenge(&id)).unwrap(),
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
         Some(c2.clone())
     );
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
@@ -1597,7 +1623,9 @@ fn passive_summary_is_unchanged_and_stores_no_challenge() {
     assert_eq!(r.session.status, SessionStatus::Approved);
     assert_eq!(r.session.liveness_checks[0].method, "PASSIVE");
     assert!(r.to_json().get("challenge").is_none());
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -1656,7 +1684,10 @@ fn a_capture_answering_a_stale_challenge_fails_liveness_and_costs_an_attempt() {
         .expect("a fresh challenge for the retry");
     assert_ne!(next.id, current);
     assert_eq!(r.to_json()["challenge"]["id"], next.id.as_str());
-    assert_eq!(block_on(s.store.get_challenge(&id)).unwrap(), Some(next));
+    assert_eq!(
+        block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
+        Some(next)
+    );
 }
 
 #[test]
@@ -1664,7 +1695,9 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     let (s, a) = (svc(), challenge_app());
     let (id, token) = session_on(&s, &a, TURNS, "u-done");
     challenge_of(&s, &a, &token);
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_some());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_some());
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
     let r = block_on(s.finish_capture(
         ctx,
@@ -1673,16 +1706,22 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     .unwrap();
     assert_eq!(r.session.status, SessionStatus::Approved);
     assert!(r.challenge.is_none());
-    assert!(block_on(s.store.get_challenge(&id)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id))
+        .unwrap()
+        .is_none());
     // A decided session gets no new challenge.
     let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
     assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
 
     let (id2, token2) = session_on(&s, &a, FLASH, "u-deleted");
     challenge_of(&s, &a, &token2);
-    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_some());
+    assert!(block_on(s.store.get_challenge(&a.id, &id2))
+        .unwrap()
+        .is_some());
     ok_body(block_on(s.delete(&a, &id2)));
-    assert!(block_on(s.store.get_challenge(&id2)).unwrap().is_none());
+    assert!(block_on(s.store.get_challenge(&a.id, &id2))
+        .unwrap()
+        .is_none());
 }
 
 // ------------------------------------------------------------------------ Idempotency-Key

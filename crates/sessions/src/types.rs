@@ -2,7 +2,7 @@
 //! so rows and responses never need a second mapping.
 
 use facegate_pipeline::challenge::LivenessMethod;
-use facegate_pipeline::decide::Policy;
+use facegate_pipeline::decide::{Effect, Policy};
 use facegate_pipeline::{FaceMatch, LivenessCheck};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -187,6 +187,15 @@ pub struct Workflow {
     /// read too). Active methods make the hosted page answer a server-issued challenge.
     #[serde(default)]
     pub liveness_method: LivenessMethod,
+    /// Kyc: what a capture whose face does not match the face already enrolled for its
+    /// vendor_data does (`review` by default, `decline`, or `approve` to allow replacement
+    /// outright). Never a silent replacement: the liveness item carries the warning.
+    #[serde(default = "review")]
+    pub on_face_change: Effect,
+}
+
+fn review() -> Effect {
+    Effect::Review
 }
 
 fn yes() -> bool {
@@ -358,6 +367,10 @@ pub struct Session {
     pub reviews: Vec<Review>,
     /// Optimistic-concurrency counter: every update must name the version it read.
     pub version: i64,
+    /// Origin of the hosted page when the session was created, so work outside a request
+    /// (the cron's webhooks) still renders the absolute `session_url` the integrator got.
+    #[serde(default)]
+    pub public_origin: Option<String>,
 }
 
 /// A row of the `templates` table, keyed by (application_id, vendor_data).

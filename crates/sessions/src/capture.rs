@@ -1,0 +1,543 @@
+//! A hosted-page capture, from the token to the stored decision. The adapter only measures:
+//! it calls `begin_capture`, runs the pipeline on the frames, and hands the measurements to
+//! `capture`; everything that decides (liveness and face-match items, the challenge's verdict,
+//! a re-enrolment with another face, the session's next status) happens here, and the result
+//! is stored by one atomic `commit`.
+
+use facegate_pipeline::challenge::{self, Challenge, FrameObservation};
+use facegate_pipeline::config::PipelineConfig;
+use facegate_pipeline::decide::{self, verdict, Effect, Warning};
+use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessCheck};
+use serde_json::{json, Value};
+
+use crate::cipher::{open_embedding, session_aad, template_aad, TemplateCipher};
+use crate::error::ApiError;
+use crate::render;
+use crate::routes::Directory;
+use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
+use crate::state::{transition, Event};
+use crate::store::{Clock, Ids, Store, Write};
+use crate::types::{
+    Application, Feature, ReferenceSource, Session, SessionStatus, Workflow, WorkflowType,
+    FACE_MATCH_NODE, LIVENESS_NODE,
+};
+
+/// The warning on a kyc capture whose face is not the one already enrolled for its user.
+pub const RISK_ENROLLED_FACE_MISMATCH: &str = "ENROLLED_FACE_MISMATCH";
+
+/// What `begin_capture` hands the adapter for running the pipeline.
+#[derive(Debug, Clone)]
+pub struct CaptureContext {
+    pub application: Application,
+    pub session: Session,
+    pub workflow: Workflow,
+    /// Decrypted reference for face match; `None` → the pipeline emits NO_REFERENCE_IMAGE.
+    pub reference: Option<Embedding>,
+    /// `source_image_session_id` of the face-match item.
+    pub reference_session_id: Option<String>,
+    /// The challenge last issued for this session (active liveness methods only); the
+    /// capture must answer this one.
+    pub challenge: Option<Challenge>,
+    /// Kyc only: the face already enrolled for this vendor_data by another session, and that
+    /// session's id. A capture enrolling a different face must not silently replace it.
+    pub enrolled: Option<(Embedding, String)>,
+}
+
+/// What the adapter measured on one capture. Deliberately has no place for image bytes.
+#[derive(Debug, Clone)]
+pub struct CaptureEvidence {
+    /// The pipeline's analysis of the (best) frame.
+    pub analysis: Analysis,
+    /// The frames filmed for a challenge, with the id the page says it answered; `None` when
+    /// the page sent a single frame.
+    pub challenge: Option<ChallengeAnswer>,
+    /// Client-side precheck figures, if the hosted page ran one. Not stored.
+    pub precheck: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChallengeAnswer {
+    pub challenge_id: String,
+    pub frames: Vec<FrameObservation>,
+}
+
+/// The decision items of one capture, before they are folded into the session.
+#[derive(Debug, Clone)]
+pub struct CaptureOutcome {
+    pub liveness: LivenessCheck,
+    pub face_match: Option<FaceMatch>,
+    /// The selfie's embedding; kept (encrypted) only when a kyc capture enrols.
+    pub embedding: Option<Embedding>,
+    /// Client-side precheck figures, if the hosted page ran one. Not stored.
+    pub precheck: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureResult {
+    pub session: Session,
+    /// Declined but captures remain: the hosted page should offer a recapture.
+    pub retry: bool,
+    pub attempts_left: u32,
+    /// Where to send the browser now (callback with Didit's query parameters).
+    pub redirect: Option<String>,
+    /// A fresh challenge for the recapture, when `retry` on an active-liveness workflow.
+    pub challenge: Option<Challenge>,
+}
+
+impl CaptureResult {
+    /// JSON for the hosted page (not a Didit endpoint).
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "session_id": self.session.id,
+            "status": self.session.status,
+            "retry": self.retry,
+            "attempts_left": self.attempts_left,
+            "callback_url": self.redirect,
+        });
+        if let Some(c) = &self.challenge {
+            v["challenge"] = json!(c);
+        }
+        v
+    }
+}
+
+/// The decision items of a measured capture: passive liveness on the best frame, the
+/// challenge's verdict folded in when the workflow asks for one (a single frame answers no
+/// challenge), the face match against the reference, and the re-enrolment check.
+pub fn decide(
+    ctx: &CaptureContext,
+    evidence: CaptureEvidence,
+    config: &PipelineConfig,
+) -> CaptureOutcome {
+    let wf = &ctx.workflow;
+    let policy = wf.policy();
+    let cal = &config.calibration;
+    let analysis = &evidence.analysis;
+    let mut liveness = decide::liveness_check(
+        LIVENESS_NODE,
+        &analysis.observation(None),
+        cal,
+        &policy,
+        &config.quality,
+    );
+    if wf.liveness_method.is_active() {
+        let answer = evidence.challenge.as_ref();
+        let result = challenge::verify(
+            ctx.challenge.as_ref(),
+            answer.map(|a| a.challenge_id.as_str()),
+            answer.map_or(&[][..], |a| &a.frames),
+            &config.challenge,
+        );
+        challenge::apply(
+            &mut liveness,
+            wf.liveness_method,
+            answer.map(|a| a.challenge_id.as_str()),
+            &result,
+        );
+    }
+    let face_match = wf.has(Feature::FaceMatch).then(|| {
+        decide::face_match(
+            FACE_MATCH_NODE,
+            &analysis.observation(ctx.reference.as_ref()),
+            ctx.reference.is_some(),
+            cal,
+            &policy,
+        )
+    });
+    let embedding = analysis.subject.as_ref().and_then(|s| s.embedding.clone());
+    if let (Some((enrolled, enrolled_session)), Some(e)) = (&ctx.enrolled, &embedding) {
+        let score = cal.match_score(e.cosine(enrolled));
+        if score <= f64::from(policy.face_match_review_threshold) {
+            flag_face_change(&mut liveness, wf.on_face_change, enrolled_session, score);
+        }
+    }
+    CaptureOutcome {
+        liveness,
+        face_match,
+        embedding,
+        precheck: evidence.precheck,
+    }
+}
+
+/// A kyc capture of a face other than the enrolled one: the workflow's effect (In Review by
+/// default) with a warning saying why, so a reviewer decides whether the user's face changes.
+fn flag_face_change(check: &mut LivenessCheck, effect: Effect, enrolled_session: &str, score: f64) {
+    let status = match effect {
+        Effect::Approve => CheckStatus::Approved,
+        Effect::Review => CheckStatus::InReview,
+        Effect::Decline => CheckStatus::Declined,
+    };
+    // The worse of the two, ranked as `decide::verdict` ranks a session's checks.
+    let mut flagged = check.clone();
+    flagged.status = status;
+    check.status = verdict(&[check.clone(), flagged], &[]);
+    check.warnings.push(Warning {
+        feature: "LIVENESS".into(),
+        risk: RISK_ENROLLED_FACE_MISMATCH.into(),
+        additional_data: Some(json!({
+            "enrolled_session_id": enrolled_session,
+            "similarity_score": score,
+        })),
+        log_type: if status == CheckStatus::Declined {
+            "error"
+        } else {
+            "warning"
+        }
+        .into(),
+        short_description: "Face differs from the enrolled face".into(),
+        long_description: "This user already has an enrolled face, and the selfie does not match it: the enrolled face is kept unless a reviewer approves this session.".into(),
+        node_id: check.node_id.clone(),
+    });
+}
+
+/// Image data must never reach storage: the adapter may only put URLs in these fields.
+fn strip_inline_images(l: &mut LivenessCheck, m: Option<&mut FaceMatch>) {
+    let scrub = |f: &mut Option<String>| {
+        if f.as_deref()
+            .is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://"))
+        {
+            *f = None;
+        }
+    };
+    scrub(&mut l.reference_image);
+    scrub(&mut l.video_url);
+    if let Some(m) = m {
+        scrub(&mut m.source_image);
+        scrub(&mut m.target_image);
+    }
+}
+
+impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
+    /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera. A read only:
+    /// a desktop page polls it while the selfie is taken on a phone.
+    pub async fn hosted_summary<D: Directory + ?Sized>(
+        &self,
+        apps: &D,
+        token: &str,
+    ) -> Result<Value, ApiError> {
+        let (s, wf) = self.session_by_token(apps, token).await?;
+        let allowed_origins = apps
+            .application(&s.application_id)
+            .and_then(|app| app.settings.allowed_origins.clone());
+        let mut summary = json!({
+            "session_id": s.id,
+            "status": s.status,
+            "callback": s.callback,
+            // Which device returns to the integrator when the selfie is taken on a phone.
+            "callback_method": s.callback_method,
+            "callback_url": render::callback_redirect(&s),
+            "language": s.language,
+            "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
+        });
+        // Where the page may post its events; absent: any embedding origin.
+        if let Some(origins) = allowed_origins {
+            summary["allowed_origins"] = json!(origins);
+        }
+        Ok(summary)
+    }
+
+    /// `POST /hosted/v1/{token}/challenge`: a new challenge for an active-liveness session,
+    /// replacing any earlier one. The page asks once the face is in place, so that the sequence
+    /// is known as briefly as possible before the frames must show it.
+    pub async fn hosted_challenge<D: Directory + ?Sized>(
+        &self,
+        apps: &D,
+        token: &str,
+    ) -> Result<Value, ApiError> {
+        let (s, wf) = self.session_by_token(apps, token).await?;
+        let wf = wf.ok_or_else(|| {
+            ApiError::Conflict("The workflow of this session is no longer available.".into())
+        })?;
+        if self.clock.now() >= s.expires_at {
+            return Err(ApiError::Gone("This session has expired.".into()));
+        }
+        if !s.status.is_unfinished() {
+            return Err(ApiError::Conflict(
+                "This session is already finished.".into(),
+            ));
+        }
+        let Some(challenge) = self.draw_challenge(wf)? else {
+            return Err(ApiError::Conflict(
+                "This session's workflow uses passive liveness: no challenge.".into(),
+            ));
+        };
+        self.store
+            .commit(&[self.put_challenge(&s, &challenge)])
+            .await?;
+        Ok(json!(challenge))
+    }
+
+    /// The session a hosted-page token names (404 if none), and its workflow while the
+    /// application still configures it.
+    async fn session_by_token<'a, D: Directory + ?Sized>(
+        &self,
+        apps: &'a D,
+        token: &str,
+    ) -> Result<(Session, Option<&'a Workflow>), ApiError> {
+        let s = self
+            .store
+            .get_session_by_token(token)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let wf = apps
+            .application(&s.application_id)
+            .and_then(|app| app.workflow(&s.workflow_id));
+        Ok((s, wf))
+    }
+
+    /// A new challenge for an active-liveness workflow (`None` for PASSIVE).
+    fn draw_challenge(&self, wf: &Workflow) -> Result<Option<Challenge>, ApiError> {
+        let id = self.ids.uuid()?;
+        let mut failed = None;
+        let c = challenge::choose(wf.liveness_method, id, &mut |n| {
+            self.ids.below(n).unwrap_or_else(|e| {
+                failed = Some(e);
+                0
+            })
+        });
+        // A challenge drawn from failed randomness would be predictable: refuse it.
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(c),
+        }
+    }
+
+    fn put_challenge(&self, s: &Session, c: &Challenge) -> Write {
+        Write::PutChallenge {
+            application_id: s.application_id.clone(),
+            session_id: s.id.clone(),
+            challenge: c.clone(),
+            issued_at: self.clock.now(),
+        }
+    }
+
+    /// The hosted page opened the session: marks it In Progress and returns what the
+    /// pipeline needs. Refuses decided (409), expired (410) and unknown (404) tokens.
+    pub async fn begin_capture<D: Directory + ?Sized>(
+        &self,
+        apps: &D,
+        token: &str,
+    ) -> Result<CaptureContext, ApiError> {
+        let s = self
+            .store
+            .get_session_by_token(token)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let app = apps
+            .application(&s.application_id)
+            .ok_or(ApiError::NotFound)?;
+        let s = self.settle_expiry(app, s).await?;
+        let wf = app.workflow(&s.workflow_id).ok_or_else(|| {
+            ApiError::Conflict("The workflow of this session is no longer available.".into())
+        })?;
+        let now = self.clock.now();
+        let next = transition(&s, &Event::Start, now)?;
+        if next.version != s.version {
+            let mut writes = vec![Write::UpdateSession {
+                session: next.clone(),
+                expected_version: s.version,
+            }];
+            self.enqueue_status(app, &next, &mut writes)?;
+            self.store.commit(&writes).await?;
+        }
+        let (reference, reference_session_id) = if wf.has(Feature::FaceMatch) {
+            self.reference_of(app, &next).await?
+        } else {
+            (None, None)
+        };
+        let challenge = if wf.liveness_method.is_active() {
+            self.store.get_challenge(&app.id, &next.id).await?
+        } else {
+            None
+        };
+        let enrolled = match (wf.workflow_type, next.vendor_data.as_deref()) {
+            (WorkflowType::Kyc, Some(vendor)) => self
+                .enrolled_face(app, vendor)
+                .await?
+                .filter(|(_, source)| *source != next.id),
+            _ => None,
+        };
+        Ok(CaptureContext {
+            application: app.clone(),
+            session: next,
+            workflow: wf.clone(),
+            reference,
+            reference_session_id,
+            challenge,
+            enrolled,
+        })
+    }
+
+    async fn enrolled_face(
+        &self,
+        app: &Application,
+        vendor: &str,
+    ) -> Result<Option<(Embedding, String)>, ApiError> {
+        let Some(t) = self.store.get_template(&app.id, vendor).await? else {
+            return Ok(None);
+        };
+        let e = open_embedding(&self.cipher, &t.blob, &template_aad(&app.id, vendor))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(Some((e, t.source_session_id)))
+    }
+
+    async fn reference_of(
+        &self,
+        app: &Application,
+        s: &Session,
+    ) -> Result<(Option<Embedding>, Option<String>), ApiError> {
+        match &s.reference {
+            ReferenceSource::None => Ok((None, None)),
+            ReferenceSource::Portrait => match &s.reference_template {
+                Some(blob) => {
+                    let aad = session_aad(&app.id, &s.id, SLOT_REFERENCE);
+                    Ok((
+                        Some(
+                            open_embedding(&self.cipher, blob, &aad)
+                                .map_err(|e| ApiError::Internal(e.to_string()))?,
+                        ),
+                        Some(s.id.clone()),
+                    ))
+                }
+                None => Ok((None, None)),
+            },
+            // The template is read now, not at create: a re-enrolment in between wins, and a
+            // deleted one yields NO_REFERENCE_IMAGE rather than a stale face.
+            ReferenceSource::Stored { .. } => {
+                let Some(vendor) = s.vendor_data.as_deref() else {
+                    return Ok((None, None));
+                };
+                Ok(match self.enrolled_face(app, vendor).await? {
+                    Some((e, source)) => (Some(e), Some(source)),
+                    None => (None, None),
+                })
+            }
+        }
+    }
+
+    /// Decides a measured capture (`decide`) and stores it (`finish_capture`).
+    pub async fn capture(
+        &self,
+        ctx: CaptureContext,
+        evidence: CaptureEvidence,
+        config: &PipelineConfig,
+    ) -> Result<CaptureResult, ApiError> {
+        let outcome = decide(&ctx, evidence, config);
+        self.finish_capture(ctx, outcome).await
+    }
+
+    /// Folds the decision items into the session with `decide::verdict`, and stores in one
+    /// commit: the session (only if nobody changed it since `begin_capture`; else 409 and
+    /// nothing is written), the enrolled template of an approved kyc capture, the webhook
+    /// outbox rows, and the spent challenge (replaced by a fresh one for a recapture).
+    pub async fn finish_capture(
+        &self,
+        ctx: CaptureContext,
+        outcome: CaptureOutcome,
+    ) -> Result<CaptureResult, ApiError> {
+        let CaptureContext {
+            application: app,
+            session: s,
+            workflow: wf,
+            reference_session_id,
+            ..
+        } = ctx;
+        let now = self.clock.now();
+        let mut liveness = outcome.liveness;
+        let mut face_match = if wf.has(Feature::FaceMatch) {
+            Some(outcome.face_match.ok_or_else(|| {
+                ApiError::Internal("face-match workflow finished without a face-match item".into())
+            })?)
+        } else {
+            None
+        };
+        strip_inline_images(&mut liveness, face_match.as_mut());
+        if let Some(m) = face_match.as_mut() {
+            m.source_image_session_id = reference_session_id;
+        }
+        let v = verdict(std::slice::from_ref(&liveness), face_match.as_slice());
+        let mut next = transition(
+            &s,
+            &Event::Captured {
+                verdict: v,
+                max_attempts: wf.max_attempts.max(1),
+            },
+            now,
+        )?;
+        if let Some(m) = face_match.as_mut() {
+            if next.status == SessionStatus::Declined
+                && wf.max_attempts > 1
+                && m.status == CheckStatus::Declined
+            {
+                m.warnings.push(Warning {
+                    feature: "FACEMATCH".into(),
+                    risk: "FACE_MATCH_MAX_ATTEMPTS_EXCEEDED".into(),
+                    additional_data: Some(json!({ "attempts": next.attempts })),
+                    log_type: "error".into(),
+                    short_description: "Face match attempts exhausted".into(),
+                    long_description: "The user used every allowed face capture without a match."
+                        .into(),
+                    node_id: m.node_id.clone(),
+                });
+            }
+        }
+        next.liveness_checks = vec![liveness];
+        next.face_matches = face_match.into_iter().collect();
+        next.resubmit_nodes = None;
+
+        let is_kyc = wf.workflow_type == WorkflowType::Kyc;
+        next.pending_template = match (&outcome.embedding, is_kyc, next.status) {
+            (Some(e), true, SessionStatus::InReview) => {
+                Some(self.seal_session(&app, &next.id, SLOT_PENDING, e)?)
+            }
+            _ => None,
+        };
+        let mut writes = vec![Write::UpdateSession {
+            session: next.clone(),
+            expected_version: s.version,
+        }];
+        if let (true, SessionStatus::Approved, Some(e), Some(vendor)) = (
+            is_kyc,
+            next.status,
+            &outcome.embedding,
+            next.vendor_data.as_deref(),
+        ) {
+            writes.push(self.enrol(&app, vendor, &next.id, e, now)?);
+        }
+        if next.status != s.status {
+            self.enqueue_status(&app, &next, &mut writes)?;
+        }
+        let retry = next.status == SessionStatus::InProgress;
+        // A challenge answers one capture: replaying its frames must not pass again.
+        let challenge = if retry {
+            self.draw_challenge(&wf)?
+        } else {
+            None
+        };
+        if wf.liveness_method.is_active() {
+            writes.push(match &challenge {
+                Some(c) => self.put_challenge(&next, c),
+                None => Write::DeleteChallenge {
+                    application_id: app.id.clone(),
+                    session_id: next.id.clone(),
+                },
+            });
+        }
+        self.store.commit(&writes).await?;
+        Ok(CaptureResult {
+            challenge,
+            attempts_left: if retry {
+                wf.max_attempts.saturating_sub(next.attempts)
+            } else {
+                0
+            },
+            redirect: if retry {
+                None
+            } else {
+                render::callback_redirect(&next)
+            },
+            retry,
+            session: next,
+        })
+    }
+}
