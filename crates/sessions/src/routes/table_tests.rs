@@ -56,8 +56,14 @@ fn every_row_chose_its_auth_budget_and_limit() {
     for (i, a) in ROUTES.iter().enumerate() {
         for b in &ROUTES[i + 1..] {
             let localised = a.pattern.contains("{lang}") || b.pattern.contains("{lang}");
-            let same = a.method == b.method && fit(b.pattern, &split(&fill(a.pattern, "abc"))).is_some();
-            assert!(localised || !same, "{} and {} overlap", a.pattern, b.pattern);
+            let same =
+                a.method == b.method && fit(b.pattern, &split(&fill(a.pattern, "abc"))).is_some();
+            assert!(
+                localised || !same,
+                "{} and {} overlap",
+                a.pattern,
+                b.pattern
+            );
         }
     }
 }
