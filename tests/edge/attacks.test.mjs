@@ -39,7 +39,7 @@ async function wasmMemoryMb() {
  * refuses early never gets the rest). `chunked`: no Content-Length, the body is streamed.
  * Resolves with the status, the body and how many bytes were written before the answer.
  */
-function upload(path, { totalBytes, chunked = false, headers = {}, method = 'POST' }) {
+function upload(path, { totalBytes, chunked = false, headers = {}, method = 'POST', headStartMs = 200 }) {
   const url = new URL(path, app.origin);
   return new Promise((resolve, reject) => {
     let written = 0;
@@ -71,7 +71,7 @@ function upload(path, { totalBytes, chunked = false, headers = {}, method = 'POS
     };
     // Headers first: a server that answers from them alone answers before any body byte.
     req.flushHeaders();
-    setTimeout(pump, 200);
+    setTimeout(pump, headStartMs);
   });
 }
 
@@ -87,20 +87,24 @@ test('a 60 MB upload to an unknown token is refused without being read', async (
   form.append('user_image', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'a.jpg');
   await fetch(`${app.baseUrl}/passive-liveness/`, { method: 'POST', headers: { 'x-api-key': app.apiKey }, body: form });
   const before = await wasmMemoryMb();
-  const declared = await upload('/hosted/v1/no-such-token/capture', { totalBytes: 60 * MB });
+  // A generous head start: on a loaded machine the answer can take longer than 200 ms, and
+  // a client that then streams 60 MB into a local socket finishes before it reads the 413.
+  const declared = await upload('/hosted/v1/no-such-token/capture', { totalBytes: 60 * MB, headStartMs: 3000 });
   assert.equal(declared.status, 413, declared.body);
   assert.match(detail(declared.body), /too large/);
-  assert.ok(declared.written < 60 * MB, `stopped early: ${declared.written} bytes written`);
+  // wrangler dev's local proxy drains an upload before it relays the answer, whether or not
+  // it has a Content-Length, so the bytes the client wrote prove nothing here: the isolate's
+  // memory is what shows the worker read none of them.
+  assert.ok((await wasmMemoryMb()) <= before + 1, 'the declared 60 MB was not read');
   // Without a Content-Length, the token is checked before the stream is read.
   const streamed = await upload('/hosted/v1/no-such-token/capture', { totalBytes: 60 * MB, chunked: true });
   assert.equal(streamed.status, 404, streamed.body);
-  assert.ok(streamed.written < 60 * MB, `stopped early: ${streamed.written} bytes written`);
   const afterwards = await wasmMemoryMb();
   assert.ok(afterwards <= before + 1, `wasm memory ${before} → ${afterwards} MB`);
 });
 
 test('every body route refuses an oversized Content-Length with a 413 before reading, costing no attempt', async () => {
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: 'big-bodies' });
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'big-bodies' });
   const rows = (await routeTable()).filter((r) => r.method !== 'GET');
   assert.ok(rows.length >= 8, JSON.stringify(rows));
   for (const row of rows) {
@@ -115,10 +119,10 @@ test('every body route refuses an oversized Content-Length with a 413 before rea
 });
 
 test('a chunked capture body past the limit is cut off while it is read', async () => {
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'chunked' });
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'chunked' });
   const table = await routeTable();
   const limit = table.find((r) => r.pattern.endsWith('/capture/')).body_limit;
-  const res = await upload(`/hosted/v1/${s.session_token}/capture`, { totalBytes: limit + 2 * MB, chunked: true, headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+  const res = await upload(`/hosted/v1/${s.session_token}/capture`, { totalBytes: limit + 256 * 1024, chunked: true, headers: { 'content-type': 'multipart/form-data; boundary=x' } });
   assert.equal(res.status, 413, res.body);
   assert.match(detail(res.body), new RegExp(`limit ${limit} bytes`));
   const session = await (await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } })).json();
@@ -253,8 +257,8 @@ test('the standalone biometric APIs have a per-application budget: 429 past it, 
 test('hosted routes are budgeted per session token and client', async () => {
   const table = await routeTable();
   const budget = table.find((r) => r.pattern.endsWith('/capture/')).budget.per_minute;
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'hammer' });
-  const other = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'hammer-2' });
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'hammer' });
+  const other = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'hammer-2' });
   const capture = (token, headers = {}) =>
     fetch(`${app.origin}/hosted/v1/${token}/capture`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body: 'x' });
   let last;
@@ -272,8 +276,8 @@ test('hosted routes are budgeted per session token and client', async () => {
 });
 
 test('framing follows the application\'s allowed origins; unset, the page is embeddable anywhere', async () => {
-  const mine = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'frame-a' });
-  const theirs = await createSession({ ...app, apiKey: app.other.apiKey }, { workflow_id: app.other.workflows.biometric_authentication, vendor_data: 'frame-b' });
+  const mine = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'frame-a' });
+  const theirs = await createSession({ ...app, apiKey: app.other.apiKey }, { workflow_id: app.other.workflows.kyc, vendor_data: 'frame-b' });
   const csp = async (token) => (await fetch(`${app.origin}/session/${token}`)).headers.get('content-security-policy');
   assert.match(await csp(mine.session_token), /frame-ancestors \*$/);
   assert.match(await csp('no-such-token'), /frame-ancestors \*$/);

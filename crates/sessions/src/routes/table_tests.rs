@@ -51,14 +51,15 @@ fn every_row_chose_its_auth_budget_and_limit() {
             spec.pattern
         );
     }
-    // No two rows answer the same method and path.
+    // No two rows answer the same method and path (the page's two forms aside: a language
+    // segment is what tells them apart).
     for (i, a) in ROUTES.iter().enumerate() {
         for b in &ROUTES[i + 1..] {
+            let localised = a.pattern.contains("{lang}") || b.pattern.contains("{lang}");
+            let same =
+                a.method == b.method && fit(b.pattern, &split(&fill(a.pattern, "abc"))).is_some();
             assert!(
-                !(a.method == b.method
-                    && fit(b.pattern, &split(&fill(a.pattern, "abc"))).is_some()
-                    && !a.pattern.contains("{lang}")
-                    && !b.pattern.contains("{lang}")),
+                localised || !same,
                 "{} and {} overlap",
                 a.pattern,
                 b.pattern
