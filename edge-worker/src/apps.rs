@@ -41,9 +41,8 @@ pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Applicati
     authenticate(&candidates, headers).cloned()
 }
 
-/// One application by id (the hosted page knows its session's application, not a key).
-pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError> {
-    let db = http::database(env)?;
+/// The configuration text stored for one application, exactly as stored.
+async fn stored_config(db: &worker::D1Database, id: &str) -> Result<Option<String>, ApiError> {
     let rows: Vec<ConfigRow> = db
         .prepare("SELECT config FROM applications WHERE id = ?1")
         .bind(&[id.into()])
@@ -53,7 +52,13 @@ pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError>
         .map_err(|e| internal("application", e))?
         .results()
         .map_err(|e| internal("application rows", e))?;
-    Ok(decode(rows)?.into_iter().next())
+    Ok(rows.into_iter().next().and_then(|r| r.config))
+}
+
+/// One application by id (the hosted page knows its session's application, not a key).
+pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError> {
+    let config = stored_config(&http::database(env)?, id).await?;
+    Ok(decode(vec![ConfigRow { config }])?.into_iter().next())
 }
 
 /// Every application: the hosted page and the cron know a session or delivery, not a key.
@@ -82,16 +87,7 @@ pub async fn change<T>(
     let db = http::database(env)?;
     // Each lost race means another change landed; a handful bounds a pathological burst.
     for _ in 0..8 {
-        let rows: Vec<ConfigRow> = db
-            .prepare("SELECT config FROM applications WHERE id = ?1")
-            .bind(&[id.into()])
-            .map_err(|e| internal("bind", e))?
-            .all()
-            .await
-            .map_err(|e| internal("application", e))?
-            .results()
-            .map_err(|e| internal("application rows", e))?;
-        let Some(before) = rows.into_iter().next().and_then(|r| r.config) else {
+        let Some(before) = stored_config(&db, id).await? else {
             return Err(ApiError::NotFound);
         };
         let mut app: Application =

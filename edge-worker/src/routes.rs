@@ -255,8 +255,9 @@ async fn dispatch(
             // Development only (never set in wrangler.toml): the operator may run the
             // housekeeping as of a later time, `x-facegate-dev-now` (unix seconds).
             if app::setting(env, "FACEGATE_DEV_CLOCK").as_deref() == Some("1") {
-                if let Some(to) = facegate_sessions::routes::header(&r.headers, "x-facegate-dev-now")
-                    .and_then(|v| v.trim().parse().ok())
+                if let Some(to) =
+                    facegate_sessions::routes::header(&r.headers, "x-facegate-dev-now")
+                        .and_then(|v| v.trim().parse().ok())
                 {
                     crate::ports::advance_dev_clock(to);
                 }

@@ -129,18 +129,25 @@ test('workerd killed mid-capture and restarted: no decision without its webhook 
   const on = (path, init = {}) => fetch(`${svc.baseUrl}${path}`, { ...init, headers: { 'x-api-key': svc.apiKey, 'content-type': 'application/json', ...init.headers } });
   const outcomes = [];
   try {
-    // Warm: the models are loaded, so the kills below land inside a capture's ~150 ms of work
-    // (before, between and after its writes, depending on the delay).
-    const warm = await createSession(svc, { workflow_id: svc.workflows.kyc, vendor_data: 'crash-warm' });
-    assert.equal((await capture(warm.session_token, svc)).status, 200);
+    // Each restart is a cold isolate: a first capture loads the models, then a timed one says
+    // how long a warm capture takes here, and the kill lands at a fraction of that (before,
+    // between and after the decision's writes).
     const killed = [];
-    for (const delay of [10, 50, 90, 130, 170, 250]) {
-      const user = `crash-${delay}`;
+    for (const [i, fraction] of [0.05, 0.3, 0.55, 0.8, 0.95, 1.2].entries()) {
+      let warmMs = 0;
+      for (const phase of ['cold', 'warm']) {
+        const w = await createSession(svc, { workflow_id: svc.workflows.kyc, vendor_data: `crash-${phase}-${i}` });
+        const t0 = performance.now();
+        assert.equal((await capture(w.session_token, svc)).status, 200);
+        warmMs = performance.now() - t0;
+      }
+      const user = `crash-${i}`;
+      const delay = Math.round(fraction * warmMs);
       const s = await createSession(svc, { workflow_id: svc.workflows.kyc, vendor_data: user });
       const pending = capture(s.session_token, svc).then((r) => r.status, () => 'killed');
       await new Promise((r) => setTimeout(r, delay));
       await svc.kill();
-      killed.push({ s, user, answer: await pending });
+      killed.push({ s, user, answer: `${await pending} at ${delay} ms` });
       svc = await spawnApp({ webhookUrl: receiver.url, port, state });
     }
     // Past every lease a dead isolate held: whatever was committed is sent now.
