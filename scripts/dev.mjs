@@ -51,7 +51,10 @@ const operatorToken = readFileSync(operatorFile, 'utf8').trim();
 // Development only: webhook receivers on this machine (127.0.0.1) are allowed; deployed, a
 // destination must be a public host.
 // FACEGATE_DEV_FAULTS=1 (tests/edge/faults.test.mjs) turns on the D1 adapter's fault switch.
-const devFaults = process.env.FACEGATE_DEV_FAULTS === '1' ? 'FACEGATE_DEV_FAULTS=1\n' : '';
+// FACEGATE_DEV_CLOCK=1 (npm run bench:load) lets the operator's housekeeping call move the clock forward.
+const devFaults =
+  (process.env.FACEGATE_DEV_FAULTS === '1' ? 'FACEGATE_DEV_FAULTS=1\n' : '') +
+  (process.env.FACEGATE_DEV_CLOCK === '1' ? 'FACEGATE_DEV_CLOCK=1\n' : '');
 writeFileSync(
   join(workerDir, '.dev.vars'),
   `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\nOPERATOR_TOKEN=${operatorToken}\nALLOW_LOOPBACK_WEBHOOKS=1\n${devFaults}`,

@@ -41,9 +41,8 @@ pub async fn by_key(env: &Env, headers: &[(String, String)]) -> Result<Applicati
     authenticate(&candidates, headers).cloned()
 }
 
-/// One application by id (the hosted page knows its session's application, not a key).
-pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError> {
-    let db = http::database(env)?;
+/// The configuration text stored for one application, exactly as stored.
+async fn stored_config(db: &worker::D1Database, id: &str) -> Result<Option<String>, ApiError> {
     let rows: Vec<ConfigRow> = db
         .prepare("SELECT config FROM applications WHERE id = ?1")
         .bind(&[id.into()])
@@ -53,7 +52,13 @@ pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError>
         .map_err(|e| internal("application", e))?
         .results()
         .map_err(|e| internal("application rows", e))?;
-    Ok(decode(rows)?.into_iter().next())
+    Ok(rows.into_iter().next().and_then(|r| r.config))
+}
+
+/// One application by id (the hosted page knows its session's application, not a key).
+pub async fn by_id(env: &Env, id: &str) -> Result<Option<Application>, ApiError> {
+    let config = stored_config(&http::database(env)?, id).await?;
+    Ok(decode(vec![ConfigRow { config }])?.into_iter().next())
 }
 
 /// Every application: the hosted page and the cron know a session or delivery, not a key.
@@ -69,15 +74,42 @@ pub async fn all(env: &Env) -> Result<Vec<Application>, ApiError> {
     decode(rows)
 }
 
-/// Writes back an application's configuration (after a webhook destination change).
-pub async fn save(env: &Env, app: &Application) -> Result<(), ApiError> {
-    let config = serde_json::to_string(app).map_err(|e| internal("application config", e))?;
+/// Applies a change (a webhook destination created, updated or deleted) to the application's
+/// stored configuration as a compare-and-swap on the text read: a concurrent change makes the
+/// UPDATE match no row, and the change is re-applied to the newer configuration instead of
+/// overwriting it (two concurrent creates both survive). The caller's copy, read at request
+/// start, is only used for its id.
+pub async fn change<T>(
+    env: &Env,
+    id: &str,
+    mut apply: impl FnMut(&mut Application) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let db = http::database(env)?;
-    db.prepare("UPDATE applications SET config = ?1 WHERE id = ?2")
-        .bind(&[config.into(), app.id.clone().into()])
-        .map_err(|e| internal("bind", e))?
-        .run()
-        .await
-        .map_err(|e| internal("application update", e))?;
-    Ok(())
+    // Each lost race means another change landed; a handful bounds a pathological burst.
+    for _ in 0..8 {
+        let Some(before) = stored_config(&db, id).await? else {
+            return Err(ApiError::NotFound);
+        };
+        let mut app: Application =
+            serde_json::from_str(&before).map_err(|e| internal("application config", e))?;
+        let out = apply(&mut app)?;
+        let after = serde_json::to_string(&app).map_err(|e| internal("application config", e))?;
+        let changed = db
+            .prepare("UPDATE applications SET config = ?1 WHERE id = ?2 AND config = ?3")
+            .bind(&[after.into(), id.into(), before.into()])
+            .map_err(|e| internal("bind", e))?
+            .run()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("application update: {e}")))?
+            .meta()
+            .map_err(|e| internal("application update", e))?
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        if changed == 1 {
+            return Ok(out);
+        }
+    }
+    Err(ApiError::Conflict(
+        "The configuration is being changed concurrently; retry.".into(),
+    ))
 }

@@ -2,12 +2,29 @@
 
 use facegate_sessions::{Clock, Ids, RandomnessUnavailable};
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 pub struct WorkerClock;
+
+/// Development only: seconds this isolate's clock runs ahead of the real one, so a load bench
+/// can drive minutes or hours of webhook retries in seconds. Zero unless the development-only
+/// `FACEGATE_DEV_CLOCK` var let a housekeeping call move it.
+static DEV_OFFSET: AtomicI64 = AtomicI64::new(0);
+
+fn real_now() -> i64 {
+    (worker::Date::now().as_millis() / 1000) as i64
+}
 
 impl Clock for WorkerClock {
     fn now(&self) -> i64 {
-        (worker::Date::now().as_millis() / 1000) as i64
+        real_now() + DEV_OFFSET.load(Ordering::Relaxed)
     }
+}
+
+/// Moves the clock forward so that it reads `to` now; never back (leases, backoffs and
+/// `updated_at` would otherwise see time reverse).
+pub fn advance_dev_clock(to: i64) {
+    DEV_OFFSET.fetch_max(to - real_now(), Ordering::Relaxed);
 }
 
 pub struct WorkerIds;

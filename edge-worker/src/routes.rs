@@ -198,21 +198,26 @@ async fn dispatch(
         Route::ListDestinations => json(Ok(destinations::list(the(&mut app)?))),
         Route::GetDestination(id) => json(destinations::get(the(&mut app)?, &id)),
         Route::CreateDestination => {
-            let app = the(&mut app)?;
-            let created = destinations::create(app, &r.body, &WorkerIds, url_policy(env))?;
-            apps::save(env, app).await?;
+            let id = the(&mut app)?.id.clone();
+            let policy = url_policy(env);
+            let created = apps::change(env, &id, |a| {
+                destinations::create(a, &r.body, &WorkerIds, policy)
+            })
+            .await?;
             Ok(Reply::Json(created))
         }
         Route::UpdateDestination(id) => {
-            let app = the(&mut app)?;
-            let updated = destinations::update(app, &id, &r.body, url_policy(env))?;
-            apps::save(env, app).await?;
+            let app_id = the(&mut app)?.id.clone();
+            let policy = url_policy(env);
+            let updated = apps::change(env, &app_id, |a| {
+                destinations::update(a, &id, &r.body, policy)
+            })
+            .await?;
             Ok(Reply::Json(updated))
         }
         Route::DeleteDestination(id) => {
-            let app = the(&mut app)?;
-            let deleted = destinations::delete(app, &id)?;
-            apps::save(env, app).await?;
+            let app_id = the(&mut app)?.id.clone();
+            let deleted = apps::change(env, &app_id, |a| destinations::delete(a, &id)).await?;
             Ok(Reply::Json(deleted))
         }
         Route::PassiveLiveness => {
@@ -247,6 +252,16 @@ async fn dispatch(
             json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
         ))),
         Route::Housekeeping => {
+            // Development only (never set in wrangler.toml): the operator may run the
+            // housekeeping as of a later time, `x-facegate-dev-now` (unix seconds).
+            if app::setting(env, "FACEGATE_DEV_CLOCK").as_deref() == Some("1") {
+                if let Some(to) =
+                    facegate_sessions::routes::header(&r.headers, "x-facegate-dev-now")
+                        .and_then(|v| v.trim().parse().ok())
+                {
+                    crate::ports::advance_dev_clock(to);
+                }
+            }
             housekeeping(env).await?;
             json(Ok(http::json(200, json!({ "status": "ok" }))))
         }

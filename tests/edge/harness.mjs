@@ -22,9 +22,10 @@ export async function freePort() {
 }
 
 /** Starts the service; `webhookUrl` registers a webhook destination for the dev application. */
-export async function spawnApp({ webhookUrl } = {}) {
-  const port = await freePort();
-  const state = mkdtempSync(join(tmpdir(), 'facegate-test-'));
+export async function spawnApp({ webhookUrl, port: fixedPort, state: fixedState } = {}) {
+  // A fixed port and state folder restart the same service (its application, keys and D1).
+  const port = fixedPort ?? (await freePort());
+  const state = fixedState ?? mkdtempSync(join(tmpdir(), 'facegate-test-'));
   const child = spawn('node', [join(root, 'scripts', 'dev.mjs'), '--port', String(port)], {
     cwd: root,
     env: { ...process.env, FACEGATE_STATE_DIR: state, ...(webhookUrl ? { FACEGATE_WEBHOOK_URL: webhookUrl } : {}) },
@@ -60,6 +61,17 @@ export async function spawnApp({ webhookUrl } = {}) {
     operatorToken: dev.operator_token,
     other: { apiKey: dev.other_api_key, workflows: dev.other_workflows, allowedOrigins: dev.other_allowed_origins },
     output: () => output,
+    port,
+    state,
+    /** SIGKILL to every process of the service (workerd included), keeping its state. */
+    kill() {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.on('exit', r)));
+    },
     async stop() {
       try {
         process.kill(-child.pid, 'SIGTERM');

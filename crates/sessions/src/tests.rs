@@ -175,7 +175,11 @@ fn fm(status: CheckStatus, score: f64) -> FaceMatch {
     }
 }
 
-pub(crate) fn outcome(l: CheckStatus, m: Option<CheckStatus>, e: Option<Embedding>) -> CaptureOutcome {
+pub(crate) fn outcome(
+    l: CheckStatus,
+    m: Option<CheckStatus>,
+    e: Option<Embedding>,
+) -> CaptureOutcome {
     CaptureOutcome {
         liveness: live(
             l,
@@ -1537,7 +1541,12 @@ pub(crate) fn challenge_app() -> Application {
     a
 }
 
-pub(crate) fn session_on(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> (String, String) {
+pub(crate) fn session_on(
+    s: &Svc,
+    a: &Application,
+    workflow: &str,
+    vendor: &str,
+) -> (String, String) {
     let (st, b) = ok_body(create(
         s,
         a,

@@ -48,7 +48,13 @@ fn live_selfie(embedding: Embedding) -> CaptureEvidence {
         y: 120.0,
         width: 220.0,
         height: 260.0,
-        landmarks: [[260.0, 220.0], [360.0, 220.0], [310.0, 280.0], [270.0, 330.0], [350.0, 330.0]],
+        landmarks: [
+            [260.0, 220.0],
+            [360.0, 220.0],
+            [310.0, 280.0],
+            [270.0, 330.0],
+            [350.0, 330.0],
+        ],
         score: 0.95,
     };
     CaptureEvidence {
@@ -126,7 +132,10 @@ fn another_tenant_reaches_nothing_of_a_session() {
         ok_body(block_on(s.batch_delete(&b, br#"{"delete_all": true}"#))).0,
         204
     );
-    assert_eq!(block_on(s.delete_user_data(&b, "enrolled")).expect("forget"), 0);
+    assert_eq!(
+        block_on(s.delete_user_data(&b, "enrolled")).expect("forget"),
+        0
+    );
     // Even a write naming A's rows under B's id matches nothing, by construction.
     block_on(s.store.commit(&[
         Write::EraseSessions {
@@ -157,14 +166,13 @@ fn another_tenant_reaches_nothing_of_a_session() {
 fn a_failed_commit_writes_nothing_and_answers_503() {
     let (s, a) = (svc(), app());
     let id = kyc_session(&s, &a, "u");
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+    let ctx =
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
     let sessions = s.store.sessions.borrow().clone();
     let deliveries = s.store.deliveries.borrow().len();
     s.store.failing_commits.set(1);
-    let failed = block_on(s.finish_capture(
-        ctx,
-        outcome(CheckStatus::Approved, None, Some(emb(2))),
-    ));
+    let failed =
+        block_on(s.finish_capture(ctx, outcome(CheckStatus::Approved, None, Some(emb(2)))));
     let e = failed.expect_err("the store failed");
     let (status, headers, body) = e.to_http();
     assert_eq!(status, 503);
@@ -172,7 +180,11 @@ fn a_failed_commit_writes_nothing_and_answers_503() {
     assert!(body["detail"].is_string());
     assert_eq!(*s.store.sessions.borrow(), sessions, "session unchanged");
     assert!(s.store.templates.borrow().is_empty(), "no template");
-    assert_eq!(s.store.deliveries.borrow().len(), deliveries, "no webhook row");
+    assert_eq!(
+        s.store.deliveries.borrow().len(),
+        deliveries,
+        "no webhook row"
+    );
     // The same capture again, with the store back: everything lands together.
     let r = kyc_capture(&s, &a, &id, emb(2));
     assert_eq!(r.session.status, SessionStatus::Approved);
@@ -186,12 +198,10 @@ fn a_failed_commit_writes_nothing_and_answers_503() {
 fn a_delete_racing_a_capture_leaves_no_template_behind() {
     let (s, a) = (svc(), app());
     let id = kyc_session(&s, &a, "u");
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+    let ctx =
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
     assert_eq!(ok_body(block_on(s.delete(&a, &id))).0, 204);
-    let late = block_on(s.finish_capture(
-        ctx,
-        outcome(CheckStatus::Approved, None, Some(emb(2))),
-    ));
+    let late = block_on(s.finish_capture(ctx, outcome(CheckStatus::Approved, None, Some(emb(2)))));
     assert_eq!(late.map(|_| ()).map_err(|e| e.status()), Err(409));
     assert!(s.store.sessions.borrow().is_empty());
     assert!(s.store.templates.borrow().is_empty(), "no orphan template");
@@ -211,7 +221,8 @@ fn the_losing_capture_of_a_race_writes_nothing() {
         s.store.templates.borrow().clone(),
         s.store.deliveries.borrow().clone(),
     );
-    let loser = block_on(s.finish_capture(second, outcome(CheckStatus::Approved, None, Some(emb(5)))));
+    let loser =
+        block_on(s.finish_capture(second, outcome(CheckStatus::Approved, None, Some(emb(5)))));
     assert_eq!(loser.map(|_| ()).map_err(|e| e.status()), Err(409));
     assert_eq!(
         (
@@ -227,17 +238,27 @@ fn the_losing_capture_of_a_race_writes_nothing() {
 fn sweeps_take_tenants_in_turns() {
     let (s, a, b) = (svc(), app(), other_app());
     let busy: Vec<String> = (0..6)
-        .map(|i| bio_session(&s, &a, &format!("a{i}"))["session_id"].as_str().unwrap().to_owned())
+        .map(|i| {
+            bio_session(&s, &a, &format!("a{i}"))["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     s.clock.advance(10);
     let quiet = bio_session(&s, &b, "b")["session_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    s.clock.advance(AppSettings::default().session_expiry_seconds + 1);
+    s.clock
+        .advance(AppSettings::default().session_expiry_seconds + 1);
     let overdue = block_on(s.store.expired_unfinished(None, s.clock.0.get(), 2)).expect("sweep");
     let ids: Vec<&str> = overdue.iter().map(|x| x.id.as_str()).collect();
-    assert_eq!(ids, vec![busy[0].as_str(), quiet.as_str()], "B is not behind A's backlog");
+    assert_eq!(
+        ids,
+        vec![busy[0].as_str(), quiet.as_str()],
+        "B is not behind A's backlog"
+    );
 
     // The same for the outbox: A's six events do not hold back B's one.
     for (app, id) in busy.iter().map(|i| (&a, i)).chain([(&b, &quiet)]) {
@@ -265,7 +286,8 @@ fn cron_webhooks_carry_the_absolute_session_url() {
         hosted_base: String::new(),
         api_base: String::new(),
     };
-    s.clock.advance(AppSettings::default().session_expiry_seconds + 1);
+    s.clock
+        .advance(AppSettings::default().session_expiry_seconds + 1);
     block_on(s.expire_due(std::slice::from_ref(&a))).expect("expire");
     let abandoned = rows_of(&s, &a, &id)
         .into_iter()
@@ -274,10 +296,7 @@ fn cron_webhooks_carry_the_absolute_session_url() {
     let url = abandoned.payload["decision"]["session_url"]
         .as_str()
         .expect("session_url");
-    assert!(
-        url.starts_with("https://verify.example/session/"),
-        "{url}"
-    );
+    assert!(url.starts_with("https://verify.example/session/"), "{url}");
 }
 
 #[test]
@@ -288,7 +307,14 @@ fn re_enrolment_with_another_face_goes_to_review_and_keeps_the_enrolled_face() {
         kyc_capture(&s, &a, &first, emb(1)).session.status,
         SessionStatus::Approved
     );
-    let enrolled = s.store.templates.borrow().values().next().cloned().expect("template");
+    let enrolled = s
+        .store
+        .templates
+        .borrow()
+        .values()
+        .next()
+        .cloned()
+        .expect("template");
     assert_eq!(enrolled.source_session_id, first);
 
     // Someone else's face for the same user: In Review, with the reason, template kept.
@@ -314,16 +340,33 @@ fn re_enrolment_with_another_face_goes_to_review_and_keeps_the_enrolled_face() {
     // A reviewer who approves it makes the new face the enrolled one.
     block_on(s.update_status(&a, &second, br#"{"new_status": "Approved"}"#)).expect("review");
     assert_eq!(
-        s.store.templates.borrow().values().next().unwrap().source_session_id,
+        s.store
+            .templates
+            .borrow()
+            .values()
+            .next()
+            .unwrap()
+            .source_session_id,
         second
     );
 
     // The same person re-enrolling replaces the template directly.
     let third = kyc_session(&s, &a, "u");
     let r = kyc_capture(&s, &a, &third, emb(7));
-    assert_eq!(r.session.status, SessionStatus::Approved, "{:?}", r.session.liveness_checks);
     assert_eq!(
-        s.store.templates.borrow().values().next().unwrap().source_session_id,
+        r.session.status,
+        SessionStatus::Approved,
+        "{:?}",
+        r.session.liveness_checks
+    );
+    assert_eq!(
+        s.store
+            .templates
+            .borrow()
+            .values()
+            .next()
+            .unwrap()
+            .source_session_id,
         third
     );
 
@@ -334,7 +377,13 @@ fn re_enrolment_with_another_face_goes_to_review_and_keeps_the_enrolled_face() {
     let r = kyc_capture(&s, &strict, &fourth, emb(11));
     assert_eq!(r.session.status, SessionStatus::Declined);
     assert_eq!(
-        s.store.templates.borrow().values().next().unwrap().source_session_id,
+        s.store
+            .templates
+            .borrow()
+            .values()
+            .next()
+            .unwrap()
+            .source_session_id,
         third
     );
 }
