@@ -5,7 +5,7 @@
 //! never stored.
 
 use facegate_pipeline::challenge::{self, ChallengeResult};
-use facegate_pipeline::decide;
+use facegate_pipeline::{decide, decode};
 use facegate_pipeline::{Analysis, Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
@@ -130,6 +130,8 @@ async fn handle_frames(
         }
     }
     let pipeline = models::pipeline(env).await?;
+    decode::probe_all(&frames, &pipeline.config.decode).map_err(|(i, e)| frame_error(i, e))?;
+    crate::memory::admit(&frames, &pipeline.config.decode)?;
     let limits = pipeline.config.challenge;
     let mut observed = Vec::with_capacity(frames.len());
     for (i, (bytes, step)) in frames.iter().zip(&labels.steps).enumerate() {

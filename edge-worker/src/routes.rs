@@ -23,10 +23,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
             "/system/healthcheck" | "/system/healthcheck/"
         )
     {
-        return http::respond(Ok(http::json(
-            200,
-            json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
-        )));
+        return http::respond(Ok(http::json(200, crate::memory::health())));
     }
     if method == Method::Get {
         if let Some(page) = hosted::page(&path) {
@@ -156,15 +153,6 @@ enum Reply {
     },
     /// An earlier answer to the same `Idempotency-Key`, sent as first sent.
     Replay(facegate_sessions::Replay),
-}
-
-/// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
-fn wasm_memory_mb() -> f64 {
-    #[cfg(target_arch = "wasm32")]
-    let bytes = core::arch::wasm32::memory_size(0) * 65536;
-    #[cfg(not(target_arch = "wasm32"))]
-    let bytes = 0usize;
-    (bytes as f64 / 1e5).round() / 10.0
 }
 
 /// Everything under /v3 needs an application key. A keyed write (`Idempotency-Key`) that

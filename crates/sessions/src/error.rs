@@ -96,6 +96,10 @@ pub enum ApiError {
         reset: i64,
         retry_after: i64,
     },
+    /// 503: the service refuses the work for now (an isolate without the memory for this
+    /// request's images); the same request can be sent again after `retry_after` seconds.
+    #[error("unavailable: {detail}")]
+    Unavailable { detail: String, retry_after: u32 },
     /// Storage or crypto fault: never caused by client input, never shows its detail.
     #[error("internal: {0}")]
     Internal(String),
@@ -113,6 +117,7 @@ impl ApiError {
             ApiError::Gone(_) => 410,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::RateLimited { .. } => 429,
+            ApiError::Unavailable { .. } => 503,
             ApiError::Internal(_) => 500,
         }
     }
@@ -149,6 +154,13 @@ impl ApiError {
                 detail(&format!(
                     "Request was throttled. Expected available in {retry_after} seconds."
                 ))
+            }
+            ApiError::Unavailable {
+                detail: m,
+                retry_after,
+            } => {
+                headers.push(("Retry-After".to_owned(), retry_after.max(&1).to_string()));
+                detail(m)
             }
             ApiError::Internal(_) => detail("A server error occurred."),
         };
