@@ -87,7 +87,7 @@ try {
     }
   }
   const flashing = await createSession(app, { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: users[0] });
-  const { challenge } = await (await fetch(`${app.origin}/hosted/v1/${flashing.session_token}/challenge`, { method: 'POST' })).json();
+  const challenge = await (await fetch(`${app.origin}/hosted/v1/${flashing.session_token}/challenge`, { method: "POST" })).json();
   const form = new FormData();
   form.append('challenge_id', challenge.id);
   frames.forEach((f, i) => form.append('frames', new Blob([f], { type: 'image/jpeg' }), `f${i}.jpg`));

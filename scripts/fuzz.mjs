@@ -76,7 +76,11 @@ export function png({ width, height, bitDepth = 8, colorType = 2, animated = fal
   ihdr[9] = colorType;
   const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType] ?? 3;
   const rowBytes = Math.ceil((width * channels * bitDepth) / 8) + 1;
-  const raw = rows && width * height <= 1_000_000 ? Buffer.alloc(rowBytes * height, 0x5a) : Buffer.from('short');
+  let raw = Buffer.from('short');
+  if (rows && width * height <= 4_200_000) {
+    raw = Buffer.alloc(rowBytes * height, 0x5a);
+    for (let y = 0; y < height; y++) raw[y * rowBytes] = 0; // filter type None
+  }
   const parts = [Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr)];
   if (colorType === 3) parts.push(chunk('PLTE', Buffer.alloc(768, 0x80)));
   if (animated) parts.push(chunk('acTL', Buffer.from([0, 0, 0, 2, 0, 0, 0, 0])));
