@@ -21,9 +21,9 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        // 4 MP (2048x2048, or 2304x1728 at 4:3): an image peaks at about 9 bytes a pixel while
-        // it is decoded and analysed (see `ImageHeader::peak_bytes`), 38 MB here, which an
-        // isolate with its models loaded can still afford. Detection runs at 320-640 px and the
+        // 4 MP (2048x2048, or 2304x1728 at 4:3): an image peaks at about 13 bytes a pixel
+        // while it is decoded and analysed (see `ImageHeader::peak_bytes`), 55 MB here, which
+        // an isolate with its models loaded (44 MB) can still afford: measured 88 MB at most. Detection runs at 320-640 px and the
         // face is embedded at 112 px, so more pixels would only cost memory. A 12 MP phone photo
         // is refused with a message saying what to send instead.
         // 64 px: below that not even a full-frame face reaches the detector's smallest anchor
@@ -57,10 +57,13 @@ impl ImageHeader {
     /// Most bytes alive at once while the image is decoded and analysed: the decoder's buffer
     /// and its RGB conversion (or an orientation's rotated copy, 6 bytes a pixel for RGB), then
     /// the RGB image beside the detector's padded canvas (1.4x the sides: 3 + 5.9 bytes a
-    /// pixel); a progressive JPEG's coefficients (16-bit, up to 3 components) come on top.
+    /// pixel), plus the decoder's own buffers; a progressive JPEG's coefficients (16-bit, up to
+    /// 3 components) come on top. Measured in the worker: a faceless 2048x2048 PNG (every
+    /// detection pass, the padded one too) took the heap 52 MB above its resting size, 12.4
+    /// bytes a pixel; 13 is used.
     pub fn peak_bytes(&self) -> u64 {
         let decode = (u64::from(self.bytes_per_pixel) + 3).max(6);
-        let per_pixel = decode.max(9) + if self.progressive { 6 } else { 0 };
+        let per_pixel = decode.max(13) + if self.progressive { 6 } else { 0 };
         self.pixels() * per_pixel
     }
 }
@@ -408,7 +411,7 @@ mod tests {
         let headers = probe_all(&[&frame, &frame, &frame], &limits).unwrap();
         assert_eq!(headers.len(), 3);
         assert!(!headers[0].progressive);
-        assert_eq!(headers[0].peak_bytes(), 640 * 480 * 9);
+        assert_eq!(headers[0].peak_bytes(), 640 * 480 * 13);
         let (i, err) = probe_all(&[&frame, &frame, &frame, &frame], &limits).unwrap_err();
         assert_eq!(i, 3);
         assert!(matches!(err, PipelineError::TooManyPixels { .. }), "{err:?}");
