@@ -146,3 +146,56 @@ pub fn admit<B: AsRef<[u8]>>(images: &[B], limits: &DecodeLimits) -> Result<(), 
         retry_after: 2,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG of `width`x`height` with no pixel data: enough for `probe`.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0d".to_vec();
+        out.extend_from_slice(&ihdr);
+        out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        // An empty IDAT and IEND: the decoder reads up to the image data before it answers.
+        for chunk in [b"IDAT", b"IEND"] {
+            out.extend_from_slice(&[0, 0, 0, 0]);
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(&crc32(chunk).to_be_bytes());
+        }
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for b in bytes {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn refuses_with_503_what_would_not_fit_and_admits_what_does() {
+        let roomy = DecodeLimits {
+            max_side: 20_000,
+            max_pixels: 400_000_000,
+            ..DecodeLimits::default()
+        };
+        // 10000x10000 would need 1.3 GB: refused before a pixel is decoded.
+        let err = admit(&[png_header(10_000, 10_000)], &roomy).unwrap_err();
+        let (status, headers, body) = err.to_http();
+        assert_eq!(status, 503);
+        assert!(headers.iter().any(|(k, v)| k == "Retry-After" && v == "2"));
+        assert!(body["detail"].as_str().unwrap().contains("MB needed"), "{body}");
+        // A 640x480 frame fits; an unreadable image is left for the decoder's 400.
+        assert!(admit(&[png_header(640, 480)], &roomy).is_ok());
+        assert!(admit(&[b"junk".to_vec()], &roomy).is_ok());
+        assert!(health()["memory"]["guard_headroom_mb"].as_f64().unwrap() > 0.0);
+    }
+}
