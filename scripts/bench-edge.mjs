@@ -1,12 +1,15 @@
 // `npm run bench:edge`: capture → decision stored + webhook queued, against the real worker in
-// wrangler dev. Prints JSON: cold start, warm p50/p99 sequential and 4 concurrent, workerd
-// peak memory, bundle size. A figure-printing command, not a test: nothing here asserts.
+// wrangler dev. Prints JSON: cold start, warm p50/p99 sequential and 4 concurrent, the
+// isolate's wasm memory (after each model load, after the captures, after a 16-frame challenge
+// capture and after the largest image the decode limits accept), workerd peak memory, bundle
+// size. A figure-printing command, not a test: nothing here asserts.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import { createSession, dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
+import { png } from './fuzz.mjs';
 
 const captures = Number(process.env.CAPTURES ?? 200);
 const portrait = readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'));
@@ -23,7 +26,10 @@ function summary(ms) {
 }
 
 const app = await spawnApp();
+const health = async () => (await fetch(`${app.origin}/system/healthcheck`)).json();
+const memory = {};
 try {
+  memory.before_models_mb = (await health()).wasm_memory_mb;
   const capture = async (token, bytes) => {
     const form = new FormData();
     form.append('frame', new Blob([bytes], { type: 'image/jpeg' }), 'frame.jpg');
@@ -46,6 +52,9 @@ try {
   const first = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: users[0] });
   await capture(first.session_token, portrait);
   const cold = { ms: performance.now() - t0 };
+  const loaded = await health();
+  memory.model_loads = loaded.memory?.model_loads;
+  memory.after_first_capture_mb = loaded.wasm_memory_mb;
   for (const user of users.slice(1)) {
     await capture((await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: user })).session_token, portrait);
   }
@@ -64,7 +73,36 @@ try {
   const concurrent = [];
   await Promise.all(users.map((user) => run(user, captures / 4, concurrent)));
 
-  const health = await (await fetch(`${app.origin}/system/healthcheck`)).json();
+  memory.after_captures_mb = (await health()).wasm_memory_mb;
+
+  // A FLASHING challenge answered with 16 frames of the 640x480 camera clip: every frame is
+  // decoded and detected, the best one analysed again.
+  const clip = readFileSync(join(dataDir, 'video/live_selfie_640x480_30fps_5s.mjpeg'));
+  const frames = [];
+  for (let i = 0, start = -1; i + 1 < clip.length && frames.length < 16; i++) {
+    if (clip[i] === 0xff && clip[i + 1] === 0xd8 && start < 0) start = i;
+    else if (clip[i] === 0xff && clip[i + 1] === 0xd9 && start >= 0) {
+      frames.push(clip.subarray(start, i + 2));
+      start = -1;
+    }
+  }
+  const flashing = await createSession(app, { workflow_id: app.workflows.biometric_authentication_flashing, vendor_data: users[0] });
+  const challenge = await (await fetch(`${app.origin}/hosted/v1/${flashing.session_token}/challenge`, { method: "POST" })).json();
+  const form = new FormData();
+  form.append('challenge_id', challenge.id);
+  frames.forEach((f, i) => form.append('frames', new Blob([f], { type: 'image/jpeg' }), `f${i}.jpg`));
+  form.append('steps', JSON.stringify(frames.map((_, i) => Math.min(i >> 1, challenge.steps.length - 1))));
+  const challengeRes = await fetch(`${app.origin}/hosted/v1/${flashing.session_token}/capture`, { method: 'POST', body: form });
+  memory.challenge_capture = { status: challengeRes.status, frames: frames.length, wasm_memory_mb: (await health()).wasm_memory_mb };
+
+  // The largest image the decode limits accept (2048x2048, 4.2 MP), to passive liveness.
+  const big = new FormData();
+  big.append('user_image', new Blob([png({ width: 2048, height: 2048 })], { type: 'image/png' }), 'big.png');
+  const bigRes = await fetch(`${app.baseUrl}/passive-liveness/`, { method: 'POST', body: big, headers: { 'x-api-key': app.apiKey } });
+  const afterBig = await health();
+  memory.largest_accepted_image = { status: bigRes.status, wasm_memory_mb: afterBig.wasm_memory_mb };
+  memory.guard = { budget_mb: afterBig.memory?.guard_budget_mb, headroom_mb: afterBig.memory?.guard_headroom_mb, heap_in_use_mb: afterBig.memory?.heap_in_use_mb, heap_peak_mb: afterBig.memory?.heap_peak_mb };
+  const health2 = afterBig;
   // workerd is the service's process: its peak resident memory bounds the isolate's.
   let workerdPeakMb = null;
   try {
@@ -84,7 +122,8 @@ try {
       {
         capture_ms: { sequential: summary(sequential), concurrent_4: summary(concurrent) },
         cold_start_ms: Math.round(cold.ms),
-        wasm_linear_memory_mb: health.wasm_memory_mb,
+        wasm_linear_memory_mb: health2.wasm_memory_mb,
+        memory,
         workerd_peak_rss_mb: workerdPeakMb,
         bundle: {
           wasm_mb: Math.round((wasm.length / 1e6) * 100) / 100,

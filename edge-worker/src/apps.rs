@@ -100,7 +100,7 @@ pub async fn change<T>(
             .map_err(|e| internal("bind", e))?
             .run()
             .await
-            .map_err(|e| ApiError::Unavailable(format!("application update: {e}")))?
+            .map_err(|e| ApiError::storage_unavailable(format!("application update: {e}")))?
             .meta()
             .map_err(|e| internal("application update", e))?
             .and_then(|m| m.changes)

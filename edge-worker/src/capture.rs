@@ -4,7 +4,7 @@
 //! here, authoritatively, between the core's `begin_capture` and `capture`, which decides from
 //! the measurements and stores the outcome. Frames are never stored.
 
-use facegate_pipeline::challenge;
+use facegate_pipeline::{challenge, decode};
 use facegate_pipeline::{Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
@@ -125,6 +125,8 @@ async fn handle_frames(
         }
     }
     let pipeline = models::pipeline(env).await?;
+    decode::probe_all(&frames, &pipeline.config.decode).map_err(|(i, e)| frame_error(i, e))?;
+    crate::memory::admit(&frames, &pipeline.config.decode)?;
     let limits = pipeline.config.challenge;
     let mut observed = Vec::with_capacity(frames.len());
     for (i, (bytes, step)) in frames.iter().zip(&labels.steps).enumerate() {

@@ -9,8 +9,12 @@ pub fn respond(outcome: std::result::Result<HttpResponse, ApiError>) -> Result<R
     let (status, headers, body) = match outcome {
         Ok(r) => (r.status, r.headers, r.body),
         Err(e) => {
-            if let ApiError::Internal(detail) = &e {
-                worker::console_error!("internal error: {detail}");
+            match &e {
+                ApiError::Internal(detail) => worker::console_error!("internal error: {detail}"),
+                ApiError::Unavailable {
+                    cause: Some(cause), ..
+                } => worker::console_error!("unavailable: {cause}"),
+                _ => {}
             }
             let (status, headers, body) = e.to_http();
             (status, headers, Some(body))

@@ -10,6 +10,7 @@ mod d1_store;
 mod deliver;
 mod hosted;
 mod http;
+mod memory;
 mod models;
 mod ports;
 mod rate_limit;

@@ -13,6 +13,7 @@ use worker::{Bucket, Env};
 use facegate_sessions::ApiError;
 
 use crate::http::internal;
+use crate::memory;
 
 thread_local! {
     static PIPELINE: RefCell<Option<Rc<Pipeline>>> = const { RefCell::new(None) };
@@ -26,17 +27,23 @@ pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
         .bucket("MODELS")
         .map_err(|e| internal("MODELS binding", e))?;
     // One model at a time, each file's bytes dropped once built: the isolate's linear memory
-    // never shrinks, so its peak is what counts against the 128 MB limit.
+    // never shrinks, so its peak is what counts against the 128 MB limit. The largest (SFace)
+    // first, while the heap is empty: what its loading frees is reused by the others.
     let model = |e| internal("model load", e);
-    let detector = Detector::load(&read(&bucket, "yunet").await?).map_err(model)?;
+    memory::record("start");
     let embedder = Embedder::load(read(&bucket, "sface").await?).map_err(model)?;
+    memory::record("sface");
+    let detector = Detector::load(&read(&bucket, "yunet").await?).map_err(model)?;
+    memory::record("yunet");
     let v2 = read(&bucket, "minifasnet_v2").await?;
     let liveness =
         LivenessModel::load(v2, Some(read(&bucket, "minifasnet_v1se").await?)).map_err(model)?;
+    memory::record("minifasnet_v2+v1se");
     let pipeline = Rc::new(
         Pipeline::from_parts(detector, embedder, liveness, PipelineConfig::default())
             .map_err(model)?,
     );
+    memory::record("warm-up");
     PIPELINE.with(|c| *c.borrow_mut() = Some(pipeline.clone()));
     Ok(pipeline)
 }

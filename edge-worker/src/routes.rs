@@ -247,10 +247,7 @@ async fn dispatch(
             });
             json(outcome)
         }
-        Route::Healthcheck => json(Ok(http::json(
-            200,
-            json!({"status": "ok", "wasm_memory_mb": wasm_memory_mb()}),
-        ))),
+        Route::Healthcheck => json(Ok(http::json(200, crate::memory::health()))),
         Route::Housekeeping => {
             // Development only (never set in wrangler.toml): the operator may run the
             // housekeeping as of a later time, `x-facegate-dev-now` (unix seconds).
@@ -300,15 +297,6 @@ async fn session_webhooks(
         200,
         json!({ "count": results.len(), "next": null, "previous": null, "results": results }),
     ))
-}
-
-/// The isolate's linear memory: what counts against Workers' 128 MB limit besides the JS heap.
-fn wasm_memory_mb() -> f64 {
-    #[cfg(target_arch = "wasm32")]
-    let bytes = core::arch::wasm32::memory_size(0) * 65536;
-    #[cfg(not(target_arch = "wasm32"))]
-    let bytes = 0usize;
-    (bytes as f64 / 1e5).round() / 10.0
 }
 
 /// The cron's work: expire sessions past their deadline, delete those past the application's

@@ -163,6 +163,7 @@ pub fn analyze(
     field: &str,
     want: Want,
 ) -> Result<Analysis, ApiError> {
+    crate::memory::admit(&[bytes], &pipeline.config.decode)?;
     pipeline.analyze(bytes, want).map_err(|e| match e {
         PipelineError::Model { .. } => internal("pipeline", e),
         input => FieldErrors::single(field, input.to_string()),

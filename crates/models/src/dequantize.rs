@@ -29,7 +29,7 @@ const EXTERNAL: i32 = 1;
 pub fn dequantize_onnx(bytes: &[u8]) -> Result<Vec<u8>, ModelsError> {
     let mut model = ModelProto::decode(bytes)?;
     let graph = model.graph.as_mut().ok_or(ModelsError::NoGraph)?;
-    dequantize_graph(graph)?;
+    dequantize_graph(graph, &[])?;
     Ok(model.encode_to_vec())
 }
 
@@ -37,23 +37,34 @@ pub fn dequantize_onnx(bytes: &[u8]) -> Result<Vec<u8>, ModelsError> {
 /// `value_info`. Those entries are optional shape hints that the quantisation tool's shape
 /// inference recorded for the export size (YuNet: 640x640); tract trusts them, so with them kept
 /// the detector could only run at that one size, while the pipeline feeds it other sizes.
-pub(crate) fn dequantize_for_tract(bytes: &[u8]) -> Result<Vec<u8>, ModelsError> {
+///
+/// The weights of the Gemm nodes named in `keep_int8` stay int8 behind their `DequantizeLinear`
+/// (tract cannot load those; the pipeline splits them off and runs them itself).
+pub(crate) fn dequantize_for_tract(
+    bytes: &[u8],
+    keep_int8: &[String],
+) -> Result<Vec<u8>, ModelsError> {
     let mut model = ModelProto::decode(bytes)?;
     let graph = model.graph.as_mut().ok_or(ModelsError::NoGraph)?;
-    dequantize_graph(graph)?;
+    dequantize_graph(graph, keep_int8)?;
     graph.value_info.clear();
     Ok(model.encode_to_vec())
 }
 
-pub(crate) fn dequantize_graph(graph: &mut GraphProto) -> Result<(), ModelsError> {
+pub(crate) fn dequantize_graph(
+    graph: &mut GraphProto,
+    keep_int8: &[String],
+) -> Result<(), ModelsError> {
+    let kept = kept_weights(graph, keep_int8)?;
     let by_name: HashMap<&str, &TensorProto> = graph
         .initializer
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
 
+    let folds = |n: &NodeProto| is_dequantize(n) && !n.output.iter().any(|o| kept.contains(o));
     let mut folded = Vec::new();
-    for node in graph.node.iter().filter(|n| is_dequantize(n)) {
+    for node in graph.node.iter().filter(|n| folds(n)) {
         let tensor = fold(node, &by_name)?;
         if by_name.contains_key(tensor.name.as_str()) {
             return Err(ModelsError::DequantShape {
@@ -67,7 +78,7 @@ pub(crate) fn dequantize_graph(graph: &mut GraphProto) -> Result<(), ModelsError
         return Ok(());
     }
 
-    graph.node.retain(|n| !is_dequantize(n));
+    graph.node.retain(|n| !folds(n));
     graph.initializer.extend(folded);
 
     // The int8 weights, scales and zero points are now referenced by nothing; dropping them is
@@ -76,6 +87,31 @@ pub(crate) fn dequantize_graph(graph: &mut GraphProto) -> Result<(), ModelsError
     graph.initializer.retain(|t| used.contains(t.name.as_str()));
     prune_graph_inputs(graph, &used);
     Ok(())
+}
+
+/// The `DequantizeLinear` outputs that feed, as weight (input B), the Gemm nodes named in
+/// `keep_int8`. A name that is not such a Gemm is a manifest error, not something to skip.
+fn kept_weights(graph: &GraphProto, keep_int8: &[String]) -> Result<HashSet<String>, ModelsError> {
+    keep_int8
+        .iter()
+        .map(|name| {
+            let weight = graph
+                .node
+                .iter()
+                .find(|n| n.name == *name && n.op_type == "Gemm")
+                .and_then(|gemm| gemm.input.get(1))
+                .filter(|b| {
+                    graph
+                        .node
+                        .iter()
+                        .any(|n| is_dequantize(n) && n.output.first() == Some(*b))
+                });
+            weight.cloned().ok_or_else(|| ModelsError::DequantShape {
+                node: name.clone(),
+                detail: "keep_int8 names no Gemm whose weight comes from a DequantizeLinear".into(),
+            })
+        })
+        .collect()
 }
 
 /// Keeps only graph inputs that must be fed at run time. Old exporters list every weight as a
@@ -889,7 +925,7 @@ mod tests {
         );
         m.graph.as_mut().unwrap().value_info = vec![value("w"), value("y")];
         let out =
-            ModelProto::decode(&dequantize_for_tract(&m.encode_to_vec()).unwrap()[..]).unwrap();
+            ModelProto::decode(&dequantize_for_tract(&m.encode_to_vec(), &[]).unwrap()[..]).unwrap();
         assert!(out.graph.as_ref().unwrap().value_info.is_empty());
         assert_eq!(folded(&out).1, [1.0, 2.0]);
     }

@@ -35,6 +35,11 @@ pub struct ModelEntry {
     pub sha256: String,
     /// Whether the source carries block-quantised int8 weights that must be folded to float32.
     pub dequantize: bool,
+    /// Gemm nodes whose int8 weight stays int8 in the prepared file (its `DequantizeLinear` is
+    /// kept): the pipeline runs them itself, so SFace's 25 MB float32 fully-connected weight
+    /// never exists in a Worker isolate (see crates/pipeline/src/qgemm.rs).
+    #[serde(default)]
+    pub keep_int8: Vec<String>,
     /// Human-readable description of the input the model expects and what it outputs.
     pub preprocessing: String,
     pub source: Source,

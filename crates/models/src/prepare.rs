@@ -151,7 +151,7 @@ pub fn prepare(
     let mut prepared = Vec::with_capacity(manifest.models.len());
     for entry in &manifest.models {
         let path = opts.out_dir.join(&entry.file);
-        let (skipped, fresh) = match stamp_state(&entry.sha256, PREPARE_FORMAT, &path) {
+        let (skipped, fresh) = match stamp_state(&entry.sha256, &prepare_format(entry), &path) {
             StampState::UpToDate => {
                 progress(&format!("{}: up to date ({})", entry.name, path.display()));
                 (true, None)
@@ -208,7 +208,7 @@ fn prepare_one(
             entry.name,
             path.display()
         ));
-        dequantize_for_tract(&source)?
+        dequantize_for_tract(&source, &entry.keep_int8)?
     } else {
         progress(&format!(
             "{}: already float32, copying → {}",
@@ -225,7 +225,7 @@ fn prepare_one(
             entry.name
         ),
         &entry.sha256,
-        PREPARE_FORMAT,
+        &prepare_format(entry),
     )?;
     progress(&format!(
         "{}: wrote {} ({} bytes)",
@@ -234,6 +234,16 @@ fn prepare_one(
         bytes.len()
     ));
     Ok(bytes)
+}
+
+/// The procedure that made a prepared file: the int8 weights it keeps are part of it, so a
+/// manifest change to `keep_int8` prepares the file again.
+fn prepare_format(entry: &ModelEntry) -> String {
+    if entry.keep_int8.is_empty() {
+        PREPARE_FORMAT.to_string()
+    } else {
+        format!("{PREPARE_FORMAT}+int8:{}", entry.keep_int8.join(","))
+    }
 }
 
 /// Writes the half-precision copy of the prepared file `fp32` (read from `fp32_path`) to
@@ -424,6 +434,7 @@ mod tests {
                 upstream: "test".into(),
                 sha256: manifest_sha.map_or_else(|| sha256_hex(content), str::to_string),
                 dequantize: false,
+                keep_int8: Vec::new(),
                 preprocessing: "none".into(),
                 source: Source::ModelDir {
                     file: "source.onnx".into(),
@@ -686,7 +697,7 @@ mod tests {
         let out = Path::new("models/prepared");
         assert_eq!(
             prepared_path(out, &manifest, "sface").unwrap(),
-            out.join("sface_2021dec_fp32.onnx")
+            out.join("sface_2021dec_fp32_fc1i8.onnx")
         );
         assert!(matches!(
             prepared_path(out, &manifest, "nope"),

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::align::ALIGNED_SIDE;
 use crate::imaging::{planar_f32, ChannelOrder};
-use crate::net::Net;
+use crate::net::{self, Net};
+use crate::qgemm::Int8Gemm;
 use crate::PipelineError;
 
 pub const EMBEDDING_DIM: usize = 128;
@@ -47,6 +48,9 @@ impl Embedding {
 
 pub struct Embedder {
     net: Net,
+    /// The int8 fully-connected layer that ends SFace, when the file keeps it int8 (the prepared
+    /// file does): tract runs the convolutions, this the rest.
+    head: Option<Int8Gemm>,
 }
 
 const SIDE: usize = ALIGNED_SIDE as usize;
@@ -54,15 +58,26 @@ const SHAPE: [usize; 4] = [1, 3, SIDE, SIDE];
 
 impl Embedder {
     pub fn load(onnx: Vec<u8>) -> Result<Self, PipelineError> {
+        let mut proto = net::decode("sface", &onnx)?;
+        drop(onnx);
+        let graph = proto.graph.as_mut().ok_or_else(|| PipelineError::Model {
+            model: "sface",
+            message: "the file has no graph".into(),
+        })?;
+        let head = Int8Gemm::split_off(graph)?;
         Ok(Embedder {
-            net: Net::load_fixed("sface", onnx, &SHAPE)?,
+            net: Net::load_fixed_proto("sface", proto, &SHAPE)?,
+            head,
         })
     }
 
     /// Raw 128-d output for one aligned 112x112 crop (RGB 0-255 in; the graph normalises).
     fn raw(&self, aligned: &RgbImage) -> Result<Vec<f32>, PipelineError> {
         let tensor = planar_f32(aligned, ChannelOrder::Rgb, SIDE, SIDE);
-        let out = self.net.run(&SHAPE, &tensor)?.swap_remove(0);
+        let mut out = self.net.run(&SHAPE, &tensor)?.swap_remove(0);
+        if let Some(head) = &self.head {
+            out = head.run(&out)?;
+        }
         if out.len() != EMBEDDING_DIM {
             return Err(PipelineError::Model {
                 model: "sface",

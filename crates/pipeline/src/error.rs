@@ -8,13 +8,17 @@ pub enum PipelineError {
     Undecodable(String),
     #[error("unsupported image format: {0} (send JPEG, PNG or WebP)")]
     UnsupportedFormat(String),
-    #[error("the image is too large: {width}x{height} (at most {max_side} px a side and {max_megapixels} MP)")]
+    #[error("the image is too large: {width}x{height} (at most {max_side} px a side and {max_megapixels:.1} MP): resize it to at most {suggested_side} px on its longer side")]
     TooLarge {
         width: u32,
         height: u32,
         max_side: u32,
-        max_megapixels: u32,
+        max_megapixels: f64,
+        /// The longer side an image of this shape fits the limits at.
+        suggested_side: u32,
     },
+    #[error("the images hold {total} pixels in all, more than {max_total} (send smaller frames, about 480 px wide)")]
+    TooManyPixels { total: u64, max_total: u64 },
     #[error("the image is too small: {width}x{height} (at least {min_side} px a side)")]
     TooSmall {
         width: u32,

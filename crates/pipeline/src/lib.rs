@@ -16,6 +16,7 @@ pub mod guide;
 pub mod imaging;
 pub mod liveness;
 mod net;
+mod qgemm;
 pub mod quality;
 
 use image::RgbImage;

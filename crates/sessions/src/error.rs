@@ -96,16 +96,31 @@ pub enum ApiError {
         reset: i64,
         retry_after: i64,
     },
+    /// 503: the service refuses or failed the work for now (an isolate without the memory
+    /// for this request's images, a storage backend fault); nothing of the request was
+    /// written, so it can be sent again after `retry_after` seconds (and with
+    /// `Idempotency-Key`, deduplicated). `cause` is for the operator's log, never the client.
+    #[error("unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after: u32,
+        cause: Option<String>,
+    },
     /// Storage or crypto fault: never caused by client input, never shows its detail.
     #[error("internal: {0}")]
     Internal(String),
-    /// 503: the storage backend failed; nothing of the request was written, so a retry is
-    /// safe (and with `Idempotency-Key`, deduplicated).
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
 }
 
 impl ApiError {
+    /// A storage fault: the client is told to retry, the operator's log gets `cause`.
+    pub fn storage_unavailable(cause: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            detail: "The service is temporarily unavailable; retry the request.".into(),
+            retry_after: 5,
+            cause: Some(cause.into()),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => 400,
@@ -117,8 +132,8 @@ impl ApiError {
             ApiError::Gone(_) => 410,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::RateLimited { .. } => 429,
+            ApiError::Unavailable { .. } => 503,
             ApiError::Internal(_) => 500,
-            ApiError::Unavailable(_) => 503,
         }
     }
 
@@ -155,11 +170,15 @@ impl ApiError {
                     "Request was throttled. Expected available in {retry_after} seconds."
                 ))
             }
-            ApiError::Internal(_) => detail("A server error occurred."),
-            ApiError::Unavailable(_) => {
-                headers.push(("Retry-After".to_owned(), "5".to_owned()));
-                detail("The service is temporarily unavailable; retry the request.")
+            ApiError::Unavailable {
+                detail: m,
+                retry_after,
+                ..
+            } => {
+                headers.push(("Retry-After".to_owned(), retry_after.max(&1).to_string()));
+                detail(m)
             }
+            ApiError::Internal(_) => detail("A server error occurred."),
         };
         (self.status(), headers, body)
     }
@@ -171,7 +190,7 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Conflict => ApiError::Conflict(
                 "The session was modified concurrently; retry the request.".into(),
             ),
-            crate::store::StoreError::Backend(m) => ApiError::Unavailable(m),
+            crate::store::StoreError::Backend(m) => ApiError::storage_unavailable(m),
         }
     }
 }
