@@ -22,8 +22,8 @@ pub struct FitOptions {
     pub tight_bpcer: f64,
 }
 
-pub const FULL_INPUTS: &[&str] = &["v2", "v1se", "moire", "hf_ratio", "sharp_ratio"];
-pub const TIGHT_INPUTS: &[&str] = &["v2", "moire", "hf_ratio", "sat_mean", "sharp_ratio"];
+pub const FULL_INPUTS: &[&str] = &["v2", "v1se", "chroma_std"];
+pub const TIGHT_INPUTS: &[&str] = &["v2", "blue_cast", "chroma_std"];
 
 impl Default for FitOptions {
     fn default() -> Self {
