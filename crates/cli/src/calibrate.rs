@@ -87,8 +87,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         }
         for row in col + 1..n {
             let f = a[row][col] / d;
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            let (upper, lower) = a.split_at_mut(row);
+            for (x, p) in lower[0][col..n].iter_mut().zip(&upper[col][col..n]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -210,7 +211,10 @@ pub fn fit(rows: &[&Row], opts: &FitOptions) -> Fusion {
         )
     };
     let digest_rows: String = train.iter().map(|r| format!("{}\n", r.canonical)).collect();
-    let digest_files: String = train.iter().map(|r| format!("{}\n", r.file_sha256)).collect();
+    let digest_files: String = train
+        .iter()
+        .map(|r| format!("{}\n", r.file_sha256))
+        .collect();
     let mut sources: Vec<String> = train.iter().map(|r| r.source.clone()).collect();
     sources.sort();
     sources.dedup();
@@ -260,7 +264,10 @@ mod tests {
     #[test]
     fn solve_small_system() {
         let x = solve(vec![vec![2.0, 1.0], vec![1.0, 3.0]], vec![3.0, 5.0]);
-        assert!((x[0] - 0.8).abs() < 1e-9 && (x[1] - 1.4).abs() < 1e-9, "{x:?}");
+        assert!(
+            (x[0] - 0.8).abs() < 1e-9 && (x[1] - 1.4).abs() < 1e-9,
+            "{x:?}"
+        );
     }
 
     #[test]

@@ -285,7 +285,13 @@ pub fn liveness(
         tight += measured.is_some_and(|l| l.tight) as usize;
         let score = measured.map_or(-1.0, |l| calibration.liveness_score(&l) as f32);
         let (p, v2, v1se, t, fused) = measured.map_or((-1.0, -1.0, -1.0, false, f32::NAN), |l| {
-            (l.live, l.v2, l.v1se.unwrap_or(-1.0), l.tight, l.fused.unwrap_or(f32::NAN))
+            (
+                l.live,
+                l.v2,
+                l.v1se.unwrap_or(-1.0),
+                l.tight,
+                l.fused.unwrap_or(f32::NAN),
+            )
         });
         scores.push_str(&format!(
             "{},{},{},{},{score},{p},{v2},{v1se},{t},{fused}\n",

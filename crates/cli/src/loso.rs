@@ -116,9 +116,12 @@ const NO_FACE: f32 = -1e3;
 /// of both models, V2 alone on a tight capture), with each regime's threshold chosen by the same
 /// rule as the fusion's.
 fn ensemble_logit(row: &Row) -> Option<(bool, f64)> {
-    row.raw
-        .as_ref()
-        .map(|l| (l.tight, f64::from(logit(l.v1se.map_or(l.v2, |b| (l.v2 + b) / 2.0)))))
+    row.raw.as_ref().map(|l| {
+        (
+            l.tight,
+            f64::from(logit(l.v1se.map_or(l.v2, |b| (l.v2 + b) / 2.0))),
+        )
+    })
 }
 
 fn baseline_thresholds(train: &[&Row], opts: &FitOptions) -> (f64, f64) {
@@ -136,7 +139,12 @@ fn baseline_thresholds(train: &[&Row], opts: &FitOptions) -> (f64, f64) {
         let mut live: Vec<(f64, f64)> = rows
             .iter()
             .filter(|r| r.live)
-            .map(|r| (ensemble_logit(r).unwrap().1, 1.0 / counts[r.source.as_str()] as f64))
+            .map(|r| {
+                (
+                    ensemble_logit(r).unwrap().1,
+                    1.0 / counts[r.source.as_str()] as f64,
+                )
+            })
             .collect();
         threshold_at(&mut live, bpcer)
     };

@@ -256,8 +256,7 @@ fn run(cli: Cli) -> Result<(), String> {
             check,
         } => {
             let pipeline = paths::load_pipeline(config)?;
-            let rows =
-                measure::measure(&pipeline, &labels, &root, None, measure.cache.as_deref())?;
+            let rows = measure::measure(&pipeline, &labels, &root, None, measure.cache.as_deref())?;
             let all: Vec<&measure::Row> = rows.iter().collect();
             let text = calibrate::to_file(&calibrate::fit(&all, &measure.fit_options()))?;
             if let Some(expected) = check {

@@ -152,7 +152,11 @@ pub fn measure(
                 let Some(row) = rows.get(i) else { break };
                 let full = root.join(&row.path);
                 let outcome = match std::fs::read(&full) {
-                    Err(e) => (String::new(), None, Some(format!("{}: {e}", full.display()))),
+                    Err(e) => (
+                        String::new(),
+                        None,
+                        Some(format!("{}: {e}", full.display())),
+                    ),
                     Ok(bytes) => {
                         let sha = sha256_hex(&bytes);
                         match cached.get(&row.path).filter(|c| c.sha256 == sha) {

@@ -59,9 +59,7 @@ pub fn load_pipeline(config: PipelineConfig) -> Result<Pipeline, String> {
     let pipeline = Pipeline::load(models, config).map_err(|e| e.to_string())?;
     match extra {
         None => Ok(pipeline),
-        Some(bytes) => pipeline
-            .with_extra_model(bytes?)
-            .map_err(|e| e.to_string()),
+        Some(bytes) => pipeline.with_extra_model(bytes?).map_err(|e| e.to_string()),
     }
 }
 

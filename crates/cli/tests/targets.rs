@@ -120,16 +120,32 @@ fn pct(g: &Value, key: &str) -> f64 {
 fn liveness_held_out_figures_hold_and_the_fusion_refits_to_the_committed_file() {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("liveness-cache.json");
     let r = eval_liveness_loso(&cache, &[]);
-    for key in ["live", "spoof", "threshold", "apcer", "bpcer", "acer", "no_face", "by_kind", "by_source"] {
+    for key in [
+        "live",
+        "spoof",
+        "threshold",
+        "apcer",
+        "bpcer",
+        "acer",
+        "no_face",
+        "by_kind",
+        "by_source",
+    ] {
         assert!(r.get(key).is_some(), "`{key}` missing");
     }
     assert_eq!(r["method"], "fusion");
     let g = &r["by_source"]["tdreplay_s1"]["by_kind"]["video_frame"];
     assert!(g["apcer"].is_number() && g["bpcer"].is_null(), "{g}");
     let (fusion, baseline) = (&r["loso"]["fusion"], &r["loso"]["baseline"]);
-    eprintln!("held out: fusion {:#}\nbaseline {:#}", fusion["by_kind"], baseline["by_kind"]);
+    eprintln!(
+        "held out: fusion {:#}\nbaseline {:#}",
+        fusion["by_kind"], baseline["by_kind"]
+    );
     let all = &fusion["all"];
-    assert!(pct(all, "apcer") <= 0.24 && pct(all, "bpcer") <= 0.10, "{all}");
+    assert!(
+        pct(all, "apcer") <= 0.24 && pct(all, "bpcer") <= 0.10,
+        "{all}"
+    );
     assert!(
         pct(all, "apcer_at_bpcer_10") + 0.05 <= pct(&baseline["all"], "apcer_at_bpcer_10"),
         "the fusion must beat the bare ensemble held out: {all} vs {}",
@@ -189,7 +205,10 @@ fn an_operators_model_is_loaded_from_config_and_evaluated_held_out() {
         &["--config", path(&config), "--extra-model", "--ablation"],
     );
     let loso = &r["loso"];
-    assert!(loso["full_inputs"].as_array().unwrap().contains(&Value::from("extra")));
+    assert!(loso["full_inputs"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("extra")));
     eprintln!(
         "with the operator's model: {:#}\nwithout it: {:#}",
         loso["fusion"]["by_kind"], loso["without_input"]["extra"]

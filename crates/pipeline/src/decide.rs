@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::liveness::LivenessScore;
-use crate::spoof::Fusion;
 use crate::quality::{Quality, QualityIssue, QualityLimits};
+use crate::spoof::Fusion;
 
 /// Item status, spelled as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +146,12 @@ impl LivenessEvidence {
                 "minifasnet_ensemble"
             }
             .into(),
-            operating_point: if live.tight { "tight_crop" } else { "full_frame" }.into(),
+            operating_point: if live.tight {
+                "tight_crop"
+            } else {
+                "full_frame"
+            }
+            .into(),
             signals,
             fused_margin: live.fused.map(round),
             fusion_data_sha256: fusion

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::Face;
 use crate::imaging::{planar_f32, resize_region, ChannelOrder};
-use crate::spoof::SpoofFeatures;
 use crate::net::Net;
+use crate::spoof::SpoofFeatures;
 use crate::PipelineError;
 
 const SIDE: u32 = 80;
@@ -173,10 +173,12 @@ impl ExtraModel {
             "rgb" => ChannelOrder::Rgb,
             other => return Err(bad(format!("channel_order `{other}`: expected bgr or rgb"))),
         };
-        if !(spec.scale > 0.0 && spec.scale <= 10.0) || !(16..=512).contains(&spec.input_size) {
-            return Err(bad("scale must be in (0, 10], input_size in 16..=512".into()));
+        if !(spec.scale > 0.0 && spec.scale <= 10.0 && (16..=512).contains(&spec.input_size)) {
+            return Err(bad(
+                "scale must be in (0, 10], input_size in 16..=512".into()
+            ));
         }
-        if spec.std.iter().any(|s| *s == 0.0) {
+        if spec.std.contains(&0.0) {
             return Err(bad("std must not be 0".into()));
         }
         let side = spec.input_size as usize;

@@ -63,7 +63,14 @@ fn kept_features_shift_little_under_reencoding_against_their_separation() {
     let kept: Vec<&str> = FEATURE_NAMES
         .iter()
         .copied()
-        .filter(|n| shipped.full.inputs.iter().chain(&shipped.tight.inputs).any(|i| i == n))
+        .filter(|n| {
+            shipped
+                .full
+                .inputs
+                .iter()
+                .chain(&shipped.tight.inputs)
+                .any(|i| i == n)
+        })
         .collect();
     assert!(!kept.is_empty());
     let mut values: HashMap<(&str, bool), Vec<f32>> = HashMap::new();
@@ -104,7 +111,11 @@ fn kept_features_shift_little_under_reencoding_against_their_separation() {
         eprintln!(
             "{name:<14} {live:>11.4} {fake:>13.4} {gap:>8.4} {p50:>10.4} {p90:>10.4} {:>8.2}{}",
             p90 / gap,
-            if kept.contains(&name) { "  (fused)" } else { "" }
+            if kept.contains(&name) {
+                "  (fused)"
+            } else {
+                ""
+            }
         );
         ratio.insert(name, (p50 / gap, p90 / gap));
     }
@@ -135,8 +146,17 @@ fn the_fused_decision_shows_its_signals_and_declines_a_replay() {
     let evidence = check.evidence.as_ref().expect("evidence");
     assert_eq!(evidence.method, "fusion");
     assert_eq!(evidence.operating_point, "full_frame");
-    for signal in ["minifasnet_v2", "minifasnet_v1se", "chroma_std", "blue_cast", "moire"] {
-        assert!(evidence.signals.contains_key(signal), "{signal}: {evidence:?}");
+    for signal in [
+        "minifasnet_v2",
+        "minifasnet_v1se",
+        "chroma_std",
+        "blue_cast",
+        "moire",
+    ] {
+        assert!(
+            evidence.signals.contains_key(signal),
+            "{signal}: {evidence:?}"
+        );
     }
     assert!(evidence.fused_margin.unwrap() > 0.0);
     assert_eq!(

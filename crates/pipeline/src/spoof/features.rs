@@ -41,7 +41,10 @@ impl SpoofFeatures {
     }
 
     pub fn named(&self) -> impl Iterator<Item = (&'static str, f32)> + '_ {
-        FEATURE_NAMES.iter().copied().zip(self.values.iter().copied())
+        FEATURE_NAMES
+            .iter()
+            .copied()
+            .zip(self.values.iter().copied())
     }
 }
 
@@ -179,8 +182,16 @@ fn spectrum(image: &RgbImage, face: &Face) -> (f32, f32) {
     let (mut band, mut mid, mut high) = (Vec::new(), 0f64, 0f64);
     for v in 0..n {
         for u in 0..n {
-            let fu = if u > n / 2 { u as i64 - n as i64 } else { u as i64 };
-            let fv = if v > n / 2 { v as i64 - n as i64 } else { v as i64 };
+            let fu = if u > n / 2 {
+                u as i64 - n as i64
+            } else {
+                u as i64
+            };
+            let fv = if v > n / 2 {
+                v as i64 - n as i64
+            } else {
+                v as i64
+            };
             let r = ((fu * fu + fv * fv) as f32).sqrt() / n as f32;
             let p = grid[v * n + u].norm_sqr();
             if (1.0 / 16.0..0.25).contains(&r) {
@@ -192,7 +203,11 @@ fn spectrum(image: &RgbImage, face: &Face) -> (f32, f32) {
                 let m = f.rem_euclid(block as i64);
                 m == 0 || m == 1 || m == block as i64 - 1
             };
-            if r >= 0.125 && r <= 0.5 && fu.abs() > 1 && fv.abs() > 1 && !on_grid(fu) && !on_grid(fv)
+            if (0.125..=0.5).contains(&r)
+                && fu.abs() > 1
+                && fv.abs() > 1
+                && !on_grid(fu)
+                && !on_grid(fv)
             {
                 band.push(p);
             }
@@ -407,7 +422,9 @@ mod tests {
 
     #[test]
     fn features_are_finite_on_a_tight_crop() {
-        let img = RgbImage::from_fn(90, 90, |x, y| image::Rgb([(x * 2) as u8, (y * 2) as u8, 100]));
+        let img = RgbImage::from_fn(90, 90, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, 100])
+        });
         let f = measure(&img, &face(80.0, 45.0, 45.0));
         assert!(f.values.iter().all(|v| v.is_finite()), "{f:?}");
         assert_eq!(f.get("sharp_ratio"), Some(0.0));
