@@ -27,6 +27,8 @@ struct StageFigures {
 }
 
 const STAGES: [&str; 6] = ["decode", "detect", "align", "embed", "liveness", "total"];
+/// Timed on its own after the stages above (it is part of `liveness` when fusion is on).
+const SPOOF_FEATURES: &str = "spoof_features";
 
 pub fn run(
     config: PipelineConfig,
@@ -40,8 +42,11 @@ pub fn run(
         .iter()
         .map(|p| crate::read(p))
         .collect::<Result<_, _>>()?;
-    let mut samples: BTreeMap<&'static str, Vec<f64>> =
-        STAGES.iter().map(|s| (*s, Vec::new())).collect();
+    let mut samples: BTreeMap<&'static str, Vec<f64>> = STAGES
+        .iter()
+        .chain([&SPOOF_FEATURES])
+        .map(|s| (*s, Vec::new()))
+        .collect();
     // One untimed pass so that every detector plan is built before timing.
     for b in &bytes {
         let image = pipeline.decode(b).map_err(|e| e.to_string())?;
@@ -74,6 +79,12 @@ pub fn run(
                 .expect("stage")
                 .push((b - a).as_secs_f64() * 1e3);
         }
+        let t6 = Instant::now();
+        std::hint::black_box(facegate_pipeline::spoof::measure(&image, &face));
+        samples
+            .get_mut(SPOOF_FEATURES)
+            .expect("stage")
+            .push(t6.elapsed().as_secs_f64() * 1e3);
         if (i + 1) % 25 == 0 {
             eprintln!("  {}/{iterations}", i + 1);
         }

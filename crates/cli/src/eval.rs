@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use facegate_pipeline::{Analysis, Pipeline, Want};
 use serde::Serialize;
 
+use crate::calibrate::FitOptions;
+use crate::loso::{self, LosoReport, SourceFigures as SourceBreakdown};
+use crate::measure;
 use crate::metrics::{accuracy, best_accuracy, eer, frr_at_far, rates_at};
 
 /// Runs `analyse` on every distinct path on all cores, reporting progress on stderr.
@@ -52,7 +55,7 @@ fn write_scores(path: Option<&Path>, csv: &str) -> Result<(), String> {
     }
 }
 
-fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<HashMap<String, String>>, String> {
+pub fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<HashMap<String, String>>, String> {
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
@@ -70,7 +73,7 @@ fn read_csv(path: &Path, limit: Option<usize>) -> Result<Vec<HashMap<String, Str
     Ok(rows)
 }
 
-fn column<'a>(row: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
+pub fn column<'a>(row: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
     row.get(name)
         .map(String::as_str)
         .ok_or_else(|| format!("CSV lacks the column `{name}`"))
@@ -211,9 +214,12 @@ pub fn pairs(
 pub struct LivenessReport {
     live: usize,
     spoof: usize,
-    /// Shipped live-probability threshold: live above it.
+    /// "fusion" (MiniFASNet + artefact features) or "minifasnet_ensemble" (fusion off).
+    method: &'static str,
+    /// Shipped live-probability threshold: live above it (without fusion; a fused score is
+    /// centred on its operating point, 0.5).
     threshold: f32,
-    /// The same for tight captures (face filling the frame), where only MiniFASNetV2 runs.
+    /// The same for tight captures (face filling the frame), without fusion.
     tight_threshold: f32,
     /// Captures treated as tight.
     tight: usize,
@@ -226,6 +232,12 @@ pub struct LivenessReport {
     no_face: usize,
     errors: usize,
     by_kind: BTreeMap<String, KindFigures>,
+    /// Per source, overall and per kind, at the shipped operating point, with each group's
+    /// APCER at BPCER 5 % / 10 %.
+    by_source: BTreeMap<String, SourceBreakdown>,
+    /// Leave-one-source-out evaluation (with --loso).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loso: Option<LosoReport>,
     /// Rows sharing a `clip` value judged as one multi-frame capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     captures: Option<crate::captures::CapturesReport>,
@@ -239,116 +251,112 @@ struct KindFigures {
     bpcer: f64,
     no_face: usize,
     live_no_face: usize,
+    apcer_at_bpcer_5: Option<f64>,
+    apcer_at_bpcer_10: Option<f64>,
+}
+
+pub struct LivenessOptions<'a> {
+    pub limit: Option<usize>,
+    pub scores_out: Option<&'a Path>,
+    pub cache: Option<&'a Path>,
+    /// Leave-one-source-out with these fit options, and whether to ablate each input.
+    pub loso: Option<(FitOptions, bool)>,
 }
 
 pub fn liveness(
     pipeline: &Pipeline,
     csv: &Path,
     root: &Path,
-    limit: Option<usize>,
-    scores_out: Option<&Path>,
+    opts: &LivenessOptions,
 ) -> Result<LivenessReport, String> {
-    let rows = read_csv(csv, limit)?;
-    let paths: Vec<String> = rows
-        .iter()
-        .map(|r| column(r, "path").map(str::to_owned))
-        .collect::<Result<_, _>>()?;
-    eprintln!("eval-liveness: {} images", paths.len());
-    let analyses = analyse_all(
-        pipeline,
-        root,
-        &paths,
-        Want {
-            embedding: false,
-            liveness: true,
-        },
-    );
+    let rows = measure::measure(pipeline, csv, root, opts.limit, opts.cache)?;
+    eprintln!("eval-liveness: {} images", rows.len());
     let calibration = &pipeline.config.calibration;
     // Decide exactly as the service does: live when the 0-100 score clears the policy's
     // decline threshold, which the calibration maps to the applicable probability threshold.
     let score_threshold = pipeline.config.policy.liveness_decline_threshold;
     let mut tight = 0;
-    let mut all = (Vec::new(), Vec::new());
-    let mut kinds: BTreeMap<String, (Vec<f32>, Vec<f32>, usize, usize)> = BTreeMap::new();
+    let mut margins = Vec::with_capacity(rows.len());
+    let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut no_face, mut errors) = (0, 0);
-    let mut scores = String::from("path,label,kind,score,live_probability,v2,v1se,tight\n");
+    let mut scores =
+        String::from("path,label,kind,source,score,live_probability,v2,v1se,tight,fused\n");
     for row in &rows {
-        let path = column(row, "path")?;
-        let live = match column(row, "label")? {
-            "live" => true,
-            "spoof" => false,
-            other => {
-                return Err(format!(
-                    "{path}: unknown label `{other}` (expected live or spoof)"
-                ))
-            }
-        };
-        let result = analyses.get(path).ok_or("missing analysis")?;
-        if let Err(e) = result {
-            eprintln!("  error: {path}: {e}");
-            errors += 1;
-        }
+        errors += row.error.is_some() as usize;
         // No face, or an image we could not read, is never live.
-        let measured = result
-            .as_ref()
-            .ok()
-            .and_then(|a| a.subject.as_ref())
-            .and_then(|s| s.liveness);
+        let measured = row.raw.map(|raw| pipeline.fuse(raw));
         tight += measured.is_some_and(|l| l.tight) as usize;
         let score = measured.map_or(-1.0, |l| calibration.liveness_score(&l) as f32);
-        let kind_name = row.get("kind").cloned().unwrap_or_else(|| "all".into());
-        let (p, v2, v1se, t) = measured.map_or((-1.0, -1.0, -1.0, false), |l| {
-            (l.live, l.v2, l.v1se.unwrap_or(-1.0), l.tight)
+        let (p, v2, v1se, t, fused) = measured.map_or((-1.0, -1.0, -1.0, false, f32::NAN), |l| {
+            (
+                l.live,
+                l.v2,
+                l.v1se.unwrap_or(-1.0),
+                l.tight,
+                l.fused.unwrap_or(f32::NAN),
+            )
         });
         scores.push_str(&format!(
-            "{path},{},{kind_name},{score},{p},{v2},{v1se},{t}\n",
-            if live { "live" } else { "spoof" }
+            "{},{},{},{},{score},{p},{v2},{v1se},{t},{fused}\n",
+            row.path,
+            if row.live { "live" } else { "spoof" },
+            row.kind,
+            row.source,
         ));
-        let kind = kinds.entry(kind_name).or_default();
         if score < 0.0 {
             no_face += 1;
-            kind.2 += 1;
-            kind.3 += live as usize;
+            let kind = kinds.entry(row.kind.clone()).or_default();
+            kind.0 += 1;
+            kind.1 += row.live as usize;
         }
-        if live {
-            all.0.push(score);
-            kind.0.push(score);
-        } else {
-            all.1.push(score);
-            kind.1.push(score);
-        }
+        margins.push(score - score_threshold);
     }
-    write_scores(scores_out, &scores)?;
-    let r = rates_at(&all.0, &all.1, score_threshold);
-    let captures = crate::captures::evaluate(pipeline, &rows, root)?;
+    write_scores(opts.scores_out, &scores)?;
+    let b = loso::breakdown(&rows, &margins);
+    let (apcer, bpcer) = (b.all.apcer.unwrap_or(0.0), b.all.bpcer.unwrap_or(0.0));
+    // Rows sharing a `clip` are also judged together, as one multi-frame capture.
+    let captures = crate::captures::evaluate(pipeline, &read_csv(csv, opts.limit)?, root)?;
     Ok(LivenessReport {
         captures,
-        live: all.0.len(),
-        spoof: all.1.len(),
+        live: b.all.live,
+        spoof: b.all.spoof,
+        method: if pipeline.fusion().is_some() {
+            "fusion"
+        } else {
+            "minifasnet_ensemble"
+        },
         threshold: calibration.live_probability,
         tight_threshold: calibration.tight_live_probability,
         tight,
-        apcer: r.false_accept,
-        bpcer: r.false_reject,
-        acer: (r.false_accept + r.false_reject) / 2.0,
+        apcer,
+        bpcer,
+        acer: (apcer + bpcer) / 2.0,
         no_face,
         errors,
-        by_kind: kinds
+        by_kind: b
+            .by_kind
             .into_iter()
-            .map(|(kind, (l, s, nf, lnf))| {
-                let r = rates_at(&l, &s, score_threshold);
+            .map(|(kind, g)| {
+                let (nf, lnf) = kinds.get(&kind).copied().unwrap_or_default();
                 (
                     kind,
                     KindFigures {
-                        live: l.len(),
-                        spoof: s.len(),
-                        apcer: r.false_accept,
-                        bpcer: r.false_reject,
+                        live: g.live,
+                        spoof: g.spoof,
+                        apcer: g.apcer.unwrap_or(0.0),
+                        bpcer: g.bpcer.unwrap_or(0.0),
                         no_face: nf,
                         live_no_face: lnf,
+                        apcer_at_bpcer_5: g.apcer_at_bpcer_5,
+                        apcer_at_bpcer_10: g.apcer_at_bpcer_10,
                     },
                 )
             })
             .collect(),
+        by_source: b.by_source,
+        loso: opts
+            .loso
+            .as_ref()
+            .map(|(fit, ablate)| loso::run(&rows, fit, *ablate)),
     })
 }

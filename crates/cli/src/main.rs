@@ -3,7 +3,10 @@
 
 mod bench;
 mod captures;
+mod calibrate;
 mod eval;
+mod loso;
+mod measure;
 mod metrics;
 mod paths;
 
@@ -61,7 +64,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate liveness on a `path,label` CSV (label live|spoof) at the shipped threshold.
+    /// Evaluate liveness on a `path,label` CSV (label live|spoof) at the shipped threshold,
+    /// overall, per kind and per source (`subject` column); with --loso also leave one source out.
     EvalLiveness {
         labels: PathBuf,
         #[arg(long)]
@@ -71,9 +75,32 @@ enum Command {
         /// Also write every item's score to this CSV.
         #[arg(long)]
         scores: Option<PathBuf>,
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Leave one source out: fit fusion and thresholds without each source, score it.
+        #[arg(long)]
+        loso: bool,
+        /// With --loso: also each input's contribution (held-out figures without it).
+        #[arg(long)]
+        ablation: bool,
         /// Accepted for scripts: the report is always JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Fit the liveness fusion and its operating points on a labels CSV (never on rows marked
+    /// "evaluation only") and write it (default: print to stdout).
+    Calibrate {
+        labels: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Write here (crates/pipeline/src/fusion.json to ship it) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fail unless the fit equals this file byte for byte (a reproducibility check).
+        #[arg(long)]
+        check: Option<PathBuf>,
     },
     /// Per-stage latency (p50/p99 ms, one thread) and peak memory.
     Bench {
@@ -89,6 +116,45 @@ enum Command {
         #[arg(long)]
         burst: bool,
     },
+}
+
+/// What the liveness measurement pass and the fit share.
+#[derive(clap::Args)]
+struct MeasureArgs {
+    /// Cache of per-image model outputs and features (refits then need no inference).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Fusion inputs for full frames, comma-separated (default: the shipped choice).
+    #[arg(long, value_delimiter = ',')]
+    full_inputs: Vec<String>,
+    /// Fusion inputs for tight crops, comma-separated (default: the shipped choice).
+    #[arg(long, value_delimiter = ',')]
+    tight_inputs: Vec<String>,
+    /// Add the operator's model (configured as `extra_liveness_model`) to both regimes.
+    #[arg(long)]
+    extra_model: bool,
+    /// L2 penalty of the logistic regression.
+    #[arg(long)]
+    l2: Option<f64>,
+}
+
+impl MeasureArgs {
+    fn fit_options(&self) -> calibrate::FitOptions {
+        let mut o = calibrate::FitOptions::default();
+        if !self.full_inputs.is_empty() {
+            o.full_inputs = self.full_inputs.clone();
+        }
+        if !self.tight_inputs.is_empty() {
+            o.tight_inputs = self.tight_inputs.clone();
+        }
+        if let Some(l2) = self.l2 {
+            o.l2 = l2;
+        }
+        if self.extra_model {
+            o = o.with_extra();
+        }
+        o
+    }
 }
 
 #[derive(Subcommand)]
@@ -171,14 +237,51 @@ fn run(cli: Cli) -> Result<(), String> {
             root,
             limit,
             scores,
+            measure,
+            loso,
+            ablation,
             json: _,
         } => print(&eval::liveness(
             &paths::load_pipeline(config)?,
             &labels,
             &root,
-            limit,
-            scores.as_deref(),
+            &eval::LivenessOptions {
+                limit,
+                scores_out: scores.as_deref(),
+                cache: measure.cache.as_deref(),
+                loso: loso.then(|| (measure.fit_options(), ablation)),
+            },
         )?),
+        Command::Calibrate {
+            labels,
+            root,
+            measure,
+            out,
+            check,
+        } => {
+            let pipeline = paths::load_pipeline(config)?;
+            let rows = measure::measure(&pipeline, &labels, &root, None, measure.cache.as_deref())?;
+            let all: Vec<&measure::Row> = rows.iter().collect();
+            let text = calibrate::to_file(&calibrate::fit(&all, &measure.fit_options()))?;
+            if let Some(expected) = check {
+                let committed = std::fs::read_to_string(&expected)
+                    .map_err(|e| format!("{}: {e}", expected.display()))?;
+                if committed != text {
+                    return Err(format!(
+                        "the fit differs from {}: refit with --out and commit it",
+                        expected.display()
+                    ));
+                }
+                eprintln!("the fit reproduces {}", expected.display());
+            }
+            match out {
+                Some(p) => std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
         Command::Bench {
             iterations,
             burst: true,

@@ -39,6 +39,17 @@ pub fn frr_at_far(genuine: &[f32], impostor: &[f32], max_far: f64) -> (f32, f64)
     )
 }
 
+/// APCER with the threshold set to reject at most `max_bpcer` of the live scores (accept when
+/// `score > threshold`, as in [`rates_at`]).
+pub fn apcer_at_bpcer(live: &[f32], spoof: &[f32], max_bpcer: f64) -> f64 {
+    let mut sorted = live.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    // Rejecting the k lowest live scores keeps BPCER at k / n; ties at the k-th are accepted.
+    let k = (max_bpcer * sorted.len() as f64).floor() as usize;
+    let threshold = sorted.get(k).map_or(f32::INFINITY, |s| s.next_down());
+    rates_at(live, spoof, threshold).false_accept
+}
+
 /// Equal error rate: the mean of FAR and FRR where they are closest, over all thresholds.
 pub fn eer(genuine: &[f32], impostor: &[f32]) -> f64 {
     let mut best = (f64::INFINITY, 0.0);
@@ -106,6 +117,14 @@ mod tests {
         let (t, frr) = frr_at_far(&GENUINE, &IMPOSTOR, 0.2);
         assert_eq!(t, 0.35);
         assert_eq!(frr, 0.2);
+    }
+
+    #[test]
+    fn apcer_at_a_bpcer_moves_the_threshold_under_the_live_scores() {
+        // 5 live: 10 % allows no rejection, so the threshold sits just under 0.2.
+        assert_eq!(apcer_at_bpcer(&GENUINE, &IMPOSTOR, 0.1), 0.6);
+        // 20 % rejects 0.2: the threshold sits just under 0.6.
+        assert_eq!(apcer_at_bpcer(&GENUINE, &IMPOSTOR, 0.2), 0.2);
     }
 
     #[test]

@@ -52,7 +52,15 @@ pub fn load_pipeline(config: PipelineConfig) -> Result<Pipeline, String> {
         minifasnet_v2: b.minifasnet_v2,
         minifasnet_v1se: b.minifasnet_v1se,
     };
-    Pipeline::load(models, config).map_err(|e| e.to_string())
+    let extra = config.extra_liveness_model.as_ref().map(|spec| {
+        // A relative path is the operator's, relative to where they run the command.
+        std::fs::read(&spec.path).map_err(|e| format!("extra_liveness_model {}: {e}", spec.path))
+    });
+    let pipeline = Pipeline::load(models, config).map_err(|e| e.to_string())?;
+    match extra {
+        None => Ok(pipeline),
+        Some(bytes) => pipeline.with_extra_model(bytes?).map_err(|e| e.to_string()),
+    }
 }
 
 /// A fixed, varied set for the benchmark: a 640x480 selfie frame, video frames, and

@@ -7,8 +7,9 @@ use crate::challenge::ChallengeLimits;
 use crate::decide::{Calibration, Policy};
 use crate::decode::DecodeLimits;
 use crate::detect::DetectorConfig;
-use crate::liveness::LivenessConfig;
+use crate::liveness::{ExtraModelSpec, LivenessConfig};
 use crate::quality::QualityLimits;
+use crate::spoof::Fusion;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -29,6 +30,12 @@ pub struct PipelineConfig {
     pub other_face_min_ratio: f32,
     /// Thresholds of the active (FLASHING / ACTIVE_3D) challenges.
     pub challenge: ChallengeLimits,
+    /// Fuse MiniFASNet with the artefact features (`spoof`). Off gives the bare ensemble.
+    pub fused_liveness: bool,
+    /// A fusion other than the shipped `spoof/fusion.json`, e.g. from `facegate calibrate`.
+    pub fusion: Option<Fusion>,
+    /// An operator's own anti-spoofing model (bring your own model).
+    pub extra_liveness_model: Option<ExtraModelSpec>,
 }
 
 impl Default for PipelineConfig {
@@ -43,6 +50,9 @@ impl Default for PipelineConfig {
             policy: Policy::default(),
             other_face_min_ratio: 0.5,
             challenge: ChallengeLimits::default(),
+            fused_liveness: true,
+            fusion: None,
+            extra_liveness_model: None,
         }
     }
 }

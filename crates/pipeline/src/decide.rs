@@ -5,10 +5,13 @@
 //! (face match: decline 50, review 70; liveness: decline 50). Integrators who tuned thresholds
 //! against Didit's scale therefore get the behaviour they expect.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::liveness::LivenessScore;
 use crate::quality::{Quality, QualityIssue, QualityLimits};
+use crate::spoof::Fusion;
 
 /// Item status, spelled as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +105,60 @@ pub struct LivenessCheck {
     pub face_quality: Option<f64>,
     pub face_luminance: Option<f64>,
     pub warnings: Vec<Warning>,
+    /// facegate's addition to Didit's item: what the score was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<LivenessEvidence>,
+}
+
+/// The signals behind a passive liveness score and how they were combined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessEvidence {
+    /// "fusion" (MiniFASNet + artefact features, logistic regression) or "minifasnet_ensemble".
+    pub method: String,
+    /// "full_frame" or "tight_crop": which operating point applied.
+    pub operating_point: String,
+    /// Each model's live probability and each artefact feature's value, by name.
+    pub signals: BTreeMap<String, f32>,
+    /// The fused score's margin over its operating point, in log-odds (live when positive).
+    pub fused_margin: Option<f32>,
+    /// sha256 of the data rows the fusion was fitted on, so a decision names its calibration.
+    pub fusion_data_sha256: Option<String>,
+}
+
+impl LivenessEvidence {
+    pub fn from_score(live: &LivenessScore, fusion: Option<&Fusion>) -> LivenessEvidence {
+        let round = |x: f32| (x * 1e4).round() / 1e4;
+        let mut signals = BTreeMap::new();
+        signals.insert("minifasnet_v2".to_owned(), round(live.v2));
+        if let Some(p) = live.v1se {
+            signals.insert("minifasnet_v1se".to_owned(), round(p));
+        }
+        if let Some(p) = live.extra {
+            signals.insert("extra_model".to_owned(), round(p));
+        }
+        for (name, value) in live.features.iter().flat_map(|f| f.named()) {
+            signals.insert(name.to_owned(), round(value));
+        }
+        LivenessEvidence {
+            method: if live.fused.is_some() {
+                "fusion"
+            } else {
+                "minifasnet_ensemble"
+            }
+            .into(),
+            operating_point: if live.tight {
+                "tight_crop"
+            } else {
+                "full_frame"
+            }
+            .into(),
+            signals,
+            fused_margin: live.fused.map(round),
+            fusion_data_sha256: fusion
+                .filter(|_| live.fused.is_some())
+                .map(|f| f.data.rows_sha256.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,9 +265,12 @@ impl Calibration {
         to_score(cosine, self.match_decline_cosine, self.match_cosine)
     }
 
-    /// The threshold that applies to this capture.
+    /// The threshold that applies to this capture. A fused score is already centred on its
+    /// regime's operating point (fitted with the fusion, see spoof/fusion.json).
     pub fn live_threshold(&self, live: &LivenessScore) -> f32 {
-        if live.tight {
+        if live.fused.is_some() {
+            0.5
+        } else if live.tight {
             self.tight_live_probability
         } else {
             self.live_probability
@@ -253,6 +313,7 @@ pub fn liveness_check(
         face_quality: None,
         face_luminance: None,
         warnings: Vec::new(),
+        evidence: None,
     };
     let (Some(quality), Some(live)) = (obs.quality, obs.liveness) else {
         check.status = CheckStatus::Declined;
@@ -421,6 +482,9 @@ mod tests {
             coverage: 1.0,
             tight: false,
             live,
+            features: None,
+            extra: None,
+            fused: None,
         };
         Observation {
             faces: 1,
@@ -455,6 +519,9 @@ mod tests {
             coverage: 0.5,
             tight,
             live,
+            features: None,
+            extra: None,
+            fused: None,
         };
         assert_eq!(cal.liveness_score(&at(cal.live_probability, false)), 50.0);
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod liveness;
 mod net;
 mod qgemm;
 pub mod quality;
+pub mod spoof;
 
 use image::RgbImage;
 use serde::Serialize;
@@ -94,6 +95,10 @@ pub struct Pipeline {
     detector: detect::Detector,
     embedder: embed::Embedder,
     liveness: liveness::LivenessModel,
+    /// The operator's own anti-spoofing model, when configured and loaded.
+    extra: Option<liveness::ExtraModel>,
+    /// The fusion in force: the configured one, else the shipped one; None when switched off.
+    fusion: Option<spoof::Fusion>,
     pub config: PipelineConfig,
 }
 
@@ -117,12 +122,30 @@ impl Pipeline {
         config: PipelineConfig,
     ) -> Result<Self, PipelineError> {
         detector.warm_up(&config.detector)?;
+        let fusion = config
+            .fused_liveness
+            .then(|| config.fusion.clone().unwrap_or_else(spoof::fusion::shipped));
         Ok(Pipeline {
             detector,
             embedder,
             liveness,
+            extra: None,
+            fusion,
             config,
         })
+    }
+
+    /// Adds the operator's model described by `config.extra_liveness_model`, from its ONNX bytes.
+    pub fn with_extra_model(mut self, onnx: Vec<u8>) -> Result<Self, PipelineError> {
+        let spec = self.config.extra_liveness_model.clone().ok_or_else(|| {
+            PipelineError::model("extra_liveness_model", "not described in the configuration")
+        })?;
+        self.extra = Some(liveness::ExtraModel::load(&spec, onnx)?);
+        Ok(self)
+    }
+
+    pub fn fusion(&self) -> Option<&spoof::Fusion> {
+        self.fusion.as_ref()
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, PipelineError> {
@@ -141,8 +164,40 @@ impl Pipeline {
         self.embedder.embed(aligned, self.config.flip_embeddings)
     }
 
+    /// MiniFASNet, the operator's model if any, and with fusion on the artefact features and
+    /// the fused score, which then becomes `live`.
     pub fn liveness(&self, image: &RgbImage, face: &Face) -> Result<LivenessScore, PipelineError> {
-        self.liveness.score(image, face, &self.config.liveness)
+        let raw = self.raw_liveness(image, face, self.fusion.is_some())?;
+        Ok(self.fuse(raw))
+    }
+
+    /// Every liveness signal, unfused: what evaluation caches and calibration fits on.
+    pub fn raw_liveness(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+        features: bool,
+    ) -> Result<LivenessScore, PipelineError> {
+        let config = &self.config.liveness;
+        let mut score = self.liveness.score(image, face, config)?;
+        if let Some(extra) = &self.extra {
+            score.extra = Some(extra.live_probability(image, face, config)?);
+        }
+        if features {
+            score.features = Some(spoof::measure(image, face));
+        }
+        Ok(score)
+    }
+
+    /// Applies the fusion in force (if any) to raw signals.
+    pub fn fuse(&self, mut score: LivenessScore) -> LivenessScore {
+        if let (Some(fusion), Some(_)) = (&self.fusion, score.features) {
+            let weight = self.extra.as_ref().map_or(0.0, |e| e.spec().fusion_weight);
+            let margin = fusion.margin(&score, weight);
+            score.fused = Some(margin);
+            score.live = spoof::fusion::sigmoid(margin);
+        }
+        score
     }
 
     /// Runs every stage on encoded image bytes.
@@ -201,13 +256,19 @@ impl Pipeline {
     /// The contract's liveness item for an analysed selfie.
     pub fn liveness_check(&self, node_id: &str, analysis: &Analysis) -> LivenessCheck {
         let c = &self.config;
-        decide::liveness_check(
+        let mut check = decide::liveness_check(
             node_id,
             &analysis.observation(None),
             &c.calibration,
             &c.policy,
             &c.quality,
-        )
+        );
+        check.evidence = analysis
+            .subject
+            .as_ref()
+            .and_then(|s| s.liveness.as_ref())
+            .map(|l| decide::LivenessEvidence::from_score(l, self.fusion.as_ref()));
+        check
     }
 
     /// The contract's face-match item for an analysed selfie against an enrolled embedding.

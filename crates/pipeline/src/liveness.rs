@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::detect::Face;
 use crate::imaging::{planar_f32, resize_region, ChannelOrder};
 use crate::net::Net;
+use crate::spoof::SpoofFeatures;
 use crate::PipelineError;
 
 const SIDE: u32 = 80;
@@ -57,9 +58,19 @@ pub struct LivenessScore {
     pub coverage: f32,
     /// The capture is a tight crop (coverage below the configured bound).
     pub tight: bool,
-    /// The probability of "live" the decision uses: the ensemble mean, or V2 alone on a tight
-    /// capture.
+    /// The probability of "live" the decision uses. With fusion: the fused probability, centred
+    /// so that 0.5 is the regime's operating point. Without: the ensemble mean, or V2 alone on a
+    /// tight capture.
     pub live: f32,
+    /// Screen and print artefact measures (see `spoof`), when fusion ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<SpoofFeatures>,
+    /// Probability of "live" from the operator's own model, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<f32>,
+    /// The fused score's margin over its operating point in log-odds (live when positive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fused: Option<f32>,
 }
 
 /// One MiniFASNet and the crop scale it was trained with.
@@ -93,6 +104,136 @@ impl SpoofNet {
             });
         }
         Ok(softmax(&logits)[1])
+    }
+}
+
+/// An operator's own anti-spoofing model, described in configuration: which crop it wants, how
+/// its input is laid out and which output is "live".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraModelSpec {
+    /// The ONNX file (read by the caller: the pipeline does no I/O).
+    pub path: String,
+    /// Crop side as a multiple of the face box (MiniFASNet: 2.7 or 4.0).
+    pub scale: f32,
+    /// Square input side in pixels.
+    #[serde(default = "default_input_size")]
+    pub input_size: u32,
+    /// "bgr" (OpenCV-trained models) or "rgb".
+    #[serde(default = "default_channel_order")]
+    pub channel_order: String,
+    /// Input = (pixel 0-255 - mean) / std, per channel in `channel_order`.
+    #[serde(default)]
+    pub mean: [f32; 3],
+    #[serde(default = "default_std")]
+    pub std: [f32; 3],
+    /// Index of the "live" class in the output.
+    #[serde(default = "default_live_index")]
+    pub live_index: usize,
+    /// The output is already a probability (softmax inside the graph); else logits.
+    #[serde(default)]
+    pub outputs_probabilities: bool,
+    /// Weight of its log-odds in the fused score when the fusion was not refitted with it
+    /// (`facegate calibrate --extra-model` refits instead).
+    #[serde(default = "default_weight")]
+    pub fusion_weight: f32,
+}
+
+fn default_input_size() -> u32 {
+    SIDE
+}
+fn default_channel_order() -> String {
+    "bgr".into()
+}
+fn default_std() -> [f32; 3] {
+    [1.0; 3]
+}
+fn default_live_index() -> usize {
+    1
+}
+fn default_weight() -> f32 {
+    1.0
+}
+
+pub struct ExtraModel {
+    net: Net,
+    spec: ExtraModelSpec,
+    shape: [usize; 4],
+    order: ChannelOrder,
+}
+
+impl ExtraModel {
+    pub fn load(spec: &ExtraModelSpec, onnx: Vec<u8>) -> Result<Self, PipelineError> {
+        let bad = |message: String| PipelineError::Model {
+            model: "extra_liveness_model",
+            message,
+        };
+        let order = match spec.channel_order.as_str() {
+            "bgr" => ChannelOrder::Bgr,
+            "rgb" => ChannelOrder::Rgb,
+            other => return Err(bad(format!("channel_order `{other}`: expected bgr or rgb"))),
+        };
+        if !(spec.scale > 0.0 && spec.scale <= 10.0 && (16..=512).contains(&spec.input_size)) {
+            return Err(bad(
+                "scale must be in (0, 10], input_size in 16..=512".into()
+            ));
+        }
+        if spec.std.contains(&0.0) {
+            return Err(bad("std must not be 0".into()));
+        }
+        let side = spec.input_size as usize;
+        let shape = [1, 3, side, side];
+        Ok(ExtraModel {
+            net: Net::load_fixed("extra_liveness_model", onnx, &shape)?,
+            spec: spec.clone(),
+            shape,
+            order,
+        })
+    }
+
+    pub fn spec(&self) -> &ExtraModelSpec {
+        &self.spec
+    }
+
+    pub fn live_probability(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+        config: &LivenessConfig,
+    ) -> Result<f32, PipelineError> {
+        let side = self.spec.input_size;
+        let region = crop_box(
+            image.width() as f32,
+            image.height() as f32,
+            face,
+            self.spec.scale * config.box_scale,
+            config.crop,
+        );
+        let crop = resize_region(image, region, side, side);
+        let mut tensor = planar_f32(&crop, self.order, side as usize, side as usize);
+        let plane = (side * side) as usize;
+        for (c, chunk) in tensor.chunks_mut(plane).enumerate() {
+            for v in chunk {
+                *v = (*v - self.spec.mean[c]) / self.spec.std[c];
+            }
+        }
+        let out = self.net.run(&self.shape, &tensor)?.swap_remove(0);
+        let probs = if self.spec.outputs_probabilities {
+            out
+        } else {
+            softmax(&out)
+        };
+        probs
+            .get(self.spec.live_index)
+            .copied()
+            .ok_or_else(|| PipelineError::Model {
+                model: "extra_liveness_model",
+                message: format!(
+                    "{} outputs, live_index {}",
+                    probs.len(),
+                    self.spec.live_index
+                ),
+            })
     }
 }
 
@@ -144,6 +285,9 @@ impl LivenessModel {
             coverage,
             tight,
             live,
+            features: None,
+            extra: None,
+            fused: None,
         })
     }
 }

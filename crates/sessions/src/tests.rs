@@ -148,6 +148,7 @@ fn live(status: CheckStatus, score: f64) -> LivenessCheck {
         face_quality: Some(90.0),
         face_luminance: Some(120.0),
         warnings: vec![],
+        evidence: None,
     }
 }
 

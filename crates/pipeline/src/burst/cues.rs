@@ -144,17 +144,10 @@ pub(super) fn measure(
     cues
 }
 
+/// The frame whose decision score is the (lower) median: robust to a few odd frames, and a
+/// real frame's figures, so its fused evidence stays consistent with its score.
 fn aggregate(scored: &[LivenessScore]) -> Option<LivenessScore> {
-    if scored.is_empty() {
-        return None;
-    }
-    let med = |f: fn(&LivenessScore) -> f32| median(&mut scored.iter().map(f).collect::<Vec<_>>());
-    let v1se: Vec<f32> = scored.iter().filter_map(|l| l.v1se).collect();
-    Some(LivenessScore {
-        v2: med(|l| l.v2),
-        v1se: (!v1se.is_empty()).then(|| median(&mut v1se.clone())),
-        coverage: med(|l| l.coverage),
-        tight: scored.iter().filter(|l| l.tight).count() * 2 > scored.len(),
-        live: med(|l| l.live),
-    })
+    let mut sorted: Vec<&LivenessScore> = scored.iter().collect();
+    sorted.sort_by(|a, b| a.live.total_cmp(&b.live));
+    sorted.get(sorted.len().saturating_sub(1) / 2).map(|l| (*l).clone())
 }

@@ -416,6 +416,7 @@ fn a_failed_challenge_declines_the_item_with_a_clear_warning() {
         face_quality: Some(90.0),
         face_luminance: Some(120.0),
         warnings: vec![],
+        evidence: None,
     };
     let failed = ChallengeResult::fail("no frame for step 2");
     let mut declined = check.clone();
