@@ -357,7 +357,7 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
         }
         // A living face at rest still moves a little and the sensor's noise is fresh: held
         // frames (and the step's first frame, against the last step's final one) must be
-        // neither copies nor frames from elsewhere in a recording.
+        // neither copies nor copies with noise added.
         let pairs = (0..a.textures.len())
             .filter(|&k| k == 0 || k > poses.len() - held)
             .filter(|&k| !(i == 0 && k == 0));
@@ -371,12 +371,12 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
                     fail(format!("frame {k} is a copy of the one before"));
                     ratio = ratio.min(t.residual / limits.min_frame_residual);
                 }
-                Some(t) if t.motion < limits.hold_min_motion => {
+                Some(t) if t.smoothness < limits.min_frame_smoothness => {
                     fail(format!(
-                        "frame {k} does not follow from the one before (motion share {:.2})",
-                        t.motion
+                        "frame {k} differs from the one before by grainy noise, not motion (smoothness {:.2})",
+                        t.smoothness
                     ));
-                    ratio = ratio.min(t.motion / limits.hold_min_motion);
+                    ratio = ratio.min(t.smoothness / limits.min_frame_smoothness);
                 }
                 Some(_) => {}
             }

@@ -13,7 +13,7 @@
 //!   of its step shows it at once);
 //! - **texture**: two frames of a real face under the same light differ by fresh sensor noise
 //!   and by the small motion of a head never perfectly still; copies of one still differ by
-//!   re-encoding, or by added noise that no motion explains (`texture.rs`).
+//!   re-encoding, or by grainy added noise (`texture.rs`).
 //!
 //! The page sends two frames per step: the first grabbed as the colour is put on screen (the
 //! onset frame), the second once the camera has caught up (the lit frame). The lit frame of
@@ -299,10 +299,13 @@ fn texture(frames: &[FrameObservation]) -> Option<PairTexture> {
     }
     pairs.sort_by(|a, b| a.motion.total_cmp(&b.motion));
     let motion = pairs[pairs.len() / 2].motion;
+    pairs.sort_by(|a, b| a.smoothness.total_cmp(&b.smoothness));
+    let smoothness = pairs[pairs.len() / 2].smoothness;
     pairs.sort_by(|a, b| a.residual.total_cmp(&b.residual));
     Some(PairTexture {
         residual: pairs[pairs.len() / 2].residual,
         motion,
+        smoothness,
     })
 }
 
@@ -393,16 +396,16 @@ pub fn verify(
         None => reasons.push("consecutive frames could not be compared".into()),
         Some(t) => {
             ratios.push(t.residual / limits.min_frame_residual);
-            ratios.push(t.motion / limits.flash_min_motion);
+            ratios.push(t.smoothness / limits.min_frame_smoothness);
             if t.residual < limits.min_frame_residual {
                 reasons.push(format!(
                     "consecutive frames are copies of one image (difference {:.2} grey levels, at least {} from a camera)",
                     t.residual, limits.min_frame_residual
                 ));
-            } else if t.motion < limits.flash_min_motion {
+            } else if t.smoothness < limits.min_frame_smoothness {
                 reasons.push(format!(
-                    "consecutive frames differ by noise no motion of the face explains (motion share {:.3}, at least {})",
-                    t.motion, limits.flash_min_motion
+                    "consecutive frames differ by grainy noise, not by a face moving (smoothness {:.2}, at least {})",
+                    t.smoothness, limits.min_frame_smoothness
                 ));
             }
         }

@@ -96,6 +96,10 @@ pub struct PairTexture {
     /// Share of that difference a local motion explains (a translation fitted per block of
     /// 12x12 px to the luma gradient), 0-1. Pure noise gives about 2/144 ≈ 0.014.
     pub motion: f32,
+    /// Correlation of that difference with itself one pixel over (mean of both directions):
+    /// a face that moved leaves smooth, connected differences along its features; noise added
+    /// to each copy of a still is grainy (near 0 before compression).
+    pub smoothness: f32,
 }
 
 /// Compares two patches on the pixels both cover; `None` when they overlap too little.
@@ -148,7 +152,24 @@ pub fn compare(a: &Patch, b: &Patch) -> Option<PairTexture> {
             explained += block_fit(&diff, &gx, &gy, w, bx, by);
         }
     }
+    let (mut across, mut down) = (0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let d = f64::from(diff[y * w + x]);
+            if x + 1 < w {
+                across += d * f64::from(diff[y * w + x + 1]);
+            }
+            if y + 1 < h {
+                down += d * f64::from(diff[(y + 1) * w + x]);
+            }
+        }
+    }
     Some(PairTexture {
+        smoothness: if total > 1e-9 {
+            ((across + down) / (2.0 * total)) as f32
+        } else {
+            0.0
+        },
         residual,
         motion: if total > 1e-9 {
             (explained / total) as f32

@@ -72,3 +72,4 @@ pub fn mjpeg_frames(path: &str) -> Vec<Vec<u8>> {
         .map(|(&a, &b)| bytes[a..b].to_vec())
         .collect()
 }
+pub mod flash_sim;
