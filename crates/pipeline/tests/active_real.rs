@@ -29,7 +29,8 @@ fn clip() -> &'static Vec<(RgbImage, FrameObservation)> {
             .map(|f| {
                 let img = pipeline().decode(f).unwrap();
                 let h = img.height() * 480 / img.width();
-                let img = image::imageops::resize(&img, 480, h, image::imageops::FilterType::Triangle);
+                let img =
+                    image::imageops::resize(&img, 480, h, image::imageops::FilterType::Triangle);
                 let obs = pipeline().observe_frame(&img, 0).unwrap();
                 (img, obs)
             })
@@ -108,9 +109,13 @@ fn frames_cherry_picked_by_pose_fail() {
     // The attacker indexes the whole clip by yaw and, for each revealed step, sends a smooth
     // path of poses (three frames of turn, then the hold) using the frame nearest each pose.
     let base = yaw(130);
-    for (n, draws) in [[1u32, 0, 0, 0, 1, 1], [0, 2, 1, 1, 0, 2], [1, 1, 1, 0, 0, 1]]
-        .iter()
-        .enumerate()
+    for (n, draws) in [
+        [1u32, 0, 0, 0, 1, 1],
+        [0, 2, 1, 1, 0, 2],
+        [1, 1, 1, 0, 0, 1],
+    ]
+    .iter()
+    .enumerate()
     {
         let mut at = base;
         let (_, r) = play(draws, &mut |rv| {

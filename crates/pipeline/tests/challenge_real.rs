@@ -229,7 +229,9 @@ fn tint_face(img: &RgbImage, face: &Face, colour: Option<Colour>, s: f32) -> Rgb
         let d = (((x as f32 - cx) / rx).powi(2) + ((y as f32 - cy) / ry).powi(2)).sqrt();
         let w = ((1.0 - d) / 0.1).clamp(0.0, 1.0);
         for (v, g) in p.0.iter_mut().zip(c.rgb()) {
-            *v = (f32::from(*v) * (1.0 + s * w * g)).round().clamp(0.0, 255.0) as u8;
+            *v = (f32::from(*v) * (1.0 + s * w * g))
+                .round()
+                .clamp(0.0, 255.0) as u8;
         }
     }
     out
@@ -301,7 +303,12 @@ fn forged_flashes_all_fail() {
     for cs in [&SEQ[..], &OTHER[..4]] {
         for (name, frames) in forgeries(cs) {
             let r = challenge::verify(Some(&flashing(cs)), Some("real"), &frames, &limits);
-            eprintln!("{name}: passed {} score {} — {}", r.passed, r.score, r.reasons.join("; "));
+            eprintln!(
+                "{name}: passed {} score {} — {}",
+                r.passed,
+                r.score,
+                r.reasons.join("; ")
+            );
             assert!(!r.passed && r.score <= 50.0, "{name} passed: {r:?}");
         }
     }
@@ -350,10 +357,7 @@ fn flashing_calibration_evidence() {
     let mut motion = Vec::new();
     let mut smooth = Vec::new();
     let patch = |img: &RgbImage| texture::Patch::from_face(img, &subject(img)).unwrap();
-    let sent_clip: Vec<texture::Patch> = live_clip()
-        .iter()
-        .map(|f| patch(&as_sent(f)))
-        .collect();
+    let sent_clip: Vec<texture::Patch> = live_clip().iter().map(|f| patch(&as_sent(f))).collect();
     for gap in [2, 4, 8] {
         for i in (0..sent_clip.len() - gap).step_by(3) {
             // Pairs whose face moved off the other's patch are not compared.
@@ -392,7 +396,10 @@ fn flashing_calibration_evidence() {
         .zip(&smooth)
         .filter(|(r, m)| **r < limits.min_frame_residual || **m < limits.min_frame_smoothness)
         .count();
-    eprintln!("  real pairs under a texture threshold: {real_fail} of {}", residual.len());
+    eprintln!(
+        "  real pairs under a texture threshold: {real_fail} of {}",
+        residual.len()
+    );
 
     // FLASHING null: random sequences against unlit real frames, every window of the clips.
     let mut rng = lcg(11);
@@ -404,7 +411,9 @@ fn flashing_calibration_evidence() {
         for start in (0..clip.len()).step_by(5) {
             let ch = challenge::choose(LivenessMethod::Flashing, "n".into(), &mut rng).unwrap();
             let cs = colours(&ch);
-            let frames = capture(&cs, &mut |_, _, i| clip[(start + 2 * i) % clip.len()].clone());
+            let frames = capture(&cs, &mut |_, _, i| {
+                clip[(start + 2 * i) % clip.len()].clone()
+            });
             if let Some((c, _)) = challenge::flash_response(&ch.steps, &frames) {
                 corr.push(c);
             }
@@ -418,7 +427,10 @@ fn flashing_calibration_evidence() {
         "flash null: {trials} random sequences on unlit real clips; {}; passes {passes}",
         summary("correlation", &mut corr)
     );
-    assert_eq!(passes, 0, "an unlit face passed a random flashing challenge");
+    assert_eq!(
+        passes, 0,
+        "an unlit face passed a random flashing challenge"
+    );
 
     // Pass side: the simulated screen on every window of the live clip where the head is
     // still enough for the motion guard, for several screen strengths.
@@ -446,7 +458,11 @@ fn flashing_calibration_evidence() {
             if r.passed {
                 passed += 1;
             } else {
-                weakest.extend(r.reasons.iter().map(|m| m.split(" (").next().unwrap().to_owned()));
+                weakest.extend(
+                    r.reasons
+                        .iter()
+                        .map(|m| m.split(" (").next().unwrap().to_owned()),
+                );
             }
         }
         weakest.sort();
@@ -490,7 +506,10 @@ fn flashing_calibration_evidence() {
     }
     let lit = lit_still_part(&SEQ, Screen::PHONE);
     let f = challenge::flashing::figures(&flashing(&SEQ).steps, &lit).unwrap();
-    eprintln!("simulated, still part, share 0.10: {}", serde_json::to_string(&f).unwrap());
+    eprintln!(
+        "simulated, still part, share 0.10: {}",
+        serde_json::to_string(&f).unwrap()
+    );
 
     // Forgeries: their figures.
     for (name, frames) in forgeries(&SEQ) {
@@ -578,7 +597,13 @@ fn turn_calibration_evidence() {
     let limits = ChallengeLimits::default();
     let mut clip_yaw: Vec<f32> = live_clip()[126..]
         .iter()
-        .filter_map(|img| pipeline().observe_frame(img, 0).unwrap().face.map(|t| t.yaw))
+        .filter_map(|img| {
+            pipeline()
+                .observe_frame(img, 0)
+                .unwrap()
+                .face
+                .map(|t| t.yaw)
+        })
         .collect();
     let mean = clip_yaw.iter().sum::<f32>() / clip_yaw.len() as f32;
     let sd =

@@ -150,9 +150,9 @@ pub fn reveal_next(
     if now >= state.expires_at {
         return Err(ProtocolError::Expired);
     }
-    if let Some((i, s)) = state.steps.iter().enumerate().last() {
+    if let Some(s) = state.steps.last() {
         if s.answer.is_none() {
-            return Err(ProtocolError::Unanswered(i));
+            return Err(ProtocolError::Unanswered(state.steps.len() - 1));
         }
     }
     if state.steps.len() >= state.total_steps {
@@ -254,7 +254,10 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
     let mut measured = Vec::new();
     let mut baseline = None;
     let mut previous: Option<Pose> = None;
-    let reference = state.steps[0].answer.as_ref().and_then(|a| a.identity.as_ref());
+    let reference = state.steps[0]
+        .answer
+        .as_ref()
+        .and_then(|a| a.identity.as_ref());
     for (i, s) in state.steps.iter().enumerate() {
         let a = s.answer.as_ref().expect("checked above");
         let mut fail = |r: String| reasons.push(format!("step {i}: {r}"));
@@ -271,7 +274,9 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
         let least = (elapsed - i64::from(limits.active_upload_allowance_ms)) / interval;
         let n = poses.len() as i64;
         if elapsed > i64::from(limits.active_step_timeout_ms) {
-            fail(format!("the frames arrived {elapsed} ms after the step was shown"));
+            fail(format!(
+                "the frames arrived {elapsed} ms after the step was shown"
+            ));
             ratio = 0.0;
         }
         if n > most {
@@ -340,7 +345,10 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
             HeadMove::Straight => {
                 ratio = ratio.min(limits.straight_max_yaw / rel.abs().max(0.1));
                 if rel.abs() > limits.straight_max_yaw {
-                    fail(format!("the head stayed {:.0}° away from the centre", rel.abs()));
+                    fail(format!(
+                        "the head stayed {:.0}° away from the centre",
+                        rel.abs()
+                    ));
                 }
             }
             turn => {
@@ -349,7 +357,11 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
                 if reached < limits.turn_min_yaw {
                     fail(format!(
                         "the head turned {reached:.0}° {}, at least {}° needed",
-                        if turn == HeadMove::Left { "left" } else { "right" },
+                        if turn == HeadMove::Left {
+                            "left"
+                        } else {
+                            "right"
+                        },
                         limits.turn_min_yaw
                     ));
                 }
@@ -364,7 +376,9 @@ pub fn verify(state: &ActiveChallenge, limits: &ChallengeLimits) -> ChallengeRes
         for k in pairs {
             match a.textures[k] {
                 None => {
-                    fail(format!("frame {k} could not be compared with the one before"));
+                    fail(format!(
+                        "frame {k} could not be compared with the one before"
+                    ));
                     ratio = 0.0;
                 }
                 Some(t) if t.residual < limits.min_frame_residual => {
@@ -410,9 +424,13 @@ fn jump(a: &Pose, b: &Pose, limits: &ChallengeLimits) -> Option<String> {
     }
     let size = (a.bbox[2] * a.bbox[3]).sqrt() / (b.bbox[2] * b.bbox[3]).sqrt().max(1e-6);
     let overlap = iou(&a.bbox, &b.bbox);
-    if overlap < limits.min_box_iou || size > limits.max_size_ratio || size < 1.0 / limits.max_size_ratio
+    if overlap < limits.min_box_iou
+        || size > limits.max_size_ratio
+        || size < 1.0 / limits.max_size_ratio
     {
-        return Some(format!("face box overlap {overlap:.2}, size ratio {size:.2}"));
+        return Some(format!(
+            "face box overlap {overlap:.2}, size ratio {size:.2}"
+        ));
     }
     None
 }

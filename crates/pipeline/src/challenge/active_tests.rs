@@ -76,7 +76,11 @@ impl User {
             .map(|(k, yaw)| {
                 self.seed += 1;
                 // A head at rest still sways a little: a third of a pixel one way, then back.
-                let sway = if self.seed % 2 == 0 { 0.3 } else { -0.3 };
+                let sway = if self.seed.is_multiple_of(2) {
+                    0.3
+                } else {
+                    -0.3
+                };
                 frame(yaw + 0.3 * (k as f32).sin(), sway, self.seed)
             })
             .collect()
@@ -96,7 +100,7 @@ impl User {
             let mut filmed = frames.len() as i64 * i64::from(r.frame_interval_ms);
             tamper(r.step, &mut frames, &mut filmed);
             self.now += filmed + self.latency;
-            let who = person(if r.step == 2 { self.seed as usize % 1 } else { 0 });
+            let who = person(0);
             accept_step_frames(state, r.step, &frames, Some(who), self.now, &limits()).unwrap();
         }
     }
@@ -124,7 +128,10 @@ fn steps_vary_in_direction_and_hold_and_are_drawn_only_when_revealed() {
     for _ in 0..300 {
         let mut state = fresh(&mut draw);
         assert!((3..=4).contains(&state.total_steps));
-        assert!(state.steps.is_empty(), "nothing is drawn before it is revealed");
+        assert!(
+            state.steps.is_empty(),
+            "nothing is drawn before it is revealed"
+        );
         User::new().run(&mut state, &mut draw, &mut |_, _, _| {});
         let moves: Vec<(HeadMove, u32)> = state.steps.iter().map(|s| (s.head, s.hold_ms)).collect();
         assert_eq!(moves[0].0, HeadMove::Straight);
@@ -179,7 +186,10 @@ fn steps_are_revealed_one_at_a_time_and_the_challenge_expires() {
     let bad = |s: &mut ActiveChallenge, step, frames: &[FrameObservation], at| {
         accept_step_frames(s, step, frames, Some(person(0)), at, &l)
     };
-    assert_eq!(bad(&mut state, 1, &frames, T0 + 2_000), Err(ProtocolError::WrongStep(1)));
+    assert_eq!(
+        bad(&mut state, 1, &frames, T0 + 2_000),
+        Err(ProtocolError::WrongStep(1))
+    );
     assert!(matches!(
         bad(&mut state, 0, &[], T0 + 2_000),
         Err(ProtocolError::FrameCount { sent: 0, .. })
@@ -191,9 +201,15 @@ fn steps_are_revealed_one_at_a_time_and_the_challenge_expires() {
     ));
     bad(&mut state, 0, &frames, T0 + 2_000).unwrap();
     // A replay of the same upload.
-    assert_eq!(bad(&mut state, 0, &frames, T0 + 2_100), Err(ProtocolError::WrongStep(0)));
+    assert_eq!(
+        bad(&mut state, 0, &frames, T0 + 2_100),
+        Err(ProtocolError::WrongStep(0))
+    );
     let late = state.expires_at;
-    assert_eq!(reveal_next(&mut state, late, &mut draw, &l), Err(ProtocolError::Expired));
+    assert_eq!(
+        reveal_next(&mut state, late, &mut draw, &l),
+        Err(ProtocolError::Expired)
+    );
     reveal_next(&mut state, late - 1, &mut draw, &l).unwrap();
     assert_eq!(
         bad(&mut state, 1, &frames, late),
@@ -216,13 +232,19 @@ fn tampered(
 
 fn fails_with(r: &ChallengeResult, why: &str) {
     assert!(!r.passed && r.score <= 50.0, "{r:?}");
-    assert!(r.reasons.iter().any(|m| m.contains(why)), "expected {why:?}: {r:?}");
+    assert!(
+        r.reasons.iter().any(|m| m.contains(why)),
+        "expected {why:?}: {r:?}"
+    );
 }
 
 #[test]
 fn timing_is_judged_by_the_servers_clock() {
     // More frames than the time allowed: a recording played faster than life.
-    fails_with(&tampered(3, &mut |_, _, filmed| *filmed /= 3), "can have been filmed");
+    fails_with(
+        &tampered(3, &mut |_, _, filmed| *filmed /= 3),
+        "can have been filmed",
+    );
     // A long unfilmed wait: time to search a recording, or a hold stretched over few frames.
     fails_with(&tampered(3, &mut |_, _, filmed| *filmed += 6_000), "only");
     // Past the step's deadline.
@@ -245,7 +267,12 @@ fn motion_must_be_continuous_held_and_the_same_face() {
         }
     });
     fails_with(&r, "copy");
-    assert!(r.reasons.iter().any(|m| m.contains("turned") || m.contains("centre")), "{r:?}");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|m| m.contains("turned") || m.contains("centre")),
+        "{r:?}"
+    );
     // Frames cut from elsewhere: the turn skips the frames in between.
     // One frame from another moment: the head on the other side in the middle of a turn.
     fails_with(
@@ -258,13 +285,16 @@ fn motion_must_be_continuous_held_and_the_same_face() {
         "jumped",
     );
     // The pose reached but not held.
-    fails_with(&tampered(4, &mut |step, f, _| {
-        if step > 0 {
-            let n = f.len();
-            let y = f[n - 1].face.unwrap().yaw;
-            f[n - 1].face.as_mut().unwrap().yaw = y - y.signum() * 12.0;
-        }
-    }), "not held");
+    fails_with(
+        &tampered(4, &mut |step, f, _| {
+            if step > 0 {
+                let n = f.len();
+                let y = f[n - 1].face.unwrap().yaw;
+                f[n - 1].face.as_mut().unwrap().yaw = y - y.signum() * 12.0;
+            }
+        }),
+        "not held",
+    );
     // Held frames that are one frame copied with noise added.
     fails_with(
         &tampered(4, &mut |_, f, _| {

@@ -69,7 +69,7 @@ pub fn escalate(
         .warnings
         .iter()
         .any(|w| w.log_type == "error" && w.risk != "LOW_LIVENESS_SCORE");
-    if other_risk || check.status == CheckStatus::InReview && !low_score_only(check) {
+    if other_risk || (check.status == CheckStatus::InReview && !low_score_only(check)) {
         return Escalation::Decide;
     }
     let distance = (check.score - f64::from(decline_threshold)).abs();
@@ -87,7 +87,10 @@ pub fn escalate(
 /// Review flags other than the score (quality, light, several faces) are for a human, not a
 /// challenge.
 fn low_score_only(check: &LivenessCheck) -> bool {
-    check.warnings.iter().all(|w| w.risk == "LOW_LIVENESS_SCORE")
+    check
+        .warnings
+        .iter()
+        .all(|w| w.risk == "LOW_LIVENESS_SCORE")
 }
 
 #[cfg(test)]
@@ -149,11 +152,17 @@ mod tests {
 
     #[test]
     fn clear_scores_are_decided() {
-        assert_eq!(escalate(&check(97.0, &[]), 50.0, &on(), 0), Escalation::Decide);
+        assert_eq!(
+            escalate(&check(97.0, &[]), 50.0, &on(), 0),
+            Escalation::Decide
+        );
         let spoof = check(12.0, &[("LOW_LIVENESS_SCORE", "error")]);
         assert_eq!(escalate(&spoof, 50.0, &on(), 0), Escalation::Decide);
         // The band follows the workflow's threshold.
-        assert_eq!(escalate(&check(55.0, &[]), 80.0, &on(), 0), Escalation::Decide);
+        assert_eq!(
+            escalate(&check(55.0, &[]), 80.0, &on(), 0),
+            Escalation::Decide
+        );
         assert_eq!(escalate(&check(75.0, &[]), 80.0, &on(), 0), FLASH);
     }
 
@@ -176,9 +185,15 @@ mod tests {
     fn other_problems_are_not_a_reason_for_a_challenge() {
         for risks in [
             &[("NO_FACE_DETECTED", "error")][..],
-            &[("LOW_LIVENESS_SCORE", "error"), ("MULTIPLE_FACES_DETECTED", "error")][..],
+            &[
+                ("LOW_LIVENESS_SCORE", "error"),
+                ("MULTIPLE_FACES_DETECTED", "error"),
+            ][..],
         ] {
-            assert_eq!(escalate(&check(48.0, risks), 50.0, &on(), 0), Escalation::Decide);
+            assert_eq!(
+                escalate(&check(48.0, risks), 50.0, &on(), 0),
+                Escalation::Decide
+            );
         }
         let mut review = check(55.0, &[("LOW_FACE_QUALITY", "warning")]);
         review.status = CheckStatus::InReview;
@@ -209,6 +224,9 @@ mod tests {
         let parsed: EscalationSetting =
             serde_json::from_str(r#"{"enabled": true, "band": 5}"#).unwrap();
         assert_eq!(parsed.method, LivenessMethod::Flashing);
-        assert_eq!(escalate(&check(56.0, &[]), 50.0, &parsed, 0), Escalation::Decide);
+        assert_eq!(
+            escalate(&check(56.0, &[]), 50.0, &parsed, 0),
+            Escalation::Decide
+        );
     }
 }

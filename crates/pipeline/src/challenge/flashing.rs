@@ -71,13 +71,33 @@ pub fn regions(image: &RgbImage, face: &Face) -> Regions {
     let mouth_y = (l[3][1] + l[4][1]) / 2.0;
     let centre = [
         // Nose bridge down to the tip.
-        [nose_x - 0.15 * d, eye_y + 0.1 * d, nose_x + 0.15 * d, nose_y],
+        [
+            nose_x - 0.15 * d,
+            eye_y + 0.1 * d,
+            nose_x + 0.15 * d,
+            nose_y,
+        ],
         // Middle of the forehead.
-        [mid_x - 0.3 * d, eye_y - 0.65 * d, mid_x + 0.3 * d, eye_y - 0.3 * d],
+        [
+            mid_x - 0.3 * d,
+            eye_y - 0.65 * d,
+            mid_x + 0.3 * d,
+            eye_y - 0.3 * d,
+        ],
     ];
     let sides = [
-        [left_eye_x - 0.5 * d, nose_y - 0.1 * d, left_eye_x - 0.2 * d, mouth_y],
-        [right_eye_x + 0.2 * d, nose_y - 0.1 * d, right_eye_x + 0.5 * d, mouth_y],
+        [
+            left_eye_x - 0.5 * d,
+            nose_y - 0.1 * d,
+            left_eye_x - 0.2 * d,
+            mouth_y,
+        ],
+        [
+            right_eye_x + 0.2 * d,
+            nose_y - 0.1 * d,
+            right_eye_x + 0.5 * d,
+            mouth_y,
+        ],
     ];
     // Clear of the head by a third of its width; hair reaches about half a face above the box.
     let margin = face.width / 3.0;
@@ -226,9 +246,8 @@ pub struct FlashFigures {
 
 pub fn figures(steps: &[Step], frames: &[FrameObservation]) -> Option<FlashFigures> {
     let (correlation, gain) = flash_response(steps, frames)?;
-    let region = |pick: fn(&FaceTrack) -> Option<[f32; 3]>| {
-        response(steps, frames, pick).map(|(_, g)| g)
-    };
+    let region =
+        |pick: fn(&FaceTrack) -> Option<[f32; 3]>| response(steps, frames, pick).map(|(_, g)| g);
     let background_ratio = region(|t| t.regions.background).map(|g| g / gain.max(1e-6));
     let relief = match (region(|t| t.regions.centre), region(|t| t.regions.sides)) {
         (Some(c), Some(s)) if s > 1e-4 => Some(c / s),
@@ -291,7 +310,10 @@ fn texture(frames: &[FrameObservation]) -> Option<PairTexture> {
         .windows(2)
         .filter_map(|w| {
             let (lit, next_onset) = (w[0].1, w[1].0);
-            texture::compare(frames[lit].patch.as_ref()?, frames[next_onset].patch.as_ref()?)
+            texture::compare(
+                frames[lit].patch.as_ref()?,
+                frames[next_onset].patch.as_ref()?,
+            )
         })
         .collect();
     if pairs.is_empty() {

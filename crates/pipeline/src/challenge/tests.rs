@@ -255,7 +255,11 @@ fn flash_frames(cs: &[Colour], scene: Scene) -> Vec<FrameObservation> {
             let c = shown.map_or([0.0; 3], |c| centred(c.rgb()));
             let w = wobble[i % wobble.len()];
             let lit = |base: [f32; 3], g: f32| {
-                centred([base[0] + g * c[0] + w, base[1] + g * c[1] - w, base[2] + g * c[2]])
+                centred([
+                    base[0] + g * c[0] + w,
+                    base[1] + g * c[1] - w,
+                    base[2] + g * c[2],
+                ])
             };
             // Centre and sides around the face's mean gain, in the ratio `relief`.
             let side_gain = 2.0 * scene.gain / (1.0 + scene.relief);
@@ -266,7 +270,11 @@ fn flash_frames(cs: &[Colour], scene: Scene) -> Vec<FrameObservation> {
                 background: Some(lit(wall, scene.gain * scene.background)),
             };
             let patch = if scene.camera {
-                camera_patch(0.3 * (i as f32).sin(), 0.25 * (i as f32).cos(), i as u64 + 1)
+                camera_patch(
+                    0.3 * (i as f32).sin(),
+                    0.25 * (i as f32).cos(),
+                    i as u64 + 1,
+                )
             } else {
                 camera_patch(0.0, 0.0, 1)
             };
@@ -336,10 +344,38 @@ fn each_forgery_fails_on_what_it_cannot_fake() {
     let ch = flash_challenge(&cs);
     let limits = ChallengeLimits::default();
     let cases = [
-        ("whole image tinted", Scene { background: 1.0, ..REAL }, "background"),
-        ("face lit more on its sides", Scene { relief: 0.8, ..REAL }, "evenly"),
-        ("tinted by the step's colour", Scene { lagged: false, ..REAL }, "before the camera"),
-        ("copies of one image", Scene { camera: false, ..REAL }, "copies"),
+        (
+            "whole image tinted",
+            Scene {
+                background: 1.0,
+                ..REAL
+            },
+            "background",
+        ),
+        (
+            "face lit more on its sides",
+            Scene {
+                relief: 0.8,
+                ..REAL
+            },
+            "evenly",
+        ),
+        (
+            "tinted by the step's colour",
+            Scene {
+                lagged: false,
+                ..REAL
+            },
+            "before the camera",
+        ),
+        (
+            "copies of one image",
+            Scene {
+                camera: false,
+                ..REAL
+            },
+            "copies",
+        ),
     ];
     for (name, scene, why) in cases {
         let r = verify(Some(&ch), Some("f"), &flash_frames(&cs, scene), &limits);
@@ -347,7 +383,13 @@ fn each_forgery_fails_on_what_it_cannot_fake() {
         assert!(r.reasons.iter().any(|m| m.contains(why)), "{name}: {r:?}");
     }
     // Noise added to a copy: it differs, but no motion explains the difference.
-    let mut noisy = flash_frames(&cs, Scene { camera: false, ..REAL });
+    let mut noisy = flash_frames(
+        &cs,
+        Scene {
+            camera: false,
+            ..REAL
+        },
+    );
     for (i, f) in noisy.iter_mut().enumerate() {
         f.patch = Some(camera_patch(0.0, 0.0, 100 + i as u64));
         let p = f.patch.as_mut().unwrap();

@@ -184,7 +184,12 @@ pub fn compare(a: &Patch, b: &Patch) -> Option<PairTexture> {
 fn block_fit(d: &[f32], gx: &[f32], gy: &[f32], w: usize, bx: usize, by: usize) -> f64 {
     let idx = |i: usize| (by + i / BLOCK) * w + bx + i % BLOCK;
     let k = (BLOCK * BLOCK) as f64;
-    let mean = |v: &[f32]| (0..BLOCK * BLOCK).map(|i| f64::from(v[idx(i)])).sum::<f64>() / k;
+    let mean = |v: &[f32]| {
+        (0..BLOCK * BLOCK)
+            .map(|i| f64::from(v[idx(i)]))
+            .sum::<f64>()
+            / k
+    };
     let (md, mx, my) = (mean(d), mean(gx), mean(gy));
     let (mut xx, mut yy, mut xy, mut dx, mut dy) = (0f64, 0f64, 0f64, 0f64, 0f64);
     for i in 0..BLOCK * BLOCK {

@@ -72,4 +72,3 @@ pub(super) fn verify(
         json!({ "start_yaw": baseline, "steps": measured }),
     )
 }
-

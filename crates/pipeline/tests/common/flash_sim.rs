@@ -64,7 +64,8 @@ pub fn light(img: &RgbImage, face: &Face, colour: Option<Colour>, screen: Screen
         let irradiance = if r2 < 1.0 {
             let nz = (1.0 - r2).sqrt();
             // The nose stands out towards the screen by about a fifth of the head's radius.
-            let dn = ((x as f32 - nose[0]).powi(2) + (y as f32 - nose[1]).powi(2)) / (0.3 * eye_d).powi(2);
+            let dn = ((x as f32 - nose[0]).powi(2) + (y as f32 - nose[1]).powi(2))
+                / (0.3 * eye_d).powi(2);
             let depth = screen.head_depth * (1.0 - nz) - 0.2 * screen.head_depth * (-dn).exp();
             let face_light = nz / (1.0 + depth).powi(2);
             // Near the silhouette the background shows through between hair and cheek.
