@@ -163,6 +163,19 @@ pub struct Challenge {
     pub steps: Vec<Step>,
 }
 
+impl Challenge {
+    /// The flash colours in order (empty for head turns).
+    pub fn colours(&self) -> Vec<Colour> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Flash { colour, .. } => Some(*colour),
+                Step::Turn { .. } => None,
+            })
+            .collect()
+    }
+}
+
 /// Long enough for the camera to deliver two frames lit by the colour, short enough that its
 /// automatic white balance has not yet cancelled the tint (it adapts over about a second).
 pub const FLASH_MS: u32 = 450;

@@ -110,16 +110,6 @@ fn flashing(colours: &[Colour]) -> Challenge {
     }
 }
 
-fn colours(c: &Challenge) -> Vec<Colour> {
-    c.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Flash { colour, .. } => Some(*colour),
-            Step::Turn { .. } => None,
-        })
-        .collect()
-}
-
 /// The colour on screen while frame `onset` / lit of step k was exposed, as a camera sees it.
 fn shown(cs: &[Colour], step: usize, onset: bool) -> Option<Colour> {
     if onset {
@@ -410,7 +400,7 @@ fn flashing_calibration_evidence() {
     for clip in null_clips {
         for start in (0..clip.len()).step_by(5) {
             let ch = challenge::choose(LivenessMethod::Flashing, "n".into(), &mut rng).unwrap();
-            let cs = colours(&ch);
+            let cs = ch.colours();
             let frames = capture(&cs, &mut |_, _, i| {
                 clip[(start + 2 * i) % clip.len()].clone()
             });
@@ -444,7 +434,7 @@ fn flashing_calibration_evidence() {
         let mut weakest: Vec<String> = Vec::new();
         for first in (0..150 - 24).step_by(6) {
             let ch = challenge::choose(LivenessMethod::Flashing, "s".into(), &mut rng).unwrap();
-            let cs = colours(&ch);
+            let cs = ch.colours();
             if first + cs.len() * 4 > 150 {
                 continue;
             }
@@ -487,7 +477,7 @@ fn flashing_calibration_evidence() {
     for (clip, first, stride, settle) in bases {
         for _ in 0..3 {
             let ch = challenge::choose(LivenessMethod::Flashing, "s".into(), &mut rng).unwrap();
-            let mut cs = colours(&ch);
+            let mut cs = ch.colours();
             cs.truncate((clip.len() - first) / stride);
             let ch = flashing(&cs);
             let frames = simulated(clip, &cs, first, stride, settle, Screen::PHONE);

@@ -25,16 +25,6 @@ pub(super) fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
     }
 }
 
-fn colours(c: &Challenge) -> Vec<Colour> {
-    c.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Flash { colour, .. } => Some(*colour),
-            Step::Turn { .. } => None,
-        })
-        .collect()
-}
-
 #[test]
 fn passive_has_no_challenge() {
     assert_eq!(
@@ -50,7 +40,7 @@ fn flashing_sequences_are_four_to_six_with_no_colour_twice_in_a_row() {
     let mut rng = lcg(7);
     for i in 0..500 {
         let c = choose(LivenessMethod::Flashing, format!("c{i}"), &mut rng).unwrap();
-        let cs = colours(&c);
+        let cs = c.colours();
         assert_eq!(cs.len(), c.steps.len());
         assert!((4..=6).contains(&cs.len()), "{cs:?}");
         assert!(cs.windows(2).all(|w| w[0] != w[1]), "{cs:?}");
@@ -77,7 +67,7 @@ fn choice_is_a_function_of_the_draws() {
     // 4 + 2 = 6 steps; first colour 5 (cyan); then k over the other five, skipping the
     // previous colour: 0 → red, 3 → magenta, 1 → green, 4 → cyan, 2 (wrapped) → blue.
     assert_eq!(
-        colours(&a.unwrap()),
+        a.unwrap().colours(),
         vec![
             Colour::Cyan,
             Colour::Red,
