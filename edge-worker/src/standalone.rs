@@ -243,6 +243,9 @@ mod tests {
             v1se: Some(0.98),
             coverage: 1.0,
             tight: false,
+            features: None,
+            extra: None,
+            fused: None,
             live: 0.985,
         };
         Analysis {

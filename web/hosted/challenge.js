@@ -111,15 +111,19 @@ async function runFlashing(steps, { camera, video, stage, say }) {
     say('hold_still');
     await sleep(400);
     for (const [i, step] of steps.entries()) {
-      overlay.style.background = step.colour;
-      await nextFrame();
       const ms = Math.max(step.ms ?? 450, FLASH_SETTLE_MS + 120);
       const stepStart = performance.now();
-      await sleep(FLASH_SETTLE_MS);
+      // The onset frame: grabbed in the same task that changes the colour, so it was exposed
+      // before the new colour could be painted. The server checks that it still shows the
+      // previous colour (a camera lags; a tinted picture does not).
+      const onset = camera(i);
+      overlay.style.background = step.colour;
+      shots.push(await onset);
+      await nextFrame();
+      await sleep(Math.max(0, FLASH_SETTLE_MS - (performance.now() - stepStart)));
       shots.push(await camera(i));
       const left = ms - (performance.now() - stepStart);
-      if (left > 60) await sleep(left - 40);
-      shots.push(await camera(i));
+      if (left > 0) await sleep(left);
     }
   } finally {
     overlay.remove();

@@ -14,6 +14,15 @@ use crate::decide::{CheckStatus, LivenessCheck, Warning};
 use crate::detect::Face;
 use crate::quality::Quality;
 
+pub mod active;
+pub mod escalate;
+pub mod flashing;
+pub mod texture;
+mod turns;
+
+pub use flashing::{flash_response, skin_log_chroma, Regions};
+pub use texture::Patch;
+
 /// The workflow's liveness method. Didit's flat workflow config spells it `passive`,
 /// `active_3d`, `flashing`; decisions and graph configs `PASSIVE`, `ACTIVE_3D`, `FLASHING`.
 /// Both are read; the upper-case wire form is written.
@@ -123,7 +132,7 @@ pub enum HeadMove {
 
 impl HeadMove {
     /// Sign of the yaw change this move asks for; 0 for straight.
-    fn direction(self) -> f32 {
+    pub(crate) fn direction(self) -> f32 {
         match self {
             HeadMove::Straight => 0.0,
             HeadMove::Left => 1.0,
@@ -152,6 +161,19 @@ pub struct Challenge {
     pub id: String,
     pub method: LivenessMethod,
     pub steps: Vec<Step>,
+}
+
+impl Challenge {
+    /// The flash colours in order (empty for head turns).
+    pub fn colours(&self) -> Vec<Colour> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Flash { colour, .. } => Some(*colour),
+                Step::Turn { .. } => None,
+            })
+            .collect()
+    }
 }
 
 /// Long enough for the camera to deliver two frames lit by the colour, short enough that its
@@ -225,6 +247,27 @@ pub struct ChallengeLimits {
     /// Flashing asks the user to hold still: a head turning changes the light on the skin more
     /// than a screen does, so frames whose yaw spans more than this are refused, degrees.
     pub flash_max_yaw_spread: f32,
+    /// The background's colour gain at most this share of the face's: a screen at 30 cm lights
+    /// a wall 50 cm further back about (30/80)² ≈ 14 % as much; a tinted picture moves both
+    /// alike (share ≈ 1).
+    pub flash_max_background_ratio: f32,
+    /// The gain on the nose and forehead over the gain on the outer cheeks: a face lit from the
+    /// front catches more light where it faces the screen. Measured, tints painted evenly over
+    /// a picture already read 1.11-1.34 and the simulated 3-D face 1.08-2.4, so this only
+    /// refuses a face lit more on its sides than its centre; it does not separate a tint from
+    /// a face on this evidence (CALIBRATION.md).
+    pub flash_min_relief: f32,
+    /// Where the onset frames' colour lies between the previous step's (+1) and their own
+    /// (-1): a camera shows a new colour one frame late.
+    pub flash_min_lag: f32,
+    /// Two frames under the same light must differ by at least this much (RMS grey levels
+    /// after a gain and offset fit): fresh sensor noise. Copies of one image differ less.
+    /// Both methods.
+    pub min_frame_residual: f32,
+    /// ...and that difference must be smooth (correlation with itself one pixel over): real
+    /// frame pairs read 0.59-0.97 (p5 0.82), a still with noise added per frame 0.42-0.43.
+    /// Both methods.
+    pub min_frame_smoothness: f32,
     /// Yaw change from the starting pose a turn step must reach, degrees.
     pub turn_min_yaw: f32,
     /// How far from the starting pose a later `straight` step may stay, degrees.
@@ -235,6 +278,36 @@ pub struct ChallengeLimits {
     pub min_box_iou: f32,
     /// ...and their face sizes differ by at most this factor: one face throughout.
     pub max_size_ratio: f32,
+
+    // The step-by-step ACTIVE_3D protocol (`active.rs`).
+    /// Challenges a session may be issued: one per attempt and a retry or two after a lost
+    /// connection; more is someone trying sequences until one fits their recording.
+    pub max_challenges: u32,
+    /// Least time between two challenges of one session, ms: nobody needs a new one sooner,
+    /// and it slows the same search.
+    pub min_issue_interval_ms: u32,
+    /// A challenge expires this long after it is issued, ms: four steps of at most a 1.2 s
+    /// hold, the turns, and uploads over a slow link fit in well under half a minute.
+    pub active_expiry_ms: u32,
+    /// A step's frames must arrive within this of its reveal, ms.
+    pub active_step_timeout_ms: u32,
+    /// The page films one frame this often, ms: five a second follow a head turn (about 100
+    /// to 200°/s) with at most 35° between frames, and keep a step to about ten detections.
+    pub active_frame_interval_ms: u32,
+    /// Time allowed between the last frame filmed and its arrival, ms (a phone on a slow link).
+    pub active_upload_allowance_ms: u32,
+    /// Frames accepted for one step: a 1.2 s hold and a turn at the cadence, plus slack.
+    pub active_max_frames_per_step: usize,
+    /// The held frames' yaw may wander at most this far from their median, degrees (a still
+    /// head on the live clip: 4.9° range).
+    pub hold_max_yaw_wander: f32,
+    /// Consecutive frames (one interval apart) may differ at most this much in yaw...
+    pub max_yaw_per_frame: f32,
+    /// ...and in roll, degrees.
+    pub max_roll_per_frame: f32,
+    /// Cosine between each step's face embedding and the first step's: the shipped face-match
+    /// threshold, so one person did every step.
+    pub min_identity_cosine: f32,
 }
 
 impl Default for ChallengeLimits {
@@ -243,6 +316,22 @@ impl Default for ChallengeLimits {
             flash_min_correlation: 0.7,
             flash_min_gain: 0.03,
             flash_max_yaw_spread: 12.0,
+            flash_max_background_ratio: 0.5,
+            flash_min_relief: 1.0,
+            flash_min_lag: 0.3,
+            min_frame_residual: 0.8,
+            min_frame_smoothness: 0.6,
+            max_challenges: 5,
+            min_issue_interval_ms: 3_000,
+            active_expiry_ms: 45_000,
+            active_step_timeout_ms: 10_000,
+            active_frame_interval_ms: 200,
+            active_upload_allowance_ms: 3_000,
+            active_max_frames_per_step: 16,
+            hold_max_yaw_wander: 6.0,
+            max_yaw_per_frame: 35.0,
+            max_roll_per_frame: 12.0,
+            min_identity_cosine: 0.36,
             turn_min_yaw: 15.0,
             straight_max_yaw: 10.0,
             start_max_yaw: 20.0,
@@ -253,11 +342,24 @@ impl Default for ChallengeLimits {
 }
 
 /// What one frame of a challenge shows.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FrameObservation {
     /// Index into the challenge's steps, as labelled by the page.
     pub step: usize,
     pub face: Option<FaceTrack>,
+    /// The face's luma, kept to compare consecutive frames (`texture.rs`).
+    pub patch: Option<Patch>,
+}
+
+impl FrameObservation {
+    /// A frame known only by its face track (constructed tests, the old client-labelled path).
+    pub fn tracked(step: usize, face: Option<FaceTrack>) -> Self {
+        FrameObservation {
+            step,
+            face,
+            patch: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -267,10 +369,13 @@ pub struct FaceTrack {
     pub bbox: [f32; 4],
     pub yaw: f32,
     pub pitch: f32,
+    pub roll: f32,
     pub sharpness: f32,
     /// Log-chromaticity of the skin between the eyes and the mouth; `None` when too few usable
     /// pixels (dark or clipped).
     pub chroma: Option<[f32; 3]>,
+    /// The regions the FLASHING checks compare with it.
+    pub regions: Regions,
 }
 
 /// Measures one frame given its subject face (from `select_subject`) and the quality figures
@@ -286,49 +391,17 @@ pub fn observe(
             bbox: [f.x / w, f.y / h, f.width / w, f.height / h],
             yaw: q.yaw,
             pitch: q.pitch,
+            roll: q.roll,
             sharpness: q.sharpness,
             chroma: skin_log_chroma(image, f),
+            regions: flashing::regions(image, f),
         }
     });
-    FrameObservation { step, face }
-}
-
-/// Mean colour of the cheeks and nose (eye line to mouth corners, between the eyes), as log
-/// RGB minus its channel mean. Light of colour c at a share s of the illumination multiplies
-/// each channel by (1 + s·c), so in log space the shift is about s·c whatever the skin tone.
-pub fn skin_log_chroma(image: &RgbImage, face: &Face) -> Option<[f32; 3]> {
-    let l = &face.landmarks;
-    let x0 = l[0][0].min(l[1][0]).max(0.0);
-    let x1 = l[0][0].max(l[1][0]).min(image.width() as f32);
-    let eye_y = (l[0][1] + l[1][1]) / 2.0;
-    let mouth_y = (l[3][1] + l[4][1]) / 2.0;
-    let y0 = (eye_y + 0.3 * (mouth_y - eye_y)).max(0.0);
-    let y1 = mouth_y.min(image.height() as f32);
-    if x1 - x0 < 2.0 || y1 - y0 < 2.0 {
-        return None;
+    FrameObservation {
+        step,
+        face,
+        patch: subject.and_then(|(f, _)| Patch::from_face(image, f)),
     }
-    let mut sum = [0.0f64; 3];
-    let mut n = 0u32;
-    for y in y0 as u32..y1 as u32 {
-        for x in x0 as u32..x1 as u32 {
-            let p = image.get_pixel(x, y).0;
-            let luma = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
-            // Shadows carry mostly noise and clipped highlights no colour.
-            if !(20.0..=245.0).contains(&luma) {
-                continue;
-            }
-            for c in 0..3 {
-                sum[c] += f64::from(p[c]);
-            }
-            n += 1;
-        }
-    }
-    if n < 30 {
-        return None;
-    }
-    let logs = sum.map(|s| ((s / f64::from(n)) as f32 + 1.0).ln());
-    let mean = logs.iter().sum::<f32>() / 3.0;
-    Some(logs.map(|v| v - mean))
 }
 
 /// The challenge's verdict on a set of frames.
@@ -344,7 +417,7 @@ pub struct ChallengeResult {
 }
 
 impl ChallengeResult {
-    fn fail(reason: impl Into<String>) -> Self {
+    pub(crate) fn fail(reason: impl Into<String>) -> Self {
         ChallengeResult {
             passed: false,
             score: 0.0,
@@ -355,7 +428,7 @@ impl ChallengeResult {
 
     /// The verdict from `r`, the weakest figure over its threshold, and what failed. A pass
     /// scores above 50 even when the ratio rounds to 1, a failure at most 50.
-    fn judged(r: f32, reasons: Vec<String>, figures: serde_json::Value) -> Self {
+    pub(crate) fn judged(r: f32, reasons: Vec<String>, figures: serde_json::Value) -> Self {
         let passed = reasons.is_empty();
         ChallengeResult {
             passed,
@@ -392,13 +465,15 @@ pub fn verify(
     if let Err(reason) = check_frames(challenge, frames, limits) {
         return ChallengeResult::fail(reason);
     }
-    let tracks: Vec<(usize, FaceTrack)> = frames
-        .iter()
-        .filter_map(|f| f.face.map(|t| (f.step, t)))
-        .collect();
     match challenge.method {
-        LivenessMethod::Flashing => verify_flashing(&challenge.steps, &tracks, limits),
-        LivenessMethod::Active3d => verify_turns(&challenge.steps, &tracks, limits),
+        LivenessMethod::Flashing => flashing::verify(&challenge.steps, frames, limits),
+        LivenessMethod::Active3d => {
+            let tracks: Vec<(usize, FaceTrack)> = frames
+                .iter()
+                .filter_map(|f| f.face.map(|t| (f.step, t)))
+                .collect();
+            turns::verify(&challenge.steps, &tracks, limits)
+        }
         LivenessMethod::Passive => ChallengeResult::fail("a passive workflow has no challenge"),
     }
 }
@@ -444,7 +519,7 @@ fn check_frames(
     Ok(())
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+pub(crate) fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
     let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
     if ix <= 0.0 || iy <= 0.0 {
@@ -454,168 +529,13 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     inter / (a[2] * a[3] + b[2] * b[3] - inter)
 }
 
-fn centred(v: [f32; 3]) -> [f32; 3] {
+pub(crate) fn centred(v: [f32; 3]) -> [f32; 3] {
     let m = (v[0] + v[1] + v[2]) / 3.0;
     v.map(|x| x - m)
 }
 
-fn dot(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+pub(crate) fn dot(a: &[f32; 3], b: &[f32; 3]) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-/// A frame's observed and expected colour, both centred log chromaticity.
-type Pair = ([f32; 3], [f32; 3]);
-
-/// Correlation and gain of the face's colour changes (each frame minus the mean of all) on the
-/// expected ones (each frame's flash colour minus the mean flash colour), both in centred log
-/// chromaticity. A static face correlates with nothing; a face lit by the screen follows it.
-pub fn flash_response(steps: &[Step], tracks: &[(usize, FaceTrack)]) -> Option<(f32, f32)> {
-    let pairs: Vec<Pair> = tracks
-        .iter()
-        .filter_map(|(step, t)| {
-            let Step::Flash { colour, .. } = steps.get(*step)? else {
-                return None;
-            };
-            Some((t.chroma?, centred(colour.rgb())))
-        })
-        .collect();
-    if pairs.len() < 3 {
-        return None;
-    }
-    let n = pairs.len() as f32;
-    let mean = |pick: fn(&Pair) -> [f32; 3]| {
-        let mut m = [0.0; 3];
-        for p in &pairs {
-            let v = pick(p);
-            for c in 0..3 {
-                m[c] += v[c] / n;
-            }
-        }
-        m
-    };
-    let (mo, me) = (mean(|p| p.0), mean(|p| p.1));
-    let (mut oe, mut oo, mut ee) = (0.0, 0.0, 0.0);
-    for (o, e) in &pairs {
-        let o = [o[0] - mo[0], o[1] - mo[1], o[2] - mo[2]];
-        let e = [e[0] - me[0], e[1] - me[1], e[2] - me[2]];
-        oe += dot(&o, &e);
-        oo += dot(&o, &o);
-        ee += dot(&e, &e);
-    }
-    if ee <= 1e-9 {
-        return None;
-    }
-    Some((oe / (oo * ee).sqrt().max(1e-9), oe / ee))
-}
-
-fn verify_flashing(
-    steps: &[Step],
-    tracks: &[(usize, FaceTrack)],
-    limits: &ChallengeLimits,
-) -> ChallengeResult {
-    let (lo, hi) = tracks
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, t)| {
-            (lo.min(t.yaw), hi.max(t.yaw))
-        });
-    if hi - lo > limits.flash_max_yaw_spread {
-        return ChallengeResult::fail(format!(
-            "the head moved during the flashes (yaw spanned {:.0}°, at most {}° allowed)",
-            hi - lo,
-            limits.flash_max_yaw_spread
-        ));
-    }
-    let Some((correlation, gain)) = flash_response(steps, tracks) else {
-        return ChallengeResult::fail(
-            "the skin colour could not be measured on enough frames (too dark or too bright)",
-        );
-    };
-    let r = (correlation / limits.flash_min_correlation).min(gain / limits.flash_min_gain);
-    let mut reasons = Vec::new();
-    if correlation < limits.flash_min_correlation {
-        reasons.push(format!(
-            "the face's colour did not follow the flashed colours (correlation {correlation:.2}, at least {} needed)",
-            limits.flash_min_correlation
-        ));
-    }
-    if gain < limits.flash_min_gain {
-        reasons.push(format!(
-            "the face barely reflected the flashed colours (gain {gain:.3}, at least {} needed)",
-            limits.flash_min_gain
-        ));
-    }
-    ChallengeResult::judged(
-        r,
-        reasons,
-        json!({ "correlation": correlation, "gain": gain }),
-    )
-}
-
-fn verify_turns(
-    steps: &[Step],
-    tracks: &[(usize, FaceTrack)],
-    limits: &ChallengeLimits,
-) -> ChallengeResult {
-    let yaws = |step: usize| -> Vec<f32> {
-        tracks
-            .iter()
-            .filter(|(s, _)| *s == step)
-            .map(|(_, t)| t.yaw)
-            .collect()
-    };
-    // The starting pose is the reference: a camera off to one side shifts every yaw alike.
-    let mut start = yaws(0);
-    start.sort_by(f32::total_cmp);
-    let Some(&baseline) = start.get(start.len() / 2) else {
-        return ChallengeResult::fail("no frame for step 0");
-    };
-    let mut reasons = Vec::new();
-    let mut r = limits.start_max_yaw / baseline.abs().max(0.1);
-    if baseline.abs() > limits.start_max_yaw {
-        reasons.push(format!(
-            "the face did not start looking at the camera (yaw {baseline:.0}°)"
-        ));
-    }
-    let mut measured = Vec::new();
-    for (i, step) in steps.iter().enumerate().skip(1) {
-        let Step::Turn { head } = step else {
-            return ChallengeResult::fail(format!("step {i} is not a head move"));
-        };
-        let rel: Vec<f32> = yaws(i).into_iter().map(|y| y - baseline).collect();
-        if *head == HeadMove::Straight {
-            let dev = rel.iter().map(|d| d.abs()).fold(f32::INFINITY, f32::min);
-            r = r.min(limits.straight_max_yaw / dev.max(0.1));
-            measured.push(json!({ "step": i, "move": head, "yaw": dev }));
-            if dev > limits.straight_max_yaw {
-                reasons.push(format!(
-                    "step {i} (look straight): the head stayed {dev:.0}° away from the start"
-                ));
-            }
-        } else {
-            let peak = rel
-                .iter()
-                .map(|d| d * head.direction())
-                .fold(f32::NEG_INFINITY, f32::max);
-            r = r.min(peak / limits.turn_min_yaw);
-            measured.push(json!({ "step": i, "move": head, "yaw": peak }));
-            if peak < limits.turn_min_yaw {
-                reasons.push(format!(
-                    "step {i} (turn {}): the head turned {peak:.0}° that way, at least {}° needed",
-                    if *head == HeadMove::Left {
-                        "left"
-                    } else {
-                        "right"
-                    },
-                    limits.turn_min_yaw
-                ));
-            }
-        }
-    }
-    ChallengeResult::judged(
-        r,
-        reasons,
-        json!({ "start_yaw": baseline, "steps": measured }),
-    )
 }
 
 /// The frame to embed and run passive liveness on: the sharpest of the near-frontal ones (a

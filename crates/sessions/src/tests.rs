@@ -1656,10 +1656,7 @@ fn a_capture_answering_a_stale_challenge_fails_liveness_and_costs_an_attempt() {
     // What the worker does with the frames: verify against the session's challenge, fold the
     // verdict into the liveness item of the best frame.
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
-    let frames = [FrameObservation {
-        step: 0,
-        face: None,
-    }];
+    let frames = [FrameObservation::tracked(0, None)];
     let verdict = verify(
         ctx.challenge.as_ref(),
         Some(&stale),

@@ -15,7 +15,7 @@ fn draws(values: &[u32]) -> impl FnMut(u32) -> u32 + '_ {
 }
 
 /// A small linear congruential generator, so many sequences can be drawn deterministically.
-fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
+pub(super) fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
     let mut s = seed;
     move |n| {
         s = s
@@ -23,16 +23,6 @@ fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
             .wrapping_add(1442695040888963407);
         ((s >> 33) % u64::from(n)) as u32
     }
-}
-
-fn colours(c: &Challenge) -> Vec<Colour> {
-    c.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Flash { colour, .. } => Some(*colour),
-            Step::Turn { .. } => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -50,7 +40,7 @@ fn flashing_sequences_are_four_to_six_with_no_colour_twice_in_a_row() {
     let mut rng = lcg(7);
     for i in 0..500 {
         let c = choose(LivenessMethod::Flashing, format!("c{i}"), &mut rng).unwrap();
-        let cs = colours(&c);
+        let cs = c.colours();
         assert_eq!(cs.len(), c.steps.len());
         assert!((4..=6).contains(&cs.len()), "{cs:?}");
         assert!(cs.windows(2).all(|w| w[0] != w[1]), "{cs:?}");
@@ -77,7 +67,7 @@ fn choice_is_a_function_of_the_draws() {
     // 4 + 2 = 6 steps; first colour 5 (cyan); then k over the other five, skipping the
     // previous colour: 0 → red, 3 → magenta, 1 → green, 4 → cyan, 2 (wrapped) → blue.
     assert_eq!(
-        colours(&a.unwrap()),
+        a.unwrap().colours(),
         vec![
             Colour::Cyan,
             Colour::Red,
@@ -164,8 +154,14 @@ fn track(chroma: [f32; 3], yaw: f32) -> FaceTrack {
         bbox: [0.3, 0.2, 0.4, 0.5],
         yaw,
         pitch: 0.0,
+        roll: 0.0,
         sharpness: 100.0,
         chroma: Some(chroma),
+        regions: Regions {
+            centre: Some(chroma),
+            sides: Some(chroma),
+            background: Some([0.1, 0.0, -0.1]),
+        },
     }
 }
 
@@ -183,26 +179,106 @@ fn flash_challenge(cs: &[Colour]) -> Challenge {
     }
 }
 
-/// Two frames per step: a skin tone plus `gain` times each flash colour, plus a fixed wobble
-/// standing in for sensor noise.
-fn lit_frames(cs: &[Colour], gain: f32) -> Vec<FrameObservation> {
+/// A smooth luma pattern seen through a camera: shifted by (dx, dy) px (a head never quite
+/// still) plus noise from `seed` (the sensor's, drawn afresh each frame).
+pub(super) fn camera_patch(dx: f32, dy: f32, seed: u64) -> Patch {
+    let mut noise = lcg(seed);
+    let (w, h) = (48u32, 48u32);
+    let luma = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32 + dx, (i / w) as f32 + dy);
+            // A chirp, so that no shift or flip of the pattern looks like another part of it.
+            let v = 128.0
+                + 40.0 * (0.35 * x).sin() * (0.3 * y).cos()
+                + 30.0 * (0.004 * (x * x + 2.0 * y * y)).sin()
+                + (noise(3) as f32 - 1.0);
+            v.round() as u8
+        })
+        .collect();
+    Patch {
+        x: 100,
+        y: 80,
+        width: w,
+        height: h,
+        luma,
+    }
+}
+
+/// How the simulated scene answers the flashes.
+#[derive(Clone, Copy)]
+struct Scene {
+    /// Gain of the skin's colour on the screen's.
+    gain: f32,
+    /// The background's gain as a share of the face's.
+    background: f32,
+    /// Centre gain over sides gain.
+    relief: f32,
+    /// Whether the onset frame shows the previous colour (a camera) or its own (a forger).
+    lagged: bool,
+    /// Whether consecutive frames come from a camera or are copies of one image.
+    camera: bool,
+}
+
+const REAL: Scene = Scene {
+    gain: 0.08,
+    background: 0.1,
+    relief: 1.6,
+    lagged: true,
+    camera: true,
+};
+
+/// Two frames per step (onset, then lit), the skin tone plus the lit colour times the gain,
+/// plus a small wobble standing in for sensor noise.
+fn flash_frames(cs: &[Colour], scene: Scene) -> Vec<FrameObservation> {
     let skin = [0.25, -0.02, -0.23];
+    let wall = [0.05, 0.02, -0.07];
     let wobble = [0.002, -0.003, 0.001, -0.001, 0.003, -0.002];
     (0..cs.len() * 2)
         .map(|i| {
-            let c = centred(cs[i / 2].rgb());
+            let step = i / 2;
+            let onset = i % 2 == 0;
+            let shown = if onset && scene.lagged {
+                step.checked_sub(1).map(|k| cs[k])
+            } else {
+                Some(cs[step])
+            };
+            let c = shown.map_or([0.0; 3], |c| centred(c.rgb()));
             let w = wobble[i % wobble.len()];
-            let chroma = centred([
-                skin[0] + gain * c[0] + w,
-                skin[1] + gain * c[1] - w,
-                skin[2] + gain * c[2],
-            ]);
+            let lit = |base: [f32; 3], g: f32| {
+                centred([
+                    base[0] + g * c[0] + w,
+                    base[1] + g * c[1] - w,
+                    base[2] + g * c[2],
+                ])
+            };
+            // Centre and sides around the face's mean gain, in the ratio `relief`.
+            let side_gain = 2.0 * scene.gain / (1.0 + scene.relief);
+            let mut t = track(lit(skin, scene.gain), 0.0);
+            t.regions = Regions {
+                centre: Some(lit(skin, side_gain * scene.relief)),
+                sides: Some(lit(skin, side_gain)),
+                background: Some(lit(wall, scene.gain * scene.background)),
+            };
+            let patch = if scene.camera {
+                camera_patch(
+                    0.3 * (i as f32).sin(),
+                    0.25 * (i as f32).cos(),
+                    i as u64 + 1,
+                )
+            } else {
+                camera_patch(0.0, 0.0, 1)
+            };
             FrameObservation {
-                step: i / 2,
-                face: Some(track(chroma, 0.0)),
+                step,
+                face: Some(t),
+                patch: Some(patch),
             }
         })
         .collect()
+}
+
+fn lit_frames(cs: &[Colour], gain: f32) -> Vec<FrameObservation> {
+    flash_frames(cs, Scene { gain, ..REAL })
 }
 
 #[test]
@@ -250,6 +326,75 @@ fn flashing_fails_on_a_static_face_another_sequence_or_a_faint_response() {
     let r = verify(Some(&ch), Some("f"), &lit_frames(&cs, 0.005), &limits);
     assert!(!r.passed, "{r:?}");
     assert!(r.reasons.iter().any(|m| m.contains("gain")), "{r:?}");
+}
+
+#[test]
+fn each_forgery_fails_on_what_it_cannot_fake() {
+    let cs = [Colour::Green, Colour::Magenta, Colour::Yellow, Colour::Blue];
+    let ch = flash_challenge(&cs);
+    let limits = ChallengeLimits::default();
+    let cases = [
+        (
+            "whole image tinted",
+            Scene {
+                background: 1.0,
+                ..REAL
+            },
+            "background",
+        ),
+        (
+            "face lit more on its sides",
+            Scene {
+                relief: 0.8,
+                ..REAL
+            },
+            "evenly",
+        ),
+        (
+            "tinted by the step's colour",
+            Scene {
+                lagged: false,
+                ..REAL
+            },
+            "before the camera",
+        ),
+        (
+            "copies of one image",
+            Scene {
+                camera: false,
+                ..REAL
+            },
+            "copies",
+        ),
+    ];
+    for (name, scene, why) in cases {
+        let r = verify(Some(&ch), Some("f"), &flash_frames(&cs, scene), &limits);
+        assert!(!r.passed && r.score <= 50.0, "{name}: {r:?}");
+        assert!(r.reasons.iter().any(|m| m.contains(why)), "{name}: {r:?}");
+    }
+    // Noise added to a copy: it differs, but no motion explains the difference.
+    let mut noisy = flash_frames(
+        &cs,
+        Scene {
+            camera: false,
+            ..REAL
+        },
+    );
+    for (i, f) in noisy.iter_mut().enumerate() {
+        f.patch = Some(camera_patch(0.0, 0.0, 100 + i as u64));
+        let p = f.patch.as_mut().unwrap();
+        let mut noise = lcg(7 + i as u64);
+        for v in &mut p.luma {
+            *v = (f32::from(*v) + noise(9) as f32 - 4.0).clamp(0.0, 255.0) as u8;
+        }
+    }
+    let r = verify(Some(&ch), Some("f"), &noisy, &limits);
+    assert!(!r.passed && r.reasons[0].contains("grainy"), "{r:?}");
+    // One frame per step: no onset frame, so no lag evidence.
+    let mut single = flash_frames(&cs, REAL);
+    single.retain(|f| f.step != 2 || f.face.is_none());
+    let r = verify(Some(&ch), Some("f"), &single, &limits);
+    assert!(!r.passed, "{r:?}");
 }
 
 #[test]
@@ -318,8 +463,14 @@ fn turned(nose_dx: f32) -> FaceTrack {
         bbox: [0.2, 0.15, 0.45, 0.5],
         yaw: q.yaw,
         pitch: q.pitch,
+        roll: q.roll,
         sharpness: 50.0,
         chroma: None,
+        regions: Regions {
+            centre: None,
+            sides: None,
+            background: None,
+        },
     }
 }
 
@@ -337,10 +488,8 @@ fn track_frames(per_step: &[&[f32]]) -> Vec<FrameObservation> {
         .iter()
         .enumerate()
         .flat_map(|(step, dxs)| {
-            dxs.iter().map(move |&dx| FrameObservation {
-                step,
-                face: Some(turned(dx)),
-            })
+            dxs.iter()
+                .map(move |&dx| FrameObservation::tracked(step, Some(turned(dx))))
         })
         .collect()
 }

@@ -63,3 +63,4 @@ pub fn mjpeg_frames(path: &str) -> Vec<Vec<u8>> {
         .map(<[u8]>::to_vec)
         .collect()
 }
+pub mod flash_sim;
