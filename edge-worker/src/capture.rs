@@ -2,10 +2,13 @@
 //! posts one frame (`frame`), or for an active liveness challenge the frames it filmed
 //! (`frames` repeated, `steps` JSON with each frame's step, `challenge_id`); the pipeline runs
 //! here, authoritatively, between the core's `begin_capture` and `capture`, which decides from
-//! the measurements and stores the outcome. Frames are never stored.
+//! the measurements and stores the outcome. Frames are never stored. A request refused before
+//! any frame is decoded (not multipart, malformed labels) costs no attempt; a frame decoded
+//! and refused does (`refuse_capture`).
 
 use facegate_pipeline::{challenge, decode};
-use facegate_pipeline::{Embedding, Pipeline, PipelineError, Want};
+use facegate_pipeline::challenge::FrameObservation;
+use facegate_pipeline::{Analysis, Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
     parse_frame_labels, ApiError, CaptureEvidence, ChallengeAnswer, FieldErrors, HttpResponse,
@@ -49,8 +52,11 @@ pub async fn handle(
     let applications = apps::all(env).await?;
     let ctx = svc.begin_capture(&applications, token).await?;
     let pipeline = models::pipeline(env).await?;
-    // A bad frame is refused before finish_capture, so it costs the user no attempt.
-    let analysis = standalone::analyze(&pipeline, &frame, "frame", Want::ALL)?;
+    let analysis = match standalone::analyze(&pipeline, &frame, "frame", Want::ALL) {
+        Ok(analysis) => analysis,
+        // A frame read and refused costs an attempt; the core says which refusals count.
+        Err(e) => return Err(svc.refuse_capture(ctx, e, &pipeline.config).await),
+    };
     let evidence = CaptureEvidence {
         analysis,
         challenge: None,
@@ -125,22 +131,12 @@ async fn handle_frames(
         }
     }
     let pipeline = models::pipeline(env).await?;
-    decode::probe_all(&frames, &pipeline.config.decode).map_err(|(i, e)| frame_error(i, e))?;
-    crate::memory::admit(&frames, &pipeline.config.decode)?;
-    let limits = pipeline.config.challenge;
-    let mut observed = Vec::with_capacity(frames.len());
-    for (i, (bytes, step)) in frames.iter().zip(&labels.steps).enumerate() {
-        let image = pipeline.decode(bytes).map_err(|e| frame_error(i, e))?;
-        observed.push(
-            pipeline
-                .observe_frame(&image, *step)
-                .map_err(|e| frame_error(i, e))?,
-        );
-    }
-    let best = challenge::best_frame(&observed, &limits).unwrap_or(0);
-    // The best frame is decoded a second time (a few ms) rather than keeping all the decoded
-    // frames: up to 16 of them would add about 8 MB to an isolate already near 128 MB.
-    let analysis = standalone::analyze(&pipeline, &frames[best], "frames", Want::ALL)?;
+    let measured = measure_frames(&pipeline, &frames, &labels.steps);
+    let (observed, analysis) = match measured {
+        Ok(measured) => measured,
+        // A frame read and refused costs an attempt; the core says which refusals count.
+        Err(e) => return Err(svc.refuse_capture(ctx, e, &pipeline.config).await),
+    };
     let evidence = CaptureEvidence {
         analysis,
         challenge: Some(ChallengeAnswer {
@@ -153,6 +149,30 @@ async fn handle_frames(
     Ok(HttpResponse::json(200, result.to_json()))
 }
 
+/// Every challenge frame detected and measured, and the best one analysed in full.
+fn measure_frames(
+    pipeline: &Pipeline,
+    frames: &[Vec<u8>],
+    steps: &[usize],
+) -> Result<(Vec<FrameObservation>, Analysis), ApiError> {
+    decode::probe_all(frames, &pipeline.config.decode).map_err(|(i, e)| frame_error(i, e))?;
+    crate::memory::admit(frames, &pipeline.config.decode)?;
+    let mut observed = Vec::with_capacity(frames.len());
+    for (i, (bytes, step)) in frames.iter().zip(steps).enumerate() {
+        let image = pipeline.decode(bytes).map_err(|e| frame_error(i, e))?;
+        observed.push(
+            pipeline
+                .observe_frame(&image, *step)
+                .map_err(|e| frame_error(i, e))?,
+        );
+    }
+    let best = challenge::best_frame(&observed, &pipeline.config.challenge).unwrap_or(0);
+    // The best frame is decoded a second time (a few ms) rather than keeping all the decoded
+    // frames: up to 16 of them would add about 8 MB to an isolate already near 128 MB.
+    let analysis = standalone::analyze(pipeline, &frames[best], "frames", Want::ALL)?;
+    Ok((observed, analysis))
+}
+
 fn frame_error(i: usize, e: PipelineError) -> ApiError {
     match e {
         PipelineError::Model { .. } => internal("pipeline", e),
@@ -161,16 +181,20 @@ fn frame_error(i: usize, e: PipelineError) -> ApiError {
 }
 
 /// The embedding of a `portrait_image` sent at session creation; `None` when it holds no
-/// usable face (the core answers 400).
-pub fn enrol_portrait(pipeline: &Pipeline, portrait: &PortraitImage) -> Option<Embedding> {
-    let analysis = pipeline
-        .analyze(
-            &portrait.0,
-            Want {
-                embedding: true,
-                liveness: false,
-            },
-        )
-        .ok()?;
-    analysis.subject.and_then(|s| s.embedding)
+/// usable face (the core answers 400). Behind the memory guard like any frame: a portrait is
+/// decoded in the same isolate.
+pub fn enrol_portrait(
+    pipeline: &Pipeline,
+    portrait: &PortraitImage,
+) -> Result<Option<Embedding>, ApiError> {
+    crate::memory::admit(&[&portrait.0], &pipeline.config.decode)?;
+    let want = Want {
+        embedding: true,
+        liveness: false,
+    };
+    Ok(pipeline
+        .analyze(&portrait.0, want)
+        .ok()
+        .and_then(|a| a.subject)
+        .and_then(|s| s.embedding))
 }

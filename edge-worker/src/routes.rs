@@ -3,7 +3,9 @@
 //! before a byte of the body is read, and then dispatches with one `match`.
 
 use facegate_sessions::idempotency::{self, Decision};
-use facegate_sessions::routes::{rate_bucket, table_json};
+use facegate_sessions::routes::{
+    failed_authentication_bucket, rate_bucket, table_json, FAILED_AUTHENTICATION,
+};
 use facegate_sessions::{
     authorize_operator, destinations, resolve, ApiError, Application, Auth, HttpResponse, Matched,
     Route, Store,
@@ -62,7 +64,15 @@ async fn serve(
     let spec = m.spec;
     http::check_declared_length(req, spec.body_limit)?;
     let headers = http::headers(req);
-    let caller = authenticate(env, &headers, &m.route, spec.auth).await?;
+    let caller = match authenticate(env, &headers, &m.route, spec.auth).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(&headers)) {
+                rate_limit::check(env, bucket, FAILED_AUTHENTICATION).await?;
+            }
+            return Err(e);
+        }
+    };
     let (app_id, token) = match &caller {
         Caller::App(app) => (Some(app.id.as_str()), None),
         Caller::Token(token) => (None, Some(token.as_str())),

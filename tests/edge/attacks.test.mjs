@@ -287,3 +287,23 @@ test('framing follows the application\'s allowed origins; unset, the page is emb
   const open = await (await fetch(`${app.origin}/hosted/v1/${mine.session_token}`)).json();
   assert.equal(open.allowed_origins, undefined);
 });
+
+// Last in this file: it spends this client's budget of wrong credentials.
+test('guessing keys or session tokens is metered per client: 429 past the budget, the real key still served', async () => {
+  const guesses = [
+    () => fetch(`${app.origin}/hosted/v1/no-such-token-${Math.random()}`),
+    () => fetch(`${app.baseUrl}/sessions/`, { headers: { 'x-api-key': `wrong-${Math.random()}` } }),
+  ];
+  let last;
+  for (let i = 0; i < 200; i++) {
+    last = await guesses[i % 2]();
+    if (last.status === 429) break;
+    assert.ok([401, 404].includes(last.status), String(last.status));
+  }
+  assert.equal(last.status, 429, 'no 429 after 200 wrong credentials');
+  assert.ok(Number(last.headers.get('retry-after')) >= 1);
+  assert.match(detail(await last.text()), /throttled/);
+  // Counted only on failure: the application's own calls from the same client go on.
+  const mine = await fetch(`${app.baseUrl}/sessions/`, { headers: { 'x-api-key': app.apiKey } });
+  assert.equal(mine.status, 200);
+});

@@ -93,7 +93,8 @@ test('a flashing session issues a challenge on request; a still face fails it an
   assert.ok(sum.challenge.steps.length >= 4 && sum.challenge.steps.length <= 6, JSON.stringify(sum.challenge));
   for (const step of sum.challenge.steps) assert.match(step.colour, /^#[0-9a-f]{6}$/);
 
-  // Bad input: 400 in the contract's field-keyed shape, no attempt spent.
+  // Malformed requests: 400 in the contract's field-keyed shape, refused before any frame is
+  // decoded, so no attempt is spent.
   const frames = stillFrames(sum.challenge.steps.length);
   const labels = frames.map((f, i) => ({ step: f.step, t: i * 220 }));
   let r = await post(s.session_token, { challengeId: sum.challenge.id, frames });
@@ -111,10 +112,6 @@ test('a flashing session issues a challenge on request; a still face fails it an
   r = await post(s.session_token, { frames, steps: labels });
   assert.equal(r.status, 400);
   assert.ok(r.body.challenge_id);
-  const garbage = frames.map((f, i) => (i === 3 ? { ...f, jpeg: Buffer.from('not an image at all') } : f));
-  r = await post(s.session_token, { challengeId: sum.challenge.id, frames: garbage, steps: labels });
-  assert.equal(r.status, 400, JSON.stringify(r.body));
-  assert.match(r.body.frames[0], /Frame 3/);
   r = await post(s.session_token, { challengeId: sum.challenge.id, frames, steps: frames.map(() => 9) });
   assert.equal(r.status, 400);
   assert.match(r.body.steps[0], /challenge has/);
@@ -126,6 +123,7 @@ test('a flashing session issues a challenge on request; a still face fails it an
   assert.equal(r.body.attempts_left, 2, 'the 400s cost no attempt');
   assert.equal(r.body.challenge.method, 'FLASHING', 'a fresh challenge for the recapture');
   assert.notEqual(r.body.challenge.id, sum.challenge.id);
+  const fresh = r.body.challenge;
 
   const decision = await api('GET', `/session/${s.session_id}/decision/`);
   assert.equal(decision.status, 200);
@@ -139,6 +137,21 @@ test('a flashing session issues a challenge on request; a still face fails it an
   assert.equal(warning.additional_data.challenge_id, sum.challenge.id);
   // The face itself was found and matched: only the challenge failed.
   assert.equal(decision.body.face_matches[0].status, 'Approved');
+
+  // A frame the decoder refuses is read and refused: that is an attempt, and it spends the
+  // challenge it answered.
+  const again = stillFrames(fresh.steps.length);
+  const againLabels = again.map((f) => f.step);
+  const garbage = again.map((f, i) => (i === 3 ? { ...f, jpeg: Buffer.from('not an image at all') } : f));
+  r = await post(s.session_token, { challengeId: fresh.id, frames: garbage, steps: againLabels });
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.match(r.body.frames[0], /Frame 3/);
+  const after = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.equal(after.body.status, 'In Progress', 'one attempt left');
+  assert.deepEqual(after.body.liveness_checks[0].warnings.map((w) => w.risk).filter((k) => k === 'NO_FACE_DETECTED'), ['NO_FACE_DETECTED']);
+  r = await post(s.session_token, { challengeId: fresh.id, frames: again, steps: againLabels });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.retry, false, 'the third attempt was the last');
 });
 
 test('a capture naming another session\'s challenge, or a spent one, fails liveness', async () => {

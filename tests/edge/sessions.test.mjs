@@ -135,13 +135,7 @@ test('bad input is a 4xx in the contract\'s shape and loses nothing', async () =
   truncated.append('frame', new Blob([jpeg.subarray(0, jpeg.length / 2)]), 'frame.jpg');
   res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: truncated });
   assert.equal(res.status, 400);
-  // A 10000x10000 PNG header: refused from its size, before any pixel is decoded.
-  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200002710000027100806000000', 'hex');
-  const huge = new FormData();
-  huge.append('frame', new Blob([png]), 'frame.png');
-  res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: huge });
-  assert.equal(res.status, 400);
-  // None of that used up the session: it still takes a good frame.
+  // Each frame read and refused was an attempt (two of three): the session still takes a good frame.
   const ok = await capture(kyc.session_token, ENROL);
   assert.equal(ok.body.status, 'Approved');
   // And its token is single-use after the verdict.
@@ -149,6 +143,25 @@ test('bad input is a 4xx in the contract\'s shape and loses nothing', async () =
   assert.equal(again.status, 409);
   const unknown = await capture('no-such-token', ENROL);
   assert.equal(unknown.status, 404);
+});
+
+test('frames read and refused are attempts: the last one declines the session, sends its webhook and spends the token', async () => {
+  const s = await session('kyc', 'erin-probe');
+  // A 10000x10000 PNG header: refused from its size, before any pixel is decoded.
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200002710000027100806000000', 'hex');
+  for (let i = 0; i < 3; i++) {
+    const huge = new FormData();
+    huge.append('frame', new Blob([png]), 'frame.png');
+    const res = await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: huge });
+    assert.equal(res.status, 400);
+    assert.match(JSON.stringify(await res.json()), /frame/);
+  }
+  const decision = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.equal(decision.body.status, 'Declined');
+  assert.deepEqual(decision.body.liveness_checks[0].warnings.map((w) => w.risk), ['NO_FACE_DETECTED']);
+  await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Declined');
+  // A good frame now is too late: the token was spent by the probing.
+  assert.equal((await capture(s.session_token, ENROL)).status, 409);
 });
 
 test('the decision endpoint answers 429 with Didit\'s headers past 100 requests a minute', async () => {

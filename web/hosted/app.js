@@ -365,7 +365,16 @@ async function run() {
       setState('error');
       say('error');
       post('didit:error', { error: body.detail ?? `http_${status}`, step: 'face', sessionId: session.session_id });
-      if ([404, 409, 410].includes(status)) return;
+      if ([404, 410].includes(status)) return;
+      // A refused frame is an attempt, and the last one decides the session; a 409 means it
+      // was decided elsewhere (the phone of a QR hand-off). Either way the server says how it ended.
+      const now = await fetchSummary();
+      if (now && !ACTIVE.includes(now.status)) {
+        checks?.stop();
+        stopCamera();
+        finish(now.status, now.callback_url);
+        return;
+      }
       await sleep(1500);
       continue;
     }

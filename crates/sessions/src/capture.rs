@@ -426,6 +426,38 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         self.finish_capture(ctx, outcome).await
     }
 
+    /// A capture whose frame was read and refused (undecodable, too many pixels, animated,
+    /// a bit depth the pipeline does not take). It is an attempt like any other, decided as a
+    /// capture without a face (NO_FACE_DETECTED; a challenge goes unanswered and is spent):
+    /// otherwise whoever holds a token could probe the decoder, or grind through forged
+    /// frames, for free. Returns the refusal to send back, or the store's error if the attempt
+    /// could not be recorded. Only input refusals are charged: a request refused before any
+    /// frame was decoded never reaches `begin_capture`, and a 503 or a model fault is ours.
+    pub async fn refuse_capture(
+        &self,
+        ctx: CaptureContext,
+        refusal: ApiError,
+        config: &PipelineConfig,
+    ) -> ApiError {
+        if !matches!(refusal, ApiError::Validation(_) | ApiError::BadRequest(_)) {
+            return refusal;
+        }
+        let nothing = CaptureEvidence {
+            analysis: Analysis {
+                width: 0,
+                height: 0,
+                faces: Vec::new(),
+                subject: None,
+            },
+            challenge: None,
+            precheck: None,
+        };
+        match self.capture(ctx, nothing, config).await {
+            Ok(_) => refusal,
+            Err(e) => e,
+        }
+    }
+
     /// Folds the decision items into the session with `decide::verdict`, and stores in one
     /// commit: the session (only if nobody changed it since `begin_capture`; else 409 and
     /// nothing is written), the enrolled template of an approved kyc capture, the webhook

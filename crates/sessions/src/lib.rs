@@ -28,6 +28,8 @@ pub mod memory;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_refusal;
+#[cfg(test)]
 mod tests_store;
 
 pub use capture::{

@@ -151,8 +151,8 @@ const HOSTED_CHALLENGE: Budget = Budget {
     class: "hosted-challenge",
     per_minute: 30,
 };
-/// The pipeline runs per request, and refused frames cost no attempt, so this is what bounds
-/// the CPU one session token can spend.
+/// The pipeline runs per request, and a request refused before any frame is decoded costs no
+/// attempt, so this is what bounds the CPU one session token can spend.
 pub const HOSTED_CAPTURE: Budget = Budget {
     class: "hosted-capture",
     per_minute: 20,
@@ -384,6 +384,21 @@ pub fn rate_bucket(
         (Auth::Operator, ..) => format!("op:{class}"),
         _ => format!("ip:{client_ip}:{class}"),
     }
+}
+
+/// Credentials that turned out wrong (an API key of no application, a session token of no
+/// session, a wrong operator secret), counted per client. Each costs a lookup before any budget
+/// of the route applies (there is no application or token to key it by yet), so guessing gets a
+/// 429 after this many a minute. A missing credential costs nothing to refuse and is not counted.
+pub const FAILED_AUTHENTICATION: Budget = Budget {
+    class: "failed-auth",
+    per_minute: 60,
+};
+
+/// The bucket a failed authentication is counted in, or `None` when `error` is not one.
+pub fn failed_authentication_bucket(error: &ApiError, client_ip: &str) -> Option<String> {
+    matches!(error, ApiError::InvalidApiKey | ApiError::NotFound)
+        .then(|| format!("ip:{client_ip}:{}", FAILED_AUTHENTICATION.class))
 }
 
 /// The operator's credential (`Authorization: Bearer …`) against the configured secret, in

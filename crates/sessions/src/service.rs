@@ -54,12 +54,13 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     // ---------------------------------------------------------------- create
 
     /// `POST /session/` from the raw body. `analyse` runs the pipeline on a decoded
-    /// `portrait_image` and returns its embedding (`None`: no usable face).
+    /// `portrait_image` and returns its embedding (`None`: no usable face), or refuses the work
+    /// (the worker's memory guard: 503, nothing written).
     pub async fn create(
         &self,
         app: &Application,
         body: &[u8],
-        analyse: impl FnOnce(&PortraitImage) -> Option<Embedding>,
+        analyse: impl FnOnce(&PortraitImage) -> Result<Option<Embedding>, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
         let req = parse_create(app, body)?;
         let needs_portrait = app
@@ -67,7 +68,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .is_some_and(|w| w.has(Feature::FaceMatch));
         let embedding =
             match (&req.portrait, needs_portrait) {
-                (Some(p), true) => Some(analyse(p).ok_or_else(|| {
+                (Some(p), true) => Some(analyse(p)?.ok_or_else(|| {
                     FieldErrors::single("portrait_image", MSG_NO_FACE_IN_PORTRAIT)
                 })?),
                 _ => None,

@@ -126,7 +126,7 @@ pub(crate) fn err(r: Result<HttpResponse, ApiError>) -> (u16, Value) {
 }
 
 pub(crate) fn create(s: &Svc, a: &Application, body: Value) -> Result<HttpResponse, ApiError> {
-    block_on(s.create(a, body.to_string().as_bytes(), |_| Some(emb(1))))
+    block_on(s.create(a, body.to_string().as_bytes(), |_| Ok(Some(emb(1)))))
 }
 
 fn keys(v: &Value) -> Vec<String> {
@@ -283,7 +283,7 @@ fn create_returns_the_contract_shape() {
 #[test]
 fn create_validation_bodies() {
     let (s, a) = (svc(), app());
-    let raw = |body: &str| err(block_on(s.create(&a, body.as_bytes(), |_| Some(emb(1)))));
+    let raw = |body: &str| err(block_on(s.create(&a, body.as_bytes(), |_| Ok(Some(emb(1))))));
     let (st, b) = raw("{\"workflow_id\": ");
     assert_eq!(st, 400);
     assert!(b["detail"]
@@ -387,7 +387,7 @@ fn create_validation_bodies() {
     // No face in the portrait.
     let body = json!({"workflow_id": BIO, "portrait_image": portrait_b64()}).to_string();
     assert_eq!(
-        err(block_on(s.create(&a, body.as_bytes(), |_| None))),
+        err(block_on(s.create(&a, body.as_bytes(), |_| Ok(None)))),
         (
             400,
             json!({"portrait_image": ["No face could be detected in portrait_image."]})
@@ -395,7 +395,7 @@ fn create_validation_bodies() {
     );
     // Oversized body → 413, before any parsing.
     let big = vec![b' '; crate::validate::MAX_BODY_BYTES + 1];
-    assert_eq!(err(block_on(s.create(&a, &big, |_| None))).0, 413);
+    assert_eq!(err(block_on(s.create(&a, &big, |_| Ok(None)))).0, 413);
     assert!(
         s.store.sessions.borrow().is_empty(),
         "no failed create left a row"
@@ -1740,7 +1740,7 @@ fn keyed_create(s: &Svc, a: &Application, key: &str, body: Value) -> (u16, Strin
     let hash = fingerprint("POST", "/v3/session/", raw.as_bytes());
     match block_on(s.idempotency_check(&a.id, key, &hash)) {
         Ok(Decision::Replay(r)) => (r.status, r.body, true),
-        Ok(Decision::Execute) => match block_on(s.create(a, raw.as_bytes(), |_| Some(emb(1)))) {
+        Ok(Decision::Execute) => match block_on(s.create(a, raw.as_bytes(), |_| Ok(Some(emb(1))))) {
             Ok(resp) => {
                 block_on(s.idempotency_record(&a.id, key, &hash, &resp)).expect("recorded");
                 (

@@ -427,7 +427,7 @@ fn failed_randomness_is_a_server_error_and_stores_nothing() {
     };
     let a = app();
     let body = json!({"workflow_id": KYC, "vendor_data": "u"}).to_string();
-    let r = block_on(s.create(&a, body.as_bytes(), |_| Some(emb(1))));
+    let r = block_on(s.create(&a, body.as_bytes(), |_| Ok(Some(emb(1)))));
     assert_eq!(r.map(|_| ()).map_err(|e| e.status()), Err(500));
     assert!(s.store.sessions.borrow().is_empty());
 }

@@ -137,6 +137,22 @@ fn budgets_are_keyed_by_application_or_token_and_client() {
 }
 
 #[test]
+fn wrong_credentials_are_counted_per_client_and_missing_ones_are_not() {
+    let wrong = failed_authentication_bucket(&ApiError::InvalidApiKey, "1.2.3.4");
+    let unknown_token = failed_authentication_bucket(&ApiError::NotFound, "1.2.3.4");
+    assert_eq!(wrong.as_deref(), Some("ip:1.2.3.4:failed-auth"));
+    assert_eq!(wrong, unknown_token, "one count per client, whatever was guessed");
+    assert_ne!(
+        failed_authentication_bucket(&ApiError::InvalidApiKey, "5.6.7.8"),
+        wrong
+    );
+    assert_eq!(
+        failed_authentication_bucket(&ApiError::MissingApiKey, "1.2.3.4"),
+        None
+    );
+}
+
+#[test]
 fn operator_credential() {
     let bearer = |v: &str| vec![("Authorization".to_owned(), v.to_owned())];
     assert_eq!(
