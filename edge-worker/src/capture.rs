@@ -1,23 +1,26 @@
 //! `POST /hosted/v1/{session_token}/capture`: the hosted page (or a test, without a camera)
-//! posts one frame (`frame`), or for an active liveness challenge the frames it filmed
-//! (`frames` repeated, `steps` JSON with each frame's step, `challenge_id`); the pipeline runs
-//! here, authoritatively, between the core's `begin_capture` and `capture`, which decides from
-//! the measurements and stores the outcome. Frames are never stored. A request refused before
-//! any frame is decoded (not multipart, malformed labels) costs no attempt; a frame decoded
-//! and refused does (`refuse_capture`).
+//! posts a passive workflow's burst (5-8 `burst` files of the steady moment), or for an active
+//! liveness challenge the frames it filmed (`frames` repeated, `steps` JSON with each frame's
+//! step, `challenge_id`). The pipeline runs here, authoritatively, between the core's
+//! `begin_capture` and `capture`, which decides from the measurements and stores the outcome.
+//! Frames are never stored. A request refused before any frame is decoded (not multipart, the
+//! wrong kind of capture for the workflow, malformed labels, a frame count out of bounds) costs
+//! no attempt; a frame decoded and refused does (`refuse_capture`).
 
-use facegate_pipeline::{challenge, decode};
+use facegate_pipeline::burst::{BurstAnalysis, BurstError};
 use facegate_pipeline::challenge::FrameObservation;
+use facegate_pipeline::{challenge, decode};
 use facegate_pipeline::{Analysis, Embedding, Pipeline, PipelineError, Want};
 use facegate_sessions::validate::PortraitImage;
 use facegate_sessions::{
-    parse_frame_labels, ApiError, CaptureEvidence, ChallengeAnswer, FieldErrors, HttpResponse,
-    MAX_FRAME_BYTES,
+    parse_frame_labels, ApiError, CaptureEvidence, CaptureKind, ChallengeAnswer, FieldErrors,
+    HttpResponse, MAX_FRAME_BYTES,
 };
 use worker::{Env, FormData, FormEntry};
 
 use crate::app::AppService;
 use crate::http::internal;
+use crate::memory::Held;
 use crate::{apps, models, standalone};
 
 pub async fn handle(
@@ -31,7 +34,7 @@ pub async fn handle(
     let form = crate::http::form(
         headers,
         body,
-        "Send multipart/form-data with the image in the `frame` field (or `frames`, `steps` and `challenge_id` for a challenge).",
+        "Send multipart/form-data: 5 to 8 frames in `burst` fields (or `frames`, `steps` and `challenge_id` for a challenge).",
     )
     .await?;
     // The client's own figures are kept as a signal only; the decision never reads them.
@@ -42,111 +45,154 @@ pub async fn handle(
                 .map_err(|_| FieldErrors::single("precheck", "Must be a JSON object."))?,
         ),
     };
-    if ["frames", "steps", "challenge_id"]
+    let kind = if ["frames", "steps", "challenge_id"]
         .iter()
         .any(|f| form.has(f))
     {
-        return handle_frames(svc, env, &form, token, precheck).await;
-    }
-    let frame = standalone::image_field(&form, "frame").await?;
+        CaptureKind::Challenge
+    } else if form.has("burst") {
+        CaptureKind::Burst
+    } else {
+        CaptureKind::SingleFrame
+    };
+    let field = match kind {
+        CaptureKind::Challenge => "frames",
+        CaptureKind::Burst => "burst",
+        CaptureKind::SingleFrame => "frame",
+    };
+    let frames = files(&form, field).await?;
+    let labels = match kind {
+        CaptureKind::Challenge => Some(parse_frame_labels(
+            form.get_field("challenge_id").as_deref(),
+            form.get_field("steps").as_deref(),
+            frames.len(),
+        )?),
+        _ => None,
+    };
     let applications = apps::all(env).await?;
     let ctx = svc.begin_capture(&applications, token).await?;
+    ctx.expect(kind)?;
     let pipeline = models::pipeline(env).await?;
-    let analysis = match standalone::analyze(&pipeline, &frame, "frame", Want::ALL) {
-        Ok(analysis) => analysis,
+    let measured = match &labels {
+        Some(labels) => {
+            check_steps(&ctx, labels)?;
+            measure_frames(&pipeline, &frames, &labels.steps).map(|(observed, analysis)| {
+                CaptureEvidence {
+                    analysis,
+                    burst: None,
+                    challenge: Some(ChallengeAnswer {
+                        challenge_id: labels.challenge_id.clone(),
+                        frames: observed,
+                    }),
+                    precheck,
+                }
+            })
+        }
+        None => {
+            let bounds = pipeline.config.burst;
+            if !(bounds.min_frames..=bounds.max_frames).contains(&frames.len()) {
+                return Err(FieldErrors::single(
+                    "burst",
+                    format!(
+                        "Send {} to {} frames of the steady moment (about 0.13 s apart); {} were sent.",
+                        bounds.min_frames,
+                        bounds.max_frames,
+                        frames.len()
+                    ),
+                ));
+            }
+            measure_burst(&pipeline, &frames).map(|burst| CaptureEvidence {
+                analysis: burst.best_frame_analysis(),
+                burst: Some(burst),
+                challenge: None,
+                precheck,
+            })
+        }
+    };
+    let evidence = match measured {
+        Ok(evidence) => evidence,
         // A frame read and refused costs an attempt; the core says which refusals count.
         Err(e) => return Err(svc.refuse_capture(ctx, e, &pipeline.config).await),
-    };
-    let evidence = CaptureEvidence {
-        analysis,
-        challenge: None,
-        precheck,
     };
     let result = svc.capture(ctx, evidence, &pipeline.config).await?;
     Ok(HttpResponse::json(200, result.to_json()))
 }
 
-/// An active-liveness capture: the frames filmed while the page showed the challenge, each
-/// labelled with its step. Every frame is detected and measured; only the best one is embedded
-/// and scored for passive liveness.
-async fn handle_frames(
-    svc: &AppService,
-    env: &Env,
-    form: &FormData,
-    token: &str,
-    precheck: Option<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
-    let entries = form.get_all("frames").unwrap_or_default();
-    let labels = parse_frame_labels(
-        form.get_field("challenge_id").as_deref(),
-        form.get_field("steps").as_deref(),
-        entries.len(),
-    )?;
+/// The uploaded files of a repeated field, each within the per-frame limit.
+async fn files(form: &FormData, field: &str) -> Result<Vec<Vec<u8>>, ApiError> {
+    // How many is checked later, per kind; the route's body limit bounds what is read here.
+    let entries = form.get_all(field).unwrap_or_default();
     let mut frames = Vec::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
         let FormEntry::File(file) = entry else {
             return Err(FieldErrors::single(
-                "frames",
+                field,
                 format!("Frame {i}: upload a file, not a text field."),
             ));
         };
         let bytes = file.bytes().await.map_err(|e| {
-            FieldErrors::single("frames", format!("Frame {i}: unreadable upload: {e}"))
+            FieldErrors::single(field, format!("Frame {i}: unreadable upload: {e}"))
         })?;
         if bytes.len() > MAX_FRAME_BYTES {
             return Err(FieldErrors::single(
-                "frames",
-                format!("Frame {i} is larger than {MAX_FRAME_BYTES} bytes: send frames about 480 px wide."),
+                field,
+                format!("Frame {i} is larger than {MAX_FRAME_BYTES} bytes: send frames of about 640x480."),
             ));
         }
         frames.push(bytes);
     }
-    let applications = apps::all(env).await?;
-    let ctx = svc.begin_capture(&applications, token).await?;
-    let method = ctx.workflow.liveness_method;
-    if !method.is_active() {
-        return Err(FieldErrors::single(
-            "frames",
-            "This workflow uses passive liveness: send one image in the `frame` field.",
-        ));
-    }
-    if let Some(c) = ctx
+    Ok(frames)
+}
+
+/// Labels naming a step the session's challenge does not have are malformed (400, free).
+fn check_steps(
+    ctx: &facegate_sessions::CaptureContext,
+    labels: &facegate_sessions::FrameLabels,
+) -> Result<(), ApiError> {
+    let Some(c) = ctx
         .challenge
         .as_ref()
         .filter(|c| c.id == labels.challenge_id)
+    else {
+        return Ok(());
+    };
+    match labels
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| **s >= c.steps.len())
     {
-        if let Some((i, step)) = labels
-            .steps
-            .iter()
-            .enumerate()
-            .find(|(_, s)| **s >= c.steps.len())
-        {
-            return Err(FieldErrors::single(
-                "steps",
-                format!(
-                    "Entry {i} names step {step}; the challenge has {} steps.",
-                    c.steps.len()
-                ),
-            ));
-        }
+        Some((i, step)) => Err(FieldErrors::single(
+            "steps",
+            format!(
+                "Entry {i} names step {step}; the challenge has {} steps.",
+                c.steps.len()
+            ),
+        )),
+        None => Ok(()),
     }
-    let pipeline = models::pipeline(env).await?;
-    let measured = measure_frames(&pipeline, &frames, &labels.steps);
-    let (observed, analysis) = match measured {
-        Ok(measured) => measured,
-        // A frame read and refused costs an attempt; the core says which refusals count.
-        Err(e) => return Err(svc.refuse_capture(ctx, e, &pipeline.config).await),
-    };
-    let evidence = CaptureEvidence {
-        analysis,
-        challenge: Some(ChallengeAnswer {
-            challenge_id: labels.challenge_id,
-            frames: observed,
-        }),
-        precheck,
-    };
-    let result = svc.capture(ctx, evidence, &pipeline.config).await?;
-    Ok(HttpResponse::json(200, result.to_json()))
+}
+
+/// The burst decoded (all frames held at once: the cues compare them) and analysed.
+fn measure_burst(pipeline: &Pipeline, frames: &[Vec<u8>]) -> Result<BurstAnalysis, ApiError> {
+    decode::probe_all(frames, &pipeline.config.decode)
+        .map_err(|(i, e)| frame_error("burst", i, e))?;
+    crate::memory::admit(frames, &pipeline.config.decode, Held::AllAtOnce)?;
+    let images = frames
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            pipeline
+                .decode(bytes)
+                .map_err(|e| frame_error("burst", i, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    pipeline
+        .analyze_burst(&images, &pipeline.config.burst)
+        .map_err(|e| match e {
+            BurstError::Pipeline(PipelineError::Model { .. }) => internal("pipeline", e),
+            input => FieldErrors::single("burst", input.to_string()),
+        })
 }
 
 /// Every challenge frame detected and measured, and the best one analysed in full.
@@ -155,28 +201,31 @@ fn measure_frames(
     frames: &[Vec<u8>],
     steps: &[usize],
 ) -> Result<(Vec<FrameObservation>, Analysis), ApiError> {
-    decode::probe_all(frames, &pipeline.config.decode).map_err(|(i, e)| frame_error(i, e))?;
-    crate::memory::admit(frames, &pipeline.config.decode)?;
+    decode::probe_all(frames, &pipeline.config.decode)
+        .map_err(|(i, e)| frame_error("frames", i, e))?;
+    crate::memory::admit(frames, &pipeline.config.decode, Held::OneAtATime)?;
     let mut observed = Vec::with_capacity(frames.len());
     for (i, (bytes, step)) in frames.iter().zip(steps).enumerate() {
-        let image = pipeline.decode(bytes).map_err(|e| frame_error(i, e))?;
+        let image = pipeline
+            .decode(bytes)
+            .map_err(|e| frame_error("frames", i, e))?;
         observed.push(
             pipeline
                 .observe_frame(&image, *step)
-                .map_err(|e| frame_error(i, e))?,
+                .map_err(|e| frame_error("frames", i, e))?,
         );
     }
     let best = challenge::best_frame(&observed, &pipeline.config.challenge).unwrap_or(0);
     // The best frame is decoded a second time (a few ms) rather than keeping all the decoded
-    // frames: up to 16 of them would add about 8 MB to an isolate already near 128 MB.
+    // frames: up to 16 of them would add about 8 MB to the isolate.
     let analysis = standalone::analyze(pipeline, &frames[best], "frames", Want::ALL)?;
     Ok((observed, analysis))
 }
 
-fn frame_error(i: usize, e: PipelineError) -> ApiError {
+fn frame_error(field: &str, i: usize, e: PipelineError) -> ApiError {
     match e {
         PipelineError::Model { .. } => internal("pipeline", e),
-        input => FieldErrors::single("frames", format!("Frame {i}: {input}")),
+        input => FieldErrors::single(field, format!("Frame {i}: {input}")),
     }
 }
 
@@ -187,7 +236,7 @@ pub fn enrol_portrait(
     pipeline: &Pipeline,
     portrait: &PortraitImage,
 ) -> Result<Option<Embedding>, ApiError> {
-    crate::memory::admit(&[&portrait.0], &pipeline.config.decode)?;
+    crate::memory::admit(&[&portrait.0], &pipeline.config.decode, Held::OneAtATime)?;
     let want = Want {
         embedding: true,
         liveness: false,

@@ -123,17 +123,31 @@ fn report() -> Value {
     })
 }
 
-/// Refuses (503, `Retry-After`) a request whose images, decoded one after the other, would
-/// need more memory than the budget leaves. Images whose header is unreadable or out of limits
-/// pass: decoding them fails with the right 400 before anything is allocated.
-pub fn admit<B: AsRef<[u8]>>(images: &[B], limits: &DecodeLimits) -> Result<(), ApiError> {
-    let need = images
+/// How a request's decoded images live: one after the other (a challenge's frames, a
+/// portrait), or all at once (a burst, whose cues compare its frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    OneAtATime,
+    AllAtOnce,
+}
+
+/// Refuses (503, `Retry-After`) a request whose images, decoded as `held`, would need more
+/// memory than the budget leaves. Images whose header is unreadable or out of limits pass:
+/// decoding them fails with the right 400 before anything is allocated.
+pub fn admit<B: AsRef<[u8]>>(
+    images: &[B],
+    limits: &DecodeLimits,
+    held: Held,
+) -> Result<(), ApiError> {
+    let each = images
         .iter()
         .filter_map(|b| decode::probe(b.as_ref(), limits).ok())
-        .map(|h| usize::try_from(h.peak_bytes()).unwrap_or(usize::MAX))
-        .max()
-        .unwrap_or(0)
-        .saturating_add(SCRATCH);
+        .map(|h| usize::try_from(h.peak_bytes()).unwrap_or(usize::MAX));
+    let images_need = match held {
+        Held::OneAtATime => each.max().unwrap_or(0),
+        Held::AllAtOnce => each.fold(0usize, usize::saturating_add),
+    };
+    let need = images_need.saturating_add(SCRATCH);
     if need <= headroom_bytes() {
         return Ok(());
     }
@@ -175,7 +189,11 @@ mod tests {
         for b in bytes {
             crc ^= u32::from(*b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -189,14 +207,17 @@ mod tests {
             ..DecodeLimits::default()
         };
         // 10000x10000 would need 1.3 GB: refused before a pixel is decoded.
-        let err = admit(&[png_header(10_000, 10_000)], &roomy).unwrap_err();
+        let err = admit(&[png_header(10_000, 10_000)], &roomy, Held::OneAtATime).unwrap_err();
         let (status, headers, body) = err.to_http();
         assert_eq!(status, 503);
         assert!(headers.iter().any(|(k, v)| k == "Retry-After" && v == "2"));
-        assert!(body["detail"].as_str().unwrap().contains("MB needed"), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("MB needed"),
+            "{body}"
+        );
         // A 640x480 frame fits; an unreadable image is left for the decoder's 400.
-        assert!(admit(&[png_header(640, 480)], &roomy).is_ok());
-        assert!(admit(&[b"junk".to_vec()], &roomy).is_ok());
+        assert!(admit(&[png_header(640, 480)], &roomy, Held::OneAtATime).is_ok());
+        assert!(admit(&[b"junk".to_vec()], &roomy, Held::OneAtATime).is_ok());
         assert!(health()["memory"]["guard_headroom_mb"].as_f64().unwrap() > 0.0);
     }
 }

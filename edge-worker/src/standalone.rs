@@ -163,7 +163,11 @@ pub fn analyze(
     field: &str,
     want: Want,
 ) -> Result<Analysis, ApiError> {
-    crate::memory::admit(&[bytes], &pipeline.config.decode)?;
+    crate::memory::admit(
+        &[bytes],
+        &pipeline.config.decode,
+        crate::memory::Held::OneAtATime,
+    )?;
     pipeline.analyze(bytes, want).map_err(|e| match e {
         PipelineError::Model { .. } => internal("pipeline", e),
         input => FieldErrors::single(field, input.to_string()),

@@ -148,12 +148,55 @@ export async function createSession(app, body) {
   return res.json();
 }
 
-/** Enrols `user`'s face as the hosted page would: a kyc session whose capture is `portrait`. */
-export async function enrol(app, user, portrait = 'video/enroll_portrait_apfol_s1_t9.5s.jpg') {
-  const kyc = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: user });
+/** The JPEG frames of an MJPEG clip of ../shared/data (split on SOI / EOI markers). */
+export function clipFrames(path) {
+  const bytes = readFileSync(join(dataDir, path));
+  const frames = [];
+  let start = -1;
+  for (let i = 0; i + 1 < bytes.length; i++) {
+    if (bytes[i] === 0xff && bytes[i + 1] === 0xd8 && start < 0) start = i;
+    else if (bytes[i] === 0xff && bytes[i + 1] === 0xd9 && start >= 0) {
+      frames.push(bytes.subarray(start, i + 2));
+      start = -1;
+    }
+  }
+  return frames;
+}
+
+/** The webcam clips (640x480, 30 fps, 150 frames): the person live, and a phone replaying it. */
+export const LIVE_CLIP = 'video/live_selfie_640x480_30fps_5s.mjpeg';
+export const REPLAY_CLIP = 'video/spoof_replay_640x480_30fps_5s.mjpeg';
+const clips = new Map();
+
+/**
+ * A passive capture as the hosted page sends it: 8 frames of `clip` one every 4th (about
+ * 0.13 s apart at 30 fps), from frame `start`. Windows `w` 0-4 are start = 30 * w.
+ */
+export function burstOf(clip = LIVE_CLIP, start = 0) {
+  if (!clips.has(clip)) clips.set(clip, clipFrames(clip));
+  return Array.from({ length: 8 }, (_, i) => clips.get(clip)[start + 4 * i]);
+}
+
+/** `frames` as a burst upload (multipart `burst` fields). */
+export function burstForm(frames) {
   const form = new FormData();
-  form.append('frame', new Blob([readFileSync(join(dataDir, portrait))]), 'frame.jpg');
-  const res = await fetch(`${app.origin}/hosted/v1/${kyc.session_token}/capture`, { method: 'POST', body: form });
-  const body = await res.json();
-  if (body.status !== 'Approved') throw new Error(`enrolment of ${user} failed: ${res.status} ${JSON.stringify(body)}`);
+  for (const [i, jpeg] of frames.entries()) form.append('burst', new Blob([jpeg], { type: 'image/jpeg' }), `b${i}.jpg`);
+  return form;
+}
+
+/** POSTs a burst to the hosted capture; `{status, body}`. */
+export async function captureBurst(app, token, frames = burstOf()) {
+  const res = await fetch(`${app.origin}/hosted/v1/${token}/capture`, { method: 'POST', body: burstForm(frames) });
+  return { status: res.status, body: await res.json() };
+}
+
+/**
+ * Enrols `user`'s face as the hosted page would: a kyc session answered with a burst of the
+ * live webcam clip (its person is the one in enroll_portrait_apfol_s1_t9.5s.jpg).
+ */
+export async function enrol(app, user, frames = burstOf()) {
+  const kyc = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: user });
+  const { status, body } = await captureBurst(app, kyc.session_token, frames);
+  if (body.status !== 'Approved') throw new Error(`enrolment of ${user} failed: ${status} ${JSON.stringify(body)}`);
+  return kyc;
 }

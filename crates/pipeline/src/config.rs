@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::burst::BurstConfig;
 use crate::challenge::ChallengeLimits;
 use crate::decide::{Calibration, Policy};
 use crate::decode::DecodeLimits;
@@ -30,6 +31,8 @@ pub struct PipelineConfig {
     pub other_face_min_ratio: f32,
     /// Thresholds of the active (FLASHING / ACTIVE_3D) challenges.
     pub challenge: ChallengeLimits,
+    /// What a passive capture's burst must be, and its cues' thresholds.
+    pub burst: BurstConfig,
     /// Fuse MiniFASNet with the artefact features (`spoof`). Off gives the bare ensemble.
     pub fused_liveness: bool,
     /// A fusion other than the shipped `spoof/fusion.json`, e.g. from `facegate calibrate`.
@@ -50,6 +53,7 @@ impl Default for PipelineConfig {
             policy: Policy::default(),
             other_face_min_ratio: 0.5,
             challenge: ChallengeLimits::default(),
+            burst: BurstConfig::default(),
             fused_liveness: true,
             fusion: None,
             extra_liveness_model: None,

@@ -4,6 +4,7 @@
 //! a re-enrolment with another face, the session's next status) happens here, and the result
 //! is stored by one atomic `commit`.
 
+use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
 use facegate_pipeline::challenge::{self, Challenge, FrameObservation};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::decide::{self, verdict, Effect, Warning};
@@ -11,7 +12,7 @@ use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessChe
 use serde_json::{json, Value};
 
 use crate::cipher::{open_embedding, session_aad, template_aad, TemplateCipher};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::render;
 use crate::routes::Directory;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
@@ -43,11 +44,49 @@ pub struct CaptureContext {
     pub enrolled: Option<(Embedding, String)>,
 }
 
+/// What the page sent for a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureKind {
+    /// 5-8 frames of the steady moment (`burst`): how a passive workflow is answered.
+    Burst,
+    /// The frames filmed while a challenge ran (`frames`, `steps`, `challenge_id`).
+    Challenge,
+    /// One picture (`frame`).
+    SingleFrame,
+}
+
+impl CaptureContext {
+    /// Refuses a capture of the wrong kind for this workflow (400, before any frame is decoded,
+    /// so no attempt is spent). A passive workflow is decided from a burst, an active one from
+    /// its challenge's frames: one picture is the weakest liveness evidence there is (see
+    /// crates/pipeline/CALIBRATION.md) and a replayed or edited photo answers it, so single
+    /// images are taken only by the standalone `/v3/passive-liveness/`.
+    pub fn expect(&self, sent: CaptureKind) -> Result<(), ApiError> {
+        let method = self.workflow.liveness_method;
+        match (method.is_active(), sent) {
+            (false, CaptureKind::Burst) | (true, CaptureKind::Challenge) => Ok(()),
+            (false, _) => Err(FieldErrors::single(
+                "burst",
+                "This workflow uses passive liveness: send 5 to 8 frames of the steady moment, each in a `burst` field (one picture alone is not accepted here; /v3/passive-liveness/ takes single images).",
+            )),
+            (true, _) => Err(FieldErrors::single(
+                "frames",
+                format!(
+                    "This workflow uses {}: answer its challenge with `frames`, `steps` and `challenge_id`.",
+                    method.as_wire()
+                ),
+            )),
+        }
+    }
+}
+
 /// What the adapter measured on one capture. Deliberately has no place for image bytes.
 #[derive(Debug, Clone)]
 pub struct CaptureEvidence {
     /// The pipeline's analysis of the (best) frame.
     pub analysis: Analysis,
+    /// A passive capture's burst, analysed: its liveness decides instead of one frame's.
+    pub burst: Option<BurstAnalysis>,
     /// The frames filmed for a challenge, with the id the page says it answered; `None` when
     /// the page sent a single frame.
     pub challenge: Option<ChallengeAnswer>,
@@ -113,13 +152,22 @@ pub fn decide(
     let policy = wf.policy();
     let cal = &config.calibration;
     let analysis = &evidence.analysis;
-    let mut liveness = decide::liveness_check(
-        LIVENESS_NODE,
-        &analysis.observation(None),
-        cal,
-        &policy,
-        &config.quality,
-    );
+    let mut liveness = match &evidence.burst {
+        Some(burst) => {
+            let config = PipelineConfig {
+                policy,
+                ..config.clone()
+            };
+            burst_liveness_check(LIVENESS_NODE, burst, &config.burst, &config)
+        }
+        None => decide::liveness_check(
+            LIVENESS_NODE,
+            &analysis.observation(None),
+            cal,
+            &policy,
+            &config.quality,
+        ),
+    };
     if wf.liveness_method.is_active() {
         let answer = evidence.challenge.as_ref();
         let result = challenge::verify(
@@ -449,6 +497,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 faces: Vec::new(),
                 subject: None,
             },
+            burst: None,
             challenge: None,
             precheck: None,
         };

@@ -33,7 +33,7 @@ mod tests_refusal;
 mod tests_store;
 
 pub use capture::{
-    CaptureContext, CaptureEvidence, CaptureOutcome, CaptureResult, ChallengeAnswer,
+    CaptureContext, CaptureEvidence, CaptureKind, CaptureOutcome, CaptureResult, ChallengeAnswer,
 };
 pub use cipher::{AesGcmCipher, CipherError, TemplateCipher};
 pub use deliveries::{sign_for_send, SendResult};

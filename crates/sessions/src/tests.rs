@@ -283,7 +283,11 @@ fn create_returns_the_contract_shape() {
 #[test]
 fn create_validation_bodies() {
     let (s, a) = (svc(), app());
-    let raw = |body: &str| err(block_on(s.create(&a, body.as_bytes(), |_| Ok(Some(emb(1))))));
+    let raw = |body: &str| {
+        err(block_on(
+            s.create(&a, body.as_bytes(), |_| Ok(Some(emb(1)))),
+        ))
+    };
     let (st, b) = raw("{\"workflow_id\": ");
     assert_eq!(st, 400);
     assert!(b["detail"]
@@ -1740,17 +1744,19 @@ fn keyed_create(s: &Svc, a: &Application, key: &str, body: Value) -> (u16, Strin
     let hash = fingerprint("POST", "/v3/session/", raw.as_bytes());
     match block_on(s.idempotency_check(&a.id, key, &hash)) {
         Ok(Decision::Replay(r)) => (r.status, r.body, true),
-        Ok(Decision::Execute) => match block_on(s.create(a, raw.as_bytes(), |_| Ok(Some(emb(1))))) {
-            Ok(resp) => {
-                block_on(s.idempotency_record(&a.id, key, &hash, &resp)).expect("recorded");
-                (
-                    resp.status,
-                    String::from_utf8(resp.body_bytes()).unwrap(),
-                    false,
-                )
+        Ok(Decision::Execute) => {
+            match block_on(s.create(a, raw.as_bytes(), |_| Ok(Some(emb(1))))) {
+                Ok(resp) => {
+                    block_on(s.idempotency_record(&a.id, key, &hash, &resp)).expect("recorded");
+                    (
+                        resp.status,
+                        String::from_utf8(resp.body_bytes()).unwrap(),
+                        false,
+                    )
+                }
+                Err(e) => (e.status(), e.to_http().2.to_string(), false),
             }
-            Err(e) => (e.status(), e.to_http().2.to_string(), false),
-        },
+        }
         Err(e) => (e.status(), e.to_http().2.to_string(), false),
     }
 }

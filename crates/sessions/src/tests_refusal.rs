@@ -25,9 +25,16 @@ fn refused_frames_cost_attempts_until_the_session_is_declined() {
     let deliveries_before = s.store.deliveries.borrow().len();
     for attempts in [1, 2] {
         let e = refuse();
-        assert_eq!(e.status(), 400, "the refusal itself is what the client reads");
+        assert_eq!(
+            e.status(),
+            400,
+            "the refusal itself is what the client reads"
+        );
         let session = s.store.sessions.borrow()[&id].clone();
-        assert_eq!((session.status, session.attempts), (SessionStatus::InProgress, attempts));
+        assert_eq!(
+            (session.status, session.attempts),
+            (SessionStatus::InProgress, attempts)
+        );
     }
     assert_eq!(refuse().status(), 400);
     let session = s.store.sessions.borrow()[&id].clone();
@@ -62,7 +69,10 @@ fn refusals_that_are_not_the_frames_fault_cost_nothing() {
     ] {
         let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
         let status = ours.status();
-        assert_eq!(block_on(s.refuse_capture(ctx, ours, &config)).status(), status);
+        assert_eq!(
+            block_on(s.refuse_capture(ctx, ours, &config)).status(),
+            status
+        );
     }
     assert_eq!(s.store.sessions.borrow()[&id].attempts, 0);
 }

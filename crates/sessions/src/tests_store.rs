@@ -86,6 +86,7 @@ fn live_selfie(embedding: Embedding) -> CaptureEvidence {
                 }),
             }),
         },
+        burst: None,
         challenge: None,
         precheck: None,
     }

@@ -39,18 +39,64 @@ fn env_or(var: &str, default: u64) -> u64 {
 }
 
 const FIELDS: &[&str] = &[
-    "workflow_id", "vendor_data", "callback", "callback_method", "language", "metadata",
-    "portrait_image", "new_status", "comment", "send_email", "email_address", "email_language",
-    "nodes_to_resubmit", "node_id", "feature", "session_numbers", "expected_document_types",
-    "contact_details", "", "__proto__",
+    "workflow_id",
+    "vendor_data",
+    "callback",
+    "callback_method",
+    "language",
+    "metadata",
+    "portrait_image",
+    "new_status",
+    "comment",
+    "send_email",
+    "email_address",
+    "email_language",
+    "nodes_to_resubmit",
+    "node_id",
+    "feature",
+    "session_numbers",
+    "expected_document_types",
+    "contact_details",
+    "",
+    "__proto__",
 ];
 
 const STRINGS: &[&str] = &[
-    "", " ", "Approved", "Declined", "Resubmitted", "In Review", "kyc", "en", "xx", "POST", "GET",
-    "https://example.com/cb", "javascript:alert(1)", "http://169.254.169.254/", "not a url",
-    "aaaaaaaa-0000-4000-8000-000000000000", "AAAAAAAA-0000-4000-8000-00000000000G", "{}", "[1,2]",
-    "{\"a\":", "null", "true", "1e309", "-0", "\u{0}", "\u{feff}x", "日本語", "🙂", "%00", "a@b",
-    "iVBORw0KGgo=", "////", "LIVENESS", "FACE", "feature_liveness",
+    "",
+    " ",
+    "Approved",
+    "Declined",
+    "Resubmitted",
+    "In Review",
+    "kyc",
+    "en",
+    "xx",
+    "POST",
+    "GET",
+    "https://example.com/cb",
+    "javascript:alert(1)",
+    "http://169.254.169.254/",
+    "not a url",
+    "aaaaaaaa-0000-4000-8000-000000000000",
+    "AAAAAAAA-0000-4000-8000-00000000000G",
+    "{}",
+    "[1,2]",
+    "{\"a\":",
+    "null",
+    "true",
+    "1e309",
+    "-0",
+    "\u{0}",
+    "\u{feff}x",
+    "日本語",
+    "🙂",
+    "%00",
+    "a@b",
+    "iVBORw0KGgo=",
+    "////",
+    "LIVENESS",
+    "FACE",
+    "feature_liveness",
 ];
 
 fn string(rng: &mut Rng) -> String {
@@ -114,7 +160,11 @@ fn app() -> Application {
 }
 
 /// Runs `f`, and fails on a panic or on an error that is not the client's fault.
-fn client_safe<T>(what: &str, input: &dyn std::fmt::Debug, f: impl FnOnce() -> Result<T, ApiError>) {
+fn client_safe<T>(
+    what: &str,
+    input: &dyn std::fmt::Debug,
+    f: impl FnOnce() -> Result<T, ApiError>,
+) {
     match catch_unwind(AssertUnwindSafe(f)) {
         Err(_) => panic!("{what} panicked on {input:?}"),
         Ok(Err(e)) if !(400..500).contains(&e.status()) => {
@@ -129,20 +179,43 @@ fn json_bodies_queries_routes_and_labels_never_panic_or_5xx() {
     let cases = env_or("FUZZ_CASES", 20_000);
     let mut rng = Rng(env_or("FUZZ_SEED", 0x5eed));
     let app = app();
-    let methods = ["GET", "POST", "PATCH", "DELETE", "PUT", "get", "", "OPTIONS"];
+    let methods = [
+        "GET", "POST", "PATCH", "DELETE", "PUT", "get", "", "OPTIONS",
+    ];
     let (mut ok, mut refused) = (0u32, 0u32);
     for _ in 0..cases {
         let b = body(&mut rng);
-        client_safe("parse_object", &String::from_utf8_lossy(&b), || parse_object(&b));
-        client_safe("parse_create", &String::from_utf8_lossy(&b), || parse_create(&app, &b));
-        client_safe("parse_update_status", &String::from_utf8_lossy(&b), || parse_update_status(&b));
-        client_safe("parse_batch_delete", &String::from_utf8_lossy(&b), || parse_batch_delete(&b));
+        client_safe("parse_object", &String::from_utf8_lossy(&b), || {
+            parse_object(&b)
+        });
+        client_safe("parse_create", &String::from_utf8_lossy(&b), || {
+            parse_create(&app, &b)
+        });
+        client_safe("parse_update_status", &String::from_utf8_lossy(&b), || {
+            parse_update_status(&b)
+        });
+        client_safe("parse_batch_delete", &String::from_utf8_lossy(&b), || {
+            parse_batch_delete(&b)
+        });
         let v = value(&mut rng, 0);
         client_safe("normalise_metadata", &v, || Ok(normalise_metadata(&v)));
 
         let query: String = (0..rng.below(6))
             .map(|_| {
-                let key = rng.pick(&["status", "limit", "offset", "date_to", "date_from", "session_kind", "country", "vendor_data", "search", "workflow_id", "", "%zz"]);
+                let key = rng.pick(&[
+                    "status",
+                    "limit",
+                    "offset",
+                    "date_to",
+                    "date_from",
+                    "session_kind",
+                    "country",
+                    "vendor_data",
+                    "search",
+                    "workflow_id",
+                    "",
+                    "%zz",
+                ]);
                 format!("{key}={}", string(&mut rng).replace('&', "%26"))
             })
             .collect::<Vec<_>>()
@@ -150,7 +223,23 @@ fn json_bodies_queries_routes_and_labels_never_panic_or_5xx() {
         client_safe("split_query", &query, || Ok(split_query(&query)));
         client_safe("parse_list", &query, || parse_list(&query));
 
-        let segments = ["v3", "session", "sessions", "delete", "decision", "update-status", "generate-pdf", "webhooks", "webhook", "destinations", "passive-liveness", "face-match", "..", "%2e", ""];
+        let segments = [
+            "v3",
+            "session",
+            "sessions",
+            "delete",
+            "decision",
+            "update-status",
+            "generate-pdf",
+            "webhooks",
+            "webhook",
+            "destinations",
+            "passive-liveness",
+            "face-match",
+            "..",
+            "%2e",
+            "",
+        ];
         let path: String = (0..rng.below(6))
             .map(|_| {
                 if rng.below(3) == 0 {
@@ -170,7 +259,10 @@ fn json_bodies_queries_routes_and_labels_never_panic_or_5xx() {
         let steps = (rng.below(5) > 0).then(|| match rng.below(3) {
             0 => string(&mut rng),
             1 => serde_json::to_string(&value(&mut rng, 3)).unwrap(),
-            _ => format!("{:?}", (0..frames).map(|_| rng.below(70)).collect::<Vec<_>>()),
+            _ => format!(
+                "{:?}",
+                (0..frames).map(|_| rng.below(70)).collect::<Vec<_>>()
+            ),
         });
         let labels = (&id, &steps, frames);
         match catch_unwind(AssertUnwindSafe(|| {

@@ -141,7 +141,10 @@ fn wrong_credentials_are_counted_per_client_and_missing_ones_are_not() {
     let wrong = failed_authentication_bucket(&ApiError::InvalidApiKey, "1.2.3.4");
     let unknown_token = failed_authentication_bucket(&ApiError::NotFound, "1.2.3.4");
     assert_eq!(wrong.as_deref(), Some("ip:1.2.3.4:failed-auth"));
-    assert_eq!(wrong, unknown_token, "one count per client, whatever was guessed");
+    assert_eq!(
+        wrong, unknown_token,
+        "one count per client, whatever was guessed"
+    );
     assert_ne!(
         failed_authentication_bucket(&ApiError::InvalidApiKey, "5.6.7.8"),
         wrong
