@@ -76,7 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
     let all = LIVE.load(Ordering::Relaxed);
-    println!("{:<34} {:>13.1} MB", "all four loaded, heap in use", mb(all));
+    println!(
+        "{:<34} {:>13.1} MB",
+        "all four loaded, heap in use",
+        mb(all)
+    );
     drop((sface, yunet, live));
 
     println!("\nfor comparison, SFace as before (float32 fc layer, tract's reader):");

@@ -19,10 +19,12 @@ pub mod motion;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::decide::LivenessEvidence;
 use crate::detect::Face;
 use crate::embed::Embedding;
 use crate::liveness::LivenessScore;
 use crate::quality::Quality;
+use crate::spoof::Fusion;
 use crate::{select_subject, Analysis, Pipeline, PipelineError, Subject};
 
 pub use check::burst_liveness_check;
@@ -139,6 +141,29 @@ pub struct BurstAnalysis {
 }
 
 impl BurstAnalysis {
+    /// What the burst's liveness rests on, for the decision's `liveness_checks[].evidence`:
+    /// the aggregate score's signals and the burst's own cues, each by name.
+    pub fn evidence(&self, fusion: Option<&Fusion>) -> Option<LivenessEvidence> {
+        let live = self.cues.aggregate_liveness()?;
+        let mut e = LivenessEvidence::from_score(&live, fusion);
+        e.method = format!("burst:{}", e.method);
+        let c = &self.cues;
+        let round = |x: f32| (x * 1e4).round() / 1e4;
+        let mut put = |name: &str, v: Option<f32>| {
+            if let Some(v) = v {
+                e.signals.insert(format!("burst_{name}"), round(v));
+            }
+        };
+        put("frames", Some(self.frames.len() as f32));
+        put("distinct_faces", Some(c.distinct_faces as f32));
+        put("live_median", c.live_median);
+        put("same_person_min_cosine", c.same_person_min_cosine);
+        put("min_box_iou", c.continuity_min_iou);
+        put("relative_motion", c.relative_motion);
+        put("nonrigid", c.nonrigid);
+        Some(e)
+    }
+
     /// The best frame as a single-image analysis whose liveness is the burst's aggregate, so
     /// the existing face-match decision applies unchanged.
     pub fn best_frame_analysis(&self) -> Analysis {

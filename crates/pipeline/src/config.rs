@@ -60,3 +60,15 @@ impl Default for PipelineConfig {
         }
     }
 }
+
+impl PipelineConfig {
+    /// The fusion that scores liveness: the configured one, else the shipped one; `None` when
+    /// fusion is switched off.
+    pub fn fusion_in_force(&self) -> Option<Fusion> {
+        self.fused_liveness.then(|| {
+            self.fusion
+                .clone()
+                .unwrap_or_else(crate::spoof::fusion::shipped)
+        })
+    }
+}

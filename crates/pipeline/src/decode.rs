@@ -378,7 +378,10 @@ mod tests {
     fn refuses_16_bit_and_animated_images_from_the_header() {
         let limits = DecodeLimits::default();
         let err = probe(&png_with_bit_depth(16, 2), &limits).unwrap_err();
-        assert!(matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("8 bits")), "{err:?}");
+        assert!(
+            matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("8 bits")),
+            "{err:?}"
+        );
         assert!(err.is_input_error());
 
         // An acTL chunk before IDAT: an APNG.
@@ -388,17 +391,28 @@ mod tests {
         apng.extend_from_slice(&8u32.to_be_bytes());
         apng.extend_from_slice(b"acTL");
         apng.extend_from_slice(&actl);
-        apng.extend_from_slice(&crc32fast::hash(&[b"acTL".as_slice(), &actl].concat()).to_be_bytes());
+        apng.extend_from_slice(
+            &crc32fast::hash(&[b"acTL".as_slice(), &actl].concat()).to_be_bytes(),
+        );
         apng.extend_from_slice(&png[33..]);
         let err = decode_image(&apng, &limits).unwrap_err();
-        assert!(matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("animated PNG")), "{err:?}");
-        assert!(decode_image(&png, &limits).is_ok(), "the same PNG without acTL decodes");
+        assert!(
+            matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("animated PNG")),
+            "{err:?}"
+        );
+        assert!(
+            decode_image(&png, &limits).is_ok(),
+            "the same PNG without acTL decodes"
+        );
 
         // An extended WebP header with the animation flag set.
         let mut webp = b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x02\x00\x00\x00".to_vec();
         webp.extend_from_slice(&[79, 0, 0, 79, 0, 0]);
         let err = probe(&webp, &limits).unwrap_err();
-        assert!(matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("animated WebP")), "{err:?}");
+        assert!(
+            matches!(err, PipelineError::UnsupportedFormat(ref m) if m.contains("animated WebP")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -414,7 +428,10 @@ mod tests {
         assert_eq!(headers[0].peak_bytes(), 640 * 480 * 13);
         let (i, err) = probe_all(&[&frame, &frame, &frame, &frame], &limits).unwrap_err();
         assert_eq!(i, 3);
-        assert!(matches!(err, PipelineError::TooManyPixels { .. }), "{err:?}");
+        assert!(
+            matches!(err, PipelineError::TooManyPixels { .. }),
+            "{err:?}"
+        );
         let (i, err) = probe_all(&[frame.as_slice(), b"junk"], &limits).unwrap_err();
         assert_eq!(i, 1);
         assert!(err.is_input_error());

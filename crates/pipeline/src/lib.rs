@@ -122,9 +122,7 @@ impl Pipeline {
         config: PipelineConfig,
     ) -> Result<Self, PipelineError> {
         detector.warm_up(&config.detector)?;
-        let fusion = config
-            .fused_liveness
-            .then(|| config.fusion.clone().unwrap_or_else(spoof::fusion::shipped));
+        let fusion = config.fusion_in_force();
         Ok(Pipeline {
             detector,
             embedder,

@@ -47,7 +47,12 @@ impl Int8Gemm {
         let [output] = &graph.output[..] else {
             return Ok(None);
         };
-        let producer = |name: &str| graph.node.iter().position(|n| n.output.iter().any(|o| o == name));
+        let producer = |name: &str| {
+            graph
+                .node
+                .iter()
+                .position(|n| n.output.iter().any(|o| o == name))
+        };
         let Some(last) = producer(&output.name) else {
             return Ok(None);
         };
@@ -64,13 +69,16 @@ impl Int8Gemm {
         if g.op_type != "Gemm" || g.input.len() < 2 {
             return Ok(None);
         }
-        let Some(dq) = producer(&g.input[1]).filter(|&i| graph.node[i].op_type == "DequantizeLinear")
+        let Some(dq) =
+            producer(&g.input[1]).filter(|&i| graph.node[i].op_type == "DequantizeLinear")
         else {
             return Ok(None);
         };
         for (attr, want) in [("transA", 0), ("transB", 1)] {
             if int_attr(&g, attr).unwrap_or(0) != want {
-                return Err(bad(format!("int8 Gemm with {attr} != {want} is not supported")));
+                return Err(bad(format!(
+                    "int8 Gemm with {attr} != {want} is not supported"
+                )));
             }
         }
         for attr in ["alpha", "beta"] {
@@ -81,15 +89,21 @@ impl Int8Gemm {
         let d = graph.node[dq].clone();
         let block = usize::try_from(int_attr(&d, "block_size").unwrap_or(0)).unwrap_or(0);
         if int_attr(&d, "axis") != Some(1) || block == 0 || d.input.len() < 2 {
-            return Err(bad("the int8 Gemm weight must be quantised in blocks along axis 1"));
+            return Err(bad(
+                "the int8 Gemm weight must be quantised in blocks along axis 1",
+            ));
         }
 
         let (dims, weights) = int8(graph, &d.input[0])?;
         let [n, k] = dims[..] else {
-            return Err(bad(format!("int8 Gemm weight has dims {dims:?}, expected [n, k]")));
+            return Err(bad(format!(
+                "int8 Gemm weight has dims {dims:?}, expected [n, k]"
+            )));
         };
         if k % block != 0 {
-            return Err(bad(format!("k = {k} is not a multiple of the block size {block}")));
+            return Err(bad(format!(
+                "k = {k} is not a multiple of the block size {block}"
+            )));
         }
         let blocks = n * (k / block);
         let scales = float(graph, &d.input[1], blocks)?;
@@ -98,7 +112,9 @@ impl Int8Gemm {
             Some(z) => {
                 let (zdims, zp) = int8(graph, z)?;
                 if zp.len() != blocks {
-                    return Err(bad(format!("zero points have dims {zdims:?}, scales {blocks}")));
+                    return Err(bad(format!(
+                        "zero points have dims {zdims:?}, scales {blocks}"
+                    )));
                 }
                 zp.into_iter().map(f32::from).collect()
             }
@@ -119,8 +135,14 @@ impl Int8Gemm {
                 let mean = float(graph, &bn.input[3], n)?;
                 let var = float(graph, &bn.input[4], n)?;
                 let eps = float_attr(&bn, "epsilon").unwrap_or(1e-5);
-                let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-                let shift = (0..n).map(|j| (bias[j] - mean[j]) * scale[j] + beta[j]).collect();
+                let scale: Vec<f32> = gamma
+                    .iter()
+                    .zip(&var)
+                    .map(|(g, v)| g / (v + eps).sqrt())
+                    .collect();
+                let shift = (0..n)
+                    .map(|j| (bias[j] - mean[j]) * scale[j] + beta[j])
+                    .collect();
                 (scale, shift)
             }
         };
@@ -131,8 +153,11 @@ impl Int8Gemm {
         for i in removed.into_iter().rev() {
             graph.node.remove(i);
         }
-        let read: std::collections::HashSet<String> =
-            graph.node.iter().flat_map(|n| n.input.iter().cloned()).collect();
+        let read: std::collections::HashSet<String> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter().cloned())
+            .collect();
         graph.initializer.retain(|t| read.contains(&t.name));
         let constant: std::collections::HashSet<&str> =
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
@@ -157,7 +182,11 @@ impl Int8Gemm {
     /// The layer's output for one input row of `k` values.
     pub fn run(&self, x: &[f32]) -> Result<Vec<f32>, PipelineError> {
         if x.len() != self.k {
-            return Err(bad(format!("int8 Gemm got {} inputs, expected {}", x.len(), self.k)));
+            return Err(bad(format!(
+                "int8 Gemm got {} inputs, expected {}",
+                x.len(),
+                self.k
+            )));
         }
         let blocks = self.k / self.block;
         // Σ (q - zp)·x = Σ q·x - zp·Σ x: the block sums of x are shared by every row.
@@ -184,7 +213,12 @@ impl Int8Gemm {
 fn dot(w: &[i8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (wc, xc) = (w.chunks_exact(8), x.chunks_exact(8));
-    let tail: f32 = wc.remainder().iter().zip(xc.remainder()).map(|(a, b)| f32::from(*a) * b).sum();
+    let tail: f32 = wc
+        .remainder()
+        .iter()
+        .zip(xc.remainder())
+        .map(|(a, b)| f32::from(*a) * b)
+        .sum();
     for (w8, x8) in wc.zip(xc) {
         for i in 0..8 {
             acc[i] += f32::from(w8[i]) * x8[i];
@@ -201,7 +235,10 @@ fn float_attr(node: &NodeProto, name: &str) -> Option<f32> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
 }
 
-fn initializer<'a>(graph: &'a mut GraphProto, name: &str) -> Result<&'a mut TensorProto, PipelineError> {
+fn initializer<'a>(
+    graph: &'a mut GraphProto,
+    name: &str,
+) -> Result<&'a mut TensorProto, PipelineError> {
     graph
         .initializer
         .iter_mut()
@@ -215,15 +252,25 @@ fn int8(graph: &mut GraphProto, name: &str) -> Result<(Vec<usize>, Vec<i8>), Pip
     if t.data_type != INT8 {
         return Err(bad(format!("`{name}` is not int8")));
     }
-    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect();
     let len: usize = dims.iter().product();
     let values: Vec<i8> = if t.raw_data.is_empty() {
         t.int32_data.iter().map(|&v| v as i8).collect()
     } else {
-        std::mem::take(&mut t.raw_data).into_iter().map(|b| b as i8).collect()
+        std::mem::take(&mut t.raw_data)
+            .into_iter()
+            .map(|b| b as i8)
+            .collect()
     };
     if values.len() != len {
-        return Err(bad(format!("`{name}` holds {} values for dims {dims:?}", values.len())));
+        return Err(bad(format!(
+            "`{name}` holds {} values for dims {dims:?}",
+            values.len()
+        )));
     }
     Ok((dims, values))
 }
@@ -243,7 +290,10 @@ fn float(graph: &mut GraphProto, name: &str, len: usize) -> Result<Vec<f32>, Pip
             .collect()
     };
     if values.len() != len {
-        return Err(bad(format!("`{name}` holds {} values, expected {len}", values.len())));
+        return Err(bad(format!(
+            "`{name}` holds {} values, expected {len}",
+            values.len()
+        )));
     }
     Ok(values)
 }
@@ -264,7 +314,12 @@ mod tests {
     }
 
     fn floats(name: &str, v: &[f32]) -> TensorProto {
-        tensor(name, &[v.len() as i64], FLOAT, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        tensor(
+            name,
+            &[v.len() as i64],
+            FLOAT,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
     }
 
     fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
@@ -279,7 +334,12 @@ mod tests {
     }
 
     fn int(name: &str, i: i64) -> AttributeProto {
-        AttributeProto { name: name.into(), i, r#type: 2, ..Default::default() }
+        AttributeProto {
+            name: name.into(),
+            i,
+            r#type: 2,
+            ..Default::default()
+        }
     }
 
     /// n = 2 outputs, k = 8 inputs in blocks of 4, with a batch norm.
@@ -291,13 +351,36 @@ mod tests {
         GraphProto {
             node: vec![
                 node("Relu", &["x"], "features", vec![]),
-                node("DequantizeLinear", &["q", "s", "zp"], "w", vec![int("axis", 1), int("block_size", 4)]),
-                node("Gemm", &["features", "w", "bias"], "g", vec![int("transB", 1)]),
-                node("BatchNormalization", &["g", "gamma", "beta", "mean", "var"], "y", vec![]),
+                node(
+                    "DequantizeLinear",
+                    &["q", "s", "zp"],
+                    "w",
+                    vec![int("axis", 1), int("block_size", 4)],
+                ),
+                node(
+                    "Gemm",
+                    &["features", "w", "bias"],
+                    "g",
+                    vec![int("transB", 1)],
+                ),
+                node(
+                    "BatchNormalization",
+                    &["g", "gamma", "beta", "mean", "var"],
+                    "y",
+                    vec![],
+                ),
             ],
             initializer: vec![
                 tensor("q", &[2, 8], INT8, q),
-                tensor("s", &[2, 2], FLOAT, [0.5f32, 0.25, 2.0, 0.125].iter().flat_map(|x| x.to_le_bytes()).collect()),
+                tensor(
+                    "s",
+                    &[2, 2],
+                    FLOAT,
+                    [0.5f32, 0.25, 2.0, 0.125]
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                ),
                 tensor("zp", &[2, 2], INT8, vec![1, 0xFF, 0, 3]),
                 floats("bias", &[0.5, -1.0]),
                 floats("gamma", &[2.0, 1.0]),
@@ -305,7 +388,10 @@ mod tests {
                 floats("mean", &[1.0, 0.0]),
                 floats("var", &[4.0 - 1e-5, 1.0 - 1e-5]),
             ],
-            output: vec![ValueInfoProto { name: "y".into(), ..Default::default() }],
+            output: vec![ValueInfoProto {
+                name: "y".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
@@ -322,10 +408,18 @@ mod tests {
         // Reference: dequantise to float32 and do the textbook Gemm + batch norm.
         let q = [[1i8, -2, 3, 4, 5, 6, -7, 8], [0, 1, 0, 1, 127, -128, 2, 2]];
         let (s, zp) = ([[0.5f32, 0.25], [2.0, 0.125]], [[1f32, -1.0], [0.0, 3.0]]);
-        let (bias, gamma, beta, mean, std) = ([0.5, -1.0], [2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [2.0f32, 1.0]);
+        let (bias, gamma, beta, mean, std) = (
+            [0.5, -1.0],
+            [2.0, 1.0],
+            [0.0, 3.0],
+            [1.0, 0.0],
+            [2.0f32, 1.0],
+        );
         let want: Vec<f32> = (0..2)
             .map(|r| {
-                let dot: f32 = (0..8).map(|c| (f32::from(q[r][c]) - zp[r][c / 4]) * s[r][c / 4] * x[c]).sum();
+                let dot: f32 = (0..8)
+                    .map(|c| (f32::from(q[r][c]) - zp[r][c / 4]) * s[r][c / 4] * x[c])
+                    .sum();
                 (dot + bias[r] - mean[r]) / std[r] * gamma[r] + beta[r]
             })
             .collect();
@@ -333,7 +427,10 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
         }
-        assert!(layer.run(&x[..4]).is_err(), "a wrong input length is a model error");
+        assert!(
+            layer.run(&x[..4]).is_err(),
+            "a wrong input length is a model error"
+        );
     }
 
     #[test]

@@ -47,9 +47,18 @@ fn seeds() -> Vec<(ImageFormat, Vec<u8>)> {
     vec![
         (ImageFormat::Jpeg, encode(img.clone(), ImageFormat::Jpeg)),
         (ImageFormat::Png, encode(img.clone(), ImageFormat::Png)),
-        (ImageFormat::Png, encode(DynamicImage::ImageRgba8(img.to_rgba8()), ImageFormat::Png)),
-        (ImageFormat::Png, encode(DynamicImage::ImageLuma8(img.to_luma8()), ImageFormat::Png)),
-        (ImageFormat::WebP, encode(DynamicImage::ImageRgba8(img.to_rgba8()), ImageFormat::WebP)),
+        (
+            ImageFormat::Png,
+            encode(DynamicImage::ImageRgba8(img.to_rgba8()), ImageFormat::Png),
+        ),
+        (
+            ImageFormat::Png,
+            encode(DynamicImage::ImageLuma8(img.to_luma8()), ImageFormat::Png),
+        ),
+        (
+            ImageFormat::WebP,
+            encode(DynamicImage::ImageRgba8(img.to_rgba8()), ImageFormat::WebP),
+        ),
     ]
 }
 
@@ -91,7 +100,11 @@ fn mutate(rng: &mut Rng, format: ImageFormat, seed: &[u8]) -> (String, Vec<u8>, 
             fix_png_crc(&mut b);
             // Beyond 65535 the PNG decoder itself may refuse first (its own memory limit): also a 400.
             let huge = w.max(h) > 4096 && w.min(h) > 0 && w.max(h) <= 65_535;
-            let expect = if huge { Expect::TooLarge } else { Expect::Anything };
+            let expect = if huge {
+                Expect::TooLarge
+            } else {
+                Expect::Anything
+            };
             (format!("PNG {w}x{h}"), b, expect)
         }
         3 if png => {
@@ -113,29 +126,48 @@ fn mutate(rng: &mut Rng, format: ImageFormat, seed: &[u8]) -> (String, Vec<u8>, 
             let mut chunk = 8u32.to_be_bytes().to_vec();
             chunk.extend_from_slice(b"acTL");
             chunk.extend_from_slice(&actl);
-            chunk.extend_from_slice(&crc32fast::hash(&[b"acTL".as_slice(), &actl].concat()).to_be_bytes());
+            chunk.extend_from_slice(
+                &crc32fast::hash(&[b"acTL".as_slice(), &actl].concat()).to_be_bytes(),
+            );
             b.splice(33..33, chunk);
             ("APNG".into(), b, Expect::Unsupported)
         }
         5 if format == ImageFormat::Jpeg => {
             // The frame header's height and width.
             if let Some(sof) = b.windows(2).position(|w| w == [0xFF, 0xC0]) {
-                let (h, w) = ([0u16, 1, 9000, 65_535][rng.below(4)], [0u16, 8, 9000, 65_535][rng.below(4)]);
+                let (h, w) = (
+                    [0u16, 1, 9000, 65_535][rng.below(4)],
+                    [0u16, 8, 9000, 65_535][rng.below(4)],
+                );
                 b[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
                 b[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
-                let expect = if h.max(w) > 4096 && h.min(w) > 0 { Expect::TooLarge } else { Expect::Anything };
+                let expect = if h.max(w) > 4096 && h.min(w) > 0 {
+                    Expect::TooLarge
+                } else {
+                    Expect::Anything
+                };
                 return (format!("JPEG {w}x{h}"), b, expect);
             }
             ("JPEG without SOF0".into(), b, Expect::Anything)
         }
         6 => {
-            let magic: &[u8] = [b"GIF89a".as_slice(), b"BM", b"II*\0", b"MM\0*", b"\0\0\x01\0"][rng.below(5)];
+            let magic: &[u8] = [
+                b"GIF89a".as_slice(),
+                b"BM",
+                b"II*\0",
+                b"MM\0*",
+                b"\0\0\x01\0",
+            ][rng.below(5)];
             b[..magic.len()].copy_from_slice(magic);
             (format!("magic {magic:?}"), b, Expect::Unsupported)
         }
         7 => {
             let n = rng.below(2000);
-            ("garbage".into(), (0..n).map(|_| rng.next() as u8).collect(), Expect::Anything)
+            (
+                "garbage".into(),
+                (0..n).map(|_| rng.next() as u8).collect(),
+                Expect::Anything,
+            )
         }
         8 if format == ImageFormat::WebP => {
             // VP8X with the animation flag, or a chunk size that lies.
@@ -181,11 +213,19 @@ fn mutated_images_decode_within_limits_or_are_refused_as_input_errors() {
         match &result {
             Ok(image) => {
                 let (w, h) = image.dimensions();
-                assert!(w.max(h) <= limits.max_side && w.min(h) >= limits.min_side, "{label}: {w}x{h}");
+                assert!(
+                    w.max(h) <= limits.max_side && w.min(h) >= limits.min_side,
+                    "{label}: {w}x{h}"
+                );
                 assert!(u64::from(w) * u64::from(h) <= limits.max_pixels, "{label}");
-                let header = probed.unwrap_or_else(|e| panic!("{label}: decoded, but probe said {e}"));
+                let header =
+                    probed.unwrap_or_else(|e| panic!("{label}: decoded, but probe said {e}"));
                 assert_eq!(u64::from(w) * u64::from(h), header.pixels(), "{label}");
-                assert_eq!(expect, Expect::Anything, "{label}: decoded, expected {expect:?}");
+                assert_eq!(
+                    expect,
+                    Expect::Anything,
+                    "{label}: decoded, expected {expect:?}"
+                );
                 decoded += 1;
             }
             Err(e) => {

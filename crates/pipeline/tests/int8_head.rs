@@ -11,7 +11,10 @@ use facegate_pipeline::embed::Embedder;
 fn int8_fc_layer_gives_the_float32_embeddings() {
     let shipped = common::prepared().sface;
     let float = dequantize_onnx(&shipped).expect("the kept int8 weight expands");
-    assert!(float.len() > shipped.len() + 15_000_000, "the float32 layer is the big part");
+    assert!(
+        float.len() > shipped.len() + 15_000_000,
+        "the float32 layer is the big part"
+    );
     let split = Embedder::load(shipped).expect("shipped SFace loads");
     let whole = Embedder::load(float).expect("float32 SFace loads");
 
@@ -30,7 +33,11 @@ fn int8_fc_layer_gives_the_float32_embeddings() {
         for flip in [false, true] {
             let a = split.embed(&aligned, flip).unwrap();
             let b = whole.embed(&aligned, flip).unwrap();
-            let max_diff = a.0.iter().zip(&b.0).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let max_diff =
+                a.0.iter()
+                    .zip(&b.0)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
             assert!(max_diff < 1e-4, "{path}: max |diff| {max_diff}");
             worst = worst.min(a.cosine(&b));
         }

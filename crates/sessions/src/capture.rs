@@ -7,7 +7,7 @@
 use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
 use facegate_pipeline::challenge::{self, Challenge, FrameObservation};
 use facegate_pipeline::config::PipelineConfig;
-use facegate_pipeline::decide::{self, verdict, Effect, Warning};
+use facegate_pipeline::decide::{self, verdict, Effect, LivenessEvidence, Warning};
 use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessCheck};
 use serde_json::{json, Value};
 
@@ -152,21 +152,32 @@ pub fn decide(
     let policy = wf.policy();
     let cal = &config.calibration;
     let analysis = &evidence.analysis;
+    let fusion = config.fusion_in_force();
     let mut liveness = match &evidence.burst {
         Some(burst) => {
             let config = PipelineConfig {
                 policy,
                 ..config.clone()
             };
-            burst_liveness_check(LIVENESS_NODE, burst, &config.burst, &config)
+            let mut check = burst_liveness_check(LIVENESS_NODE, burst, &config.burst, &config);
+            check.evidence = burst.evidence(fusion.as_ref());
+            check
         }
-        None => decide::liveness_check(
-            LIVENESS_NODE,
-            &analysis.observation(None),
-            cal,
-            &policy,
-            &config.quality,
-        ),
+        None => {
+            let mut check = decide::liveness_check(
+                LIVENESS_NODE,
+                &analysis.observation(None),
+                cal,
+                &policy,
+                &config.quality,
+            );
+            check.evidence = analysis
+                .subject
+                .as_ref()
+                .and_then(|s| s.liveness.as_ref())
+                .map(|l| LivenessEvidence::from_score(l, fusion.as_ref()));
+            check
+        }
     };
     if wf.liveness_method.is_active() {
         let answer = evidence.challenge.as_ref();

@@ -28,7 +28,7 @@ pub mod memory;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_refusal;
+mod tests_capture_input;
 #[cfg(test)]
 mod tests_store;
 

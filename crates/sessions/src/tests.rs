@@ -1528,7 +1528,7 @@ fn routing() {
 // ------------------------------------------------------------------------------ challenges
 
 pub(crate) const FLASH: &str = "33333333-3333-4333-8333-333333333333";
-const TURNS: &str = "44444444-4444-4444-8444-444444444444";
+pub(crate) const TURNS: &str = "44444444-4444-4444-8444-444444444444";
 
 /// `app()` plus a FLASHING re-authentication workflow and an ACTIVE_3D one, configured the way
 /// Didit's flat workflow config spells the method (lower case).

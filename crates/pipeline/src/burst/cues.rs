@@ -149,5 +149,7 @@ pub(super) fn measure(
 fn aggregate(scored: &[LivenessScore]) -> Option<LivenessScore> {
     let mut sorted: Vec<&LivenessScore> = scored.iter().collect();
     sorted.sort_by(|a, b| a.live.total_cmp(&b.live));
-    sorted.get(sorted.len().saturating_sub(1) / 2).map(|l| (*l).clone())
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .map(|l| (*l).clone())
 }

@@ -1,11 +1,14 @@
-//! A frame read and refused is an attempt: without that, a token holder probes the decoder, or
-//! grinds through forged frames, for free.
+//! What a capture must be before anything decides on it: the kind of capture the workflow takes
+//! (a burst for passive liveness, the challenge's frames for an active one), and a frame read
+//! and refused as an attempt (without that, a token holder probes the decoder, or grinds
+//! through forged frames, for free).
 
 use facegate_pipeline::config::PipelineConfig;
 
+use crate::capture::CaptureKind;
 use crate::error::{ApiError, FieldErrors};
 use crate::memory::block_on;
-use crate::tests::{app, bio_session, svc, token_of};
+use crate::tests::{app, bio_session, challenge_app, session_on, svc, token_of, FLASH, TURNS};
 use crate::types::SessionStatus;
 
 #[test]
@@ -75,4 +78,40 @@ fn refusals_that_are_not_the_frames_fault_cost_nothing() {
         );
     }
     assert_eq!(s.store.sessions.borrow()[&id].attempts, 0);
+}
+
+#[test]
+fn a_passive_workflow_takes_a_burst_and_an_active_one_its_challenge_frames() {
+    let (s, a) = (svc(), app());
+    let id = bio_session(&s, &a, "user-1")["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ctx =
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+    assert!(ctx.expect(CaptureKind::Burst).is_ok());
+    for wrong in [CaptureKind::SingleFrame, CaptureKind::Challenge] {
+        let (status, body) = crate::tests::err(Err(ctx.expect(wrong).unwrap_err()));
+        assert_eq!(status, 400);
+        assert!(
+            body["burst"][0].as_str().unwrap().contains("5 to 8 frames"),
+            "{body}"
+        );
+    }
+    let a = challenge_app();
+    for (k, workflow) in [FLASH, TURNS].into_iter().enumerate() {
+        let (_, token) = session_on(&s, &a, workflow, &format!("active-{k}"));
+        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).expect("begin");
+        assert!(ctx.expect(CaptureKind::Challenge).is_ok());
+        for wrong in [CaptureKind::SingleFrame, CaptureKind::Burst] {
+            let (status, body) = crate::tests::err(Err(ctx.expect(wrong).unwrap_err()));
+            assert_eq!(status, 400);
+            assert!(
+                body["frames"][0].as_str().unwrap().contains("challenge"),
+                "{body}"
+            );
+        }
+    }
+    // Nothing was spent: the kind is checked before any frame is decoded.
+    assert!(s.store.sessions.borrow().values().all(|x| x.attempts == 0));
 }
