@@ -5,7 +5,8 @@
 //! is stored by one atomic `commit`.
 
 use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
-use facegate_pipeline::challenge::{self, Challenge, FrameObservation};
+use facegate_pipeline::challenge::escalate::{escalate, Escalation};
+use facegate_pipeline::challenge::{self, Challenge, FrameObservation, LivenessMethod};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::decide::{self, verdict, Effect, LivenessEvidence, Warning};
 use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessCheck};
@@ -61,8 +62,12 @@ impl CaptureContext {
     /// its challenge's frames: one picture is the weakest liveness evidence there is (see
     /// crates/pipeline/CALIBRATION.md) and a replayed or edited photo answers it, so single
     /// images are taken only by the standalone `/v3/passive-liveness/`.
+    /// While a challenge asked for by escalation is outstanding, a passive workflow takes only
+    /// that challenge's frames: another burst would skip it.
     pub fn expect(&self, sent: CaptureKind) -> Result<(), ApiError> {
-        let method = self.workflow.liveness_method;
+        let method = self
+            .challenge_method()
+            .unwrap_or(self.workflow.liveness_method);
         match (method.is_active(), sent) {
             (false, CaptureKind::Burst) | (true, CaptureKind::Challenge) => Ok(()),
             (false, _) => Err(FieldErrors::single(
@@ -76,6 +81,21 @@ impl CaptureContext {
                     method.as_wire()
                 ),
             )),
+        }
+    }
+}
+
+impl CaptureContext {
+    /// The active method this capture must answer: the workflow's, or on a passive workflow
+    /// the one escalation asked for (its challenge is outstanding); `None` for a passive capture.
+    pub fn challenge_method(&self) -> Option<LivenessMethod> {
+        if self.workflow.liveness_method.is_active() {
+            Some(self.workflow.liveness_method)
+        } else {
+            self.challenge
+                .as_ref()
+                .map(|c| c.method)
+                .filter(|m| m.is_active())
         }
     }
 }
@@ -119,8 +139,12 @@ pub struct CaptureResult {
     pub attempts_left: u32,
     /// Where to send the browser now (callback with Didit's query parameters).
     pub redirect: Option<String>,
-    /// A fresh challenge for the recapture, when `retry` on an active-liveness workflow.
+    /// A fresh challenge for the recapture, when `retry` on an active-liveness workflow, or the
+    /// challenge escalation asks for.
     pub challenge: Option<Challenge>,
+    /// The passive capture was borderline and not decided: answer `challenge` instead. Cost
+    /// no attempt.
+    pub escalated: bool,
 }
 
 impl CaptureResult {
@@ -135,6 +159,9 @@ impl CaptureResult {
         });
         if let Some(c) = &self.challenge {
             v["challenge"] = json!(c);
+        }
+        if self.escalated {
+            v["escalated"] = json!(true);
         }
         v
     }
@@ -179,7 +206,7 @@ pub fn decide(
             check
         }
     };
-    if wf.liveness_method.is_active() {
+    if let Some(method) = ctx.challenge_method() {
         let answer = evidence.challenge.as_ref();
         let result = challenge::verify(
             ctx.challenge.as_ref(),
@@ -189,7 +216,7 @@ pub fn decide(
         );
         challenge::apply(
             &mut liveness,
-            wf.liveness_method,
+            method,
             answer.map(|a| a.challenge_id.as_str()),
             &result,
         );
@@ -315,7 +342,19 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 "This session is already finished.".into(),
             ));
         }
-        let Some(challenge) = self.draw_challenge(wf)? else {
+        // A passive workflow has a challenge only while escalation's is outstanding: asking
+        // again (a reloaded page) replaces it with a fresh one of the same method.
+        let method = if wf.liveness_method.is_active() {
+            Some(wf.liveness_method)
+        } else if wf.liveness_escalation.enabled {
+            self.store
+                .get_challenge(&s.application_id, &s.id)
+                .await?
+                .map(|c| c.method)
+        } else {
+            None
+        };
+        let Some(challenge) = self.draw_challenge(method.unwrap_or_default())? else {
             return Err(ApiError::Conflict(
                 "This session's workflow uses passive liveness: no challenge.".into(),
             ));
@@ -344,11 +383,11 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         Ok((s, wf))
     }
 
-    /// A new challenge for an active-liveness workflow (`None` for PASSIVE).
-    fn draw_challenge(&self, wf: &Workflow) -> Result<Option<Challenge>, ApiError> {
+    /// A new challenge of an active method (`None` for PASSIVE).
+    fn draw_challenge(&self, method: LivenessMethod) -> Result<Option<Challenge>, ApiError> {
         let id = self.ids.uuid()?;
         let mut failed = None;
-        let c = challenge::choose(wf.liveness_method, id, &mut |n| {
+        let c = challenge::choose(method, id, &mut |n| {
             self.ids.below(n).unwrap_or_else(|e| {
                 failed = Some(e);
                 0
@@ -404,7 +443,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         } else {
             (None, None)
         };
-        let challenge = if wf.liveness_method.is_active() {
+        let challenge = if wf.liveness_method.is_active() || wf.liveness_escalation.enabled {
             self.store.get_challenge(&app.id, &next.id).await?
         } else {
             None
@@ -481,8 +520,52 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         evidence: CaptureEvidence,
         config: &PipelineConfig,
     ) -> Result<CaptureResult, ApiError> {
+        let passive = evidence.challenge.is_none();
         let outcome = decide(&ctx, evidence, config);
+        let wf = &ctx.workflow;
+        if passive {
+            let threshold = wf.policy().liveness_decline_threshold;
+            let setting = &wf.liveness_escalation;
+            if let Escalation::AskChallenge { method } = escalate(
+                &outcome.liveness,
+                threshold,
+                setting,
+                ctx.session.escalations,
+            ) {
+                return self.escalate_capture(ctx, method).await;
+            }
+        }
         self.finish_capture(ctx, outcome).await
+    }
+
+    /// A borderline passive capture is not decided: the session asks for a challenge of
+    /// `method` instead, and nothing of the capture is kept (it is not an attempt).
+    async fn escalate_capture(
+        &self,
+        ctx: CaptureContext,
+        method: LivenessMethod,
+    ) -> Result<CaptureResult, ApiError> {
+        let s = &ctx.session;
+        let next = transition(s, &Event::Escalated, self.clock.now())?;
+        let challenge = self
+            .draw_challenge(method)?
+            .ok_or_else(|| ApiError::Internal("escalation asked for a passive challenge".into()))?;
+        let writes = [
+            Write::UpdateSession {
+                session: next.clone(),
+                expected_version: s.version,
+            },
+            self.put_challenge(&next, &challenge),
+        ];
+        self.store.commit(&writes).await?;
+        Ok(CaptureResult {
+            attempts_left: ctx.workflow.max_attempts.saturating_sub(next.attempts),
+            session: next,
+            retry: true,
+            redirect: None,
+            challenge: Some(challenge),
+            escalated: true,
+        })
     }
 
     /// A capture whose frame was read and refused (undecodable, too many pixels, animated,
@@ -527,6 +610,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         ctx: CaptureContext,
         outcome: CaptureOutcome,
     ) -> Result<CaptureResult, ApiError> {
+        let had_challenge = ctx.challenge.is_some();
         let CaptureContext {
             application: app,
             session: s,
@@ -602,11 +686,11 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         let retry = next.status == SessionStatus::InProgress;
         // A challenge answers one capture: replaying its frames must not pass again.
         let challenge = if retry {
-            self.draw_challenge(&wf)?
+            self.draw_challenge(wf.liveness_method)?
         } else {
             None
         };
-        if wf.liveness_method.is_active() {
+        if wf.liveness_method.is_active() || had_challenge {
             writes.push(match &challenge {
                 Some(c) => self.put_challenge(&next, c),
                 None => Write::DeleteChallenge {
@@ -630,6 +714,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             },
             retry,
             session: next,
+            escalated: false,
         })
     }
 }

@@ -30,6 +30,8 @@ mod tests;
 #[cfg(test)]
 mod tests_capture_input;
 #[cfg(test)]
+mod tests_escalation;
+#[cfg(test)]
 mod tests_store;
 
 pub use capture::{

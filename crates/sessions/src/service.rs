@@ -184,6 +184,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             reviews: Vec::new(),
             version: 1,
             public_origin: Some(self.urls.hosted_base.clone()).filter(|o| !o.is_empty()),
+            escalations: 0,
         };
         self.store
             .commit(&[Write::InsertSession(session.clone())])

@@ -16,6 +16,9 @@ pub enum Event {
         verdict: CheckStatus,
         max_attempts: u32,
     },
+    /// A borderline passive capture was not decided: a challenge was asked for instead. Not
+    /// an attempt.
+    Escalated,
     /// The sweeper (or a read) found the session past `expires_at`.
     Expire,
     /// `PATCH update-status`. `expires_at` is the fresh deadline a resubmission gets.
@@ -84,6 +87,12 @@ pub fn transition(session: &Session, event: &Event, now: i64) -> Result<Session,
                 CheckStatus::Declined => S::Declined,
             };
         }
+        Event::Escalated => {
+            if session.status != S::InProgress {
+                return Err(ApiError::Conflict(MSG_DECIDED.into()));
+            }
+            next.escalations = session.escalations.saturating_add(1);
+        }
         Event::Expire => match (past_deadline, expiry_status(session.status)) {
             (true, Some(to)) => next.status = to,
             _ => {
@@ -116,6 +125,7 @@ pub fn transition(session: &Session, event: &Event, now: i64) -> Result<Session,
                 ManualStatus::Resubmitted => {
                     next.status = S::Resubmitted;
                     next.attempts = 0;
+                    next.escalations = 0;
                     next.expires_at = *expires_at;
                     next.resubmit_nodes = Some(nodes.clone());
                 }
@@ -161,6 +171,7 @@ mod tests {
             reviews: vec![],
             version: 5,
             public_origin: None,
+            escalations: 0,
         }
     }
 

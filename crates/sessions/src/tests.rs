@@ -67,6 +67,7 @@ pub(crate) fn app() -> Application {
                 max_attempts: 3,
                 liveness_method: LivenessMethod::Passive,
                 on_face_change: Effect::Review,
+                liveness_escalation: Default::default(),
             },
             Workflow {
                 id: KYC.into(),
@@ -77,6 +78,7 @@ pub(crate) fn app() -> Application {
                 max_attempts: 1,
                 liveness_method: LivenessMethod::Passive,
                 on_face_change: Effect::Review,
+                liveness_escalation: Default::default(),
             },
         ],
     }

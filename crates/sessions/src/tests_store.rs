@@ -42,7 +42,7 @@ fn kyc_session(s: &Svc, a: &Application, vendor: &str) -> String {
 }
 
 /// What the pipeline measures on a clear, live, frontal selfie with this embedding.
-fn live_selfie(embedding: Embedding) -> CaptureEvidence {
+pub(crate) fn live_selfie(embedding: Embedding) -> CaptureEvidence {
     let face = Face {
         x: 200.0,
         y: 120.0,

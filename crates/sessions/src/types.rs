@@ -1,6 +1,7 @@
 //! Domain types. Every enum serialises with the exact wire casing of the contract (§1.15),
 //! so rows and responses never need a second mapping.
 
+use facegate_pipeline::challenge::escalate::EscalationSetting;
 use facegate_pipeline::challenge::LivenessMethod;
 use facegate_pipeline::decide::{Effect, Policy};
 use facegate_pipeline::{FaceMatch, LivenessCheck};
@@ -192,6 +193,10 @@ pub struct Workflow {
     /// outright). Never a silent replacement: the liveness item carries the warning.
     #[serde(default = "review")]
     pub on_face_change: Effect,
+    /// Passive workflows: a borderline liveness score asks for an active challenge (FLASHING
+    /// by default) instead of deciding (`{"enabled": true}`); off by default.
+    #[serde(default)]
+    pub liveness_escalation: EscalationSetting,
 }
 
 fn review() -> Effect {
@@ -371,6 +376,9 @@ pub struct Session {
     /// (the cron's webhooks) still renders the absolute `session_url` the integrator got.
     #[serde(default)]
     pub public_origin: Option<String>,
+    /// Challenges asked for instead of deciding a borderline passive capture (escalation).
+    #[serde(default)]
+    pub escalations: u32,
 }
 
 /// A row of the `templates` table, keyed by (application_id, vendor_data).

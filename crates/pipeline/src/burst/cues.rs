@@ -151,5 +151,5 @@ fn aggregate(scored: &[LivenessScore]) -> Option<LivenessScore> {
     sorted.sort_by(|a, b| a.live.total_cmp(&b.live));
     sorted
         .get(sorted.len().saturating_sub(1) / 2)
-        .map(|l| (*l).clone())
+        .map(|l| **l)
 }
