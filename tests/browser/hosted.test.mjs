@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { createSession, dataDir, enrol, root, spawnApp, webhookReceiver } from '../edge/harness.mjs';
+import { LIVE_CLIP, burstOf, captureBurst, createSession, dataDir, enrol, root, spawnApp, webhookReceiver } from '../edge/harness.mjs';
 import { launchChromium, withoutWasmSimd } from './chromium.mjs';
 
 const shots = join(root, 'out', 'screenshots');
@@ -23,8 +23,13 @@ after(async () => {
   await hooks?.close();
 });
 
-function portrait() {
-  return readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64');
+async function fetchDecision(id) {
+  return (await fetch(`${app.baseUrl}/session/${id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
+}
+
+/** A reference photo for `portrait_image`: by default the clips' person. */
+function portrait(path = 'video/enroll_portrait_apfol_s1_t9.5s.jpg') {
+  return readFileSync(join(dataDir, path)).toString('base64');
 }
 
 test('a live selfie re-authenticates: Approved, webhook, callback with the right query', { timeout: 120_000 }, async () => {
@@ -41,11 +46,22 @@ test('a live selfie re-authenticates: Approved, webhook, callback with the right
     // capture-wasm's checks run in the worker and guide the user before anything is sent.
     await page.waitForFunction(() => window.__facegate?.timings.first_cue, null, { timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'live-1-guiding.png') });
-    await page.waitForFunction(() => document.body.dataset.state === 'approved', null, { timeout: 60_000 });
+    await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    // Not approved: the decision's liveness cues say which part of the burst failed.
+    if ((await page.evaluate(() => document.body.dataset.state)) !== 'approved') assert.fail(JSON.stringify(await fetchDecision(s.session_id)));
     await page.screenshot({ path: join(shots, 'live-2-approved.png') });
     const client = await page.evaluate(() => window.__facegate);
     assert.ok(client.checkTimes.length >= 3, 'the page checked frames before capturing');
     assert.ok(client.timings.capture > client.timings.first_cue);
+    // The passive capture is a burst of the steady moment as the server was calibrated on it:
+    // 8 frames about 130 ms apart (~0.9 s), JPEGs of ~10-20 KB each at 640x480.
+    const { drawnAt, bytes } = client.burst;
+    assert.equal(drawnAt.length, 8);
+    const gaps = drawnAt.slice(1).map((at, i) => at - drawnAt[i]);
+    assert.ok(gaps.every((g) => g >= 90 && g <= 400), JSON.stringify(gaps));
+    assert.ok(bytes.every((b) => b > 5_000 && b < 60_000), JSON.stringify(bytes));
+    assert.ok(client.timings.burst > client.timings.first_cue && client.timings.burst < client.timings.capture);
+    process.stderr.write(`[browser] burst: ${drawnAt.at(-1) - drawnAt[0]} ms, gaps ${gaps.join('/')} ms, ${bytes.reduce((a, b) => a + b, 0)} bytes\n`);
     await page.waitForURL((url) => url.pathname === '/done', { timeout: 60_000 });
     const landed = new URL(page.url());
     assert.equal(landed.searchParams.get('verificationSessionId'), s.session_id);
@@ -77,9 +93,11 @@ test('a screen replay is not Approved', { timeout: 120_000 }, async () => {
   }
 });
 
-test('the enrolled person is someone else: Declined, no retry can turn it into an approval', { timeout: 120_000 }, async () => {
-  await enrol(app, 'web-erin', 'faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-erin' });
+test('the reference is someone else: Declined, no retry can turn it into an approval', { timeout: 120_000 }, async () => {
+  // Enrolment takes a live burst now, which a photo of another person cannot give: their
+  // photo is this session's reference instead (`portrait_image`), against the live clip.
+  const other = portrait('faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-erin', portrait_image: other });
   const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
   try {
     const page = await b.context.newPage();
@@ -110,6 +128,24 @@ test('a browser without wasm SIMD gets the fallback build and still completes', 
     assert.equal(client.simd, false);
     assert.ok(client.checkTimes.length >= 3, 'the non-SIMD checks ran');
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'approved');
+  } finally {
+    await b.close();
+  }
+});
+
+test('without the checks (the models fail to load) the page still takes the burst after a pause', { timeout: 120_000 }, async () => {
+  await enrol(app, 'web-lena');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-lena' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.route('**/hosted/models/**', (route) => route.abort());
+    await page.goto(s.url);
+    await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    const client = await page.evaluate(() => window.__facegate);
+    assert.equal(client.checkTimes.length, 0, 'no client checks ran');
+    assert.equal(client.burst.drawnAt.length, 8);
+    if ((await page.evaluate(() => document.body.dataset.state)) !== 'approved') assert.fail(JSON.stringify(await fetchDecision(s.session_id)));
   } finally {
     await b.close();
   }
@@ -217,11 +253,10 @@ test('desktop without a camera: a QR code of the session, and the page follows t
     assert.equal(qr.headers.get('content-type'), 'image/svg+xml');
     assert.match(await qr.text(), /<svg/);
     assert.equal((await fetch(`${app.origin}/hosted/v1/not-a-token/qr.svg`)).status, 404);
-    // The phone takes the selfie (posted here directly); the desktop returns to the integrator.
-    const form = new FormData();
-    form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
-    const res = await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form });
-    assert.equal((await res.json()).status, 'Approved');
+    // The phone takes the selfie (its burst posted here directly, a later second of the clip
+    // than the enrolment's); the desktop returns to the integrator.
+    const res = await captureBurst(app, s.session_token, burstOf(LIVE_CLIP, 60));
+    assert.equal(res.body.status, 'Approved', JSON.stringify(res.body));
     await page.waitForURL((url) => url.pathname === '/desk', { timeout: 30_000 });
     assert.equal(new URL(page.url()).searchParams.get('status'), 'Approved');
   } finally {

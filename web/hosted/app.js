@@ -1,5 +1,5 @@
-// The hosted selfie page: camera → live cues from capture-wasm's checks in a Web Worker → the
-// best frame of a steady moment → the server decides → tell the integrator. The server is
+// The hosted selfie page: camera → live cues from capture-wasm's checks in a Web Worker → a
+// burst of the steady moment → the server decides → tell the integrator. The server is
 // authoritative; everything here only helps the user's first try succeed.
 import { ENGLISH, isRtl, loadStrings, pickLanguage, translator } from './i18n.js';
 
@@ -13,13 +13,27 @@ let t = translator(ENGLISH);
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ACTIVE = ['Not Started', 'In Progress', 'Resubmitted'];
-// Without a steady good frame by then, send the best one seen: the server has the last word.
+// Without a steady good frame by then, take the burst anyway: the server has the last word.
 const GUIDE_PATIENCE_MS = 12_000;
+// A passive workflow is decided from a burst, not one photo: the server compares consecutive
+// frames (the face moving against its surroundings, the landmarks moving as a head does, the
+// same person throughout), so they must be real camera frames spread over about a second. The
+// protocol its thresholds were calibrated on (crates/pipeline/CALIBRATION.md, "Multi-frame
+// capture"): 8 frames one every ~130 ms (every 4th at 30 fps), 640x480, JPEG ~q0.85.
+const BURST_FRAMES = 8;
+const BURST_INTERVAL_MS = 130;
+// The longest side the server was calibrated on; it refuses frames outside 480-1280 px.
+const BURST_LONGEST_SIDE = 640;
+const BURST_JPEG_QUALITY = 0.85;
+// Where the browser cannot say when the camera shows a new frame, draw anyway after this.
+const NEW_FRAME_WAIT_MS = 120;
 
 // Milliseconds since navigation, for scripts/bench-hosted.mjs and the browser tests.
 const timings = {};
 const checkTimes = [];
-window.__facegate = { timings, checkTimes };
+// When each burst frame was drawn (ms since navigation), and its JPEG sizes: the last burst.
+const burst = { drawnAt: [], bytes: [] };
+window.__facegate = { timings, checkTimes, burst };
 const mark = (name) => {
   timings[name] ??= Math.round(performance.now());
 };
@@ -206,8 +220,9 @@ function startChecks(capture, models) {
     check(frame) {
       return new Promise((resolve, reject) => {
         pending = { resolve, reject };
-        // Copied, not transferred: the page keeps the frame in case it is the best one.
-        worker.postMessage({ type: 'frame', pixels: frame.data, width: frame.width, height: frame.height });
+        // Transferred, not copied: the burst is drawn from the video afresh, so the page
+        // never needs a checked frame again.
+        worker.postMessage({ type: 'frame', pixels: frame.data, width: frame.width, height: frame.height }, [frame.data.buffer]);
       });
     },
     stop: () => worker.terminate(),
@@ -219,14 +234,9 @@ function startChecks(capture, models) {
 const video = $('camera');
 const canvas = document.createElement('canvas');
 
+/** A frame's pixels for the checks, which exist only with capture-wasm. */
 function grab() {
-  if (wasm) return wasm.glue.grabFrame(video, canvas) ?? null;
-  if (!video.videoWidth) return null;
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0);
-  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+  return wasm.glue.grabFrame(video, canvas) ?? null;
 }
 
 async function openCamera() {
@@ -241,23 +251,67 @@ function stopCamera() {
   else video.srcObject?.getTracks().forEach((track) => track.stop());
 }
 
-async function jpeg(frame) {
-  const c = document.createElement('canvas');
-  c.width = frame.width;
-  c.height = frame.height;
-  c.getContext('2d').putImageData(frame, 0, 0);
-  return new Promise((resolve) => c.toBlob(resolve, 'image/jpeg', 0.92));
+/** Resolves when the camera shows its next frame, or after `NEW_FRAME_WAIT_MS` where the
+ * browser cannot tell (no requestVideoFrameCallback, or a video it does not paint). */
+function nextVideoFrame() {
+  if (!video.requestVideoFrameCallback) return sleep(0);
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, NEW_FRAME_WAIT_MS);
+    video.requestVideoFrameCallback(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**
- * Checks frames until the guide says the user is ready, and returns the best frame of that
- * steady moment with its figures. Without the checks (they failed to load), waits a moment.
+ * The burst of a passive capture: `BURST_FRAMES` frames of the live video, one every
+ * `BURST_INTERVAL_MS`, drawn as they come and encoded meanwhile. The "hold still" cue stays up
+ * until the last one is drawn.
  */
-async function guidedFrame(checks) {
+async function takeBurst() {
+  say('hold_still');
+  mark('burst');
+  // Every frame the same size (the server refuses a mix), scaled to the calibrated size.
+  const scale = BURST_LONGEST_SIDE / Math.max(video.videoWidth, video.videoHeight);
+  const width = Math.round(video.videoWidth * scale);
+  const height = Math.round(video.videoHeight * scale);
+  if (!width || !height) throw new Error('the camera shows no picture');
+  burst.drawnAt = [];
+  const encoded = [];
+  const start = performance.now();
+  for (let i = 0; i < BURST_FRAMES; i++) {
+    // Paced from the start, not from the previous frame: slow encodes do not stretch the burst.
+    await sleep(start + i * BURST_INTERVAL_MS - performance.now());
+    // A frame the camera has not shown yet: the server reads a repeated picture as a still.
+    await nextVideoFrame();
+    const c = document.createElement('canvas');
+    c.width = width;
+    c.height = height;
+    // The raw (unmirrored) stream, as the server's models expect it.
+    c.getContext('2d').drawImage(video, 0, 0, width, height);
+    burst.drawnAt.push(Math.round(performance.now()));
+    // Encoded off the main thread while the next frame is awaited.
+    encoded.push(
+      new Promise((resolve, reject) =>
+        c.toBlob((b) => (b ? resolve(b) : reject(new Error('frame capture failed'))), 'image/jpeg', BURST_JPEG_QUALITY),
+      ),
+    );
+  }
+  const blobs = await Promise.all(encoded);
+  burst.bytes = blobs.map((b) => b.size);
+  return blobs;
+}
+
+/**
+ * Checks frames until the guide says the user is ready, and returns the figures of the best
+ * frame of that steady moment. Without the checks (they failed to load), waits a moment.
+ */
+async function guide(checks) {
   if (!checks) {
     say('hold_still');
     await sleep(1200);
-    return { frame: grab(), figures: { checks: 'unavailable' } };
+    return { checks: 'unavailable' };
   }
   const giveUpAt = performance.now() + GUIDE_PATIENCE_MS;
   let best = null;
@@ -272,16 +326,12 @@ async function guidedFrame(checks) {
     mark('first_cue');
     // Only frames of the current good streak compete; a problem starts a new one.
     if (result.score <= 0) best = null;
-    else if (!best || result.score >= best.result.score) best = { frame, result };
+    else if (!best || result.score >= best.result.score) best = { result };
     setState(result.score > 0 ? 'steady' : 'camera');
     say(result.cue === 'ready' ? 'hold_still' : result.cue);
     if (result.cue === 'ready' || performance.now() > giveUpAt) {
-      const chosen = best ?? { frame, result };
-      const { cue, score, check } = chosen.result;
-      return {
-        frame: chosen.frame,
-        figures: { cue, score, live: check.live, faces: check.faces, quality: check.quality, check_ms: result.ms, simd: wasm.simd },
-      };
+      const { cue, score, check } = (best ?? { result }).result;
+      return { cue, score, live: check.live, faces: check.faces, quality: check.quality, check_ms: result.ms, simd: wasm.simd };
     }
   }
 }
@@ -297,7 +347,7 @@ async function submit(form) {
 
 /** One try: a passive selfie, or the server's active challenge once the face is in place. */
 async function attempt(checks) {
-  const { frame, figures } = await guidedFrame(checks);
+  const figures = await guide(checks);
   let form;
   if (['FLASHING', 'ACTIVE_3D'].includes(session.liveness_method)) {
     // Asked for only now that the face is in place: the sequence is fresh for this try.
@@ -306,8 +356,10 @@ async function attempt(checks) {
     const [{ runChallenge }, challenge] = await Promise.all([import('./challenge.js'), res.json()]);
     form = await runChallenge({ challenge, video, stage: $('stage'), say });
   } else {
+    // The user is steady now: the burst starts at once, while they still are.
     form = new FormData();
-    form.append('frame', await jpeg(frame), 'frame.jpg');
+    const blobs = await takeBurst();
+    blobs.forEach((blob, i) => form.append('burst', blob, `burst-${i}.jpg`));
   }
   form.append('precheck', JSON.stringify(figures));
   return submit(form);
@@ -336,7 +388,7 @@ async function run() {
   offerPhone();
   if (!navigator.mediaDevices?.getUserMedia) return fail('unsupported', 'camera_unavailable');
   say('starting');
-  // The checks are a help, not a requirement: without them the page still takes a photo.
+  // The checks are a help, not a requirement: without them the page still takes the burst.
   const [loaded, models] = await Promise.all([loadCaptureWasm(), fetchModels()]).catch(() => []);
   wasm = loaded ?? null;
   const checks = wasm ? startChecks(wasm, models) : null;
