@@ -75,6 +75,7 @@ const dev = {
     kyc: previous.workflows?.kyc ?? randomUUID(),
     biometric_authentication_flashing: previous.workflows?.biometric_authentication_flashing ?? randomUUID(),
     biometric_authentication_active_3d: previous.workflows?.biometric_authentication_active_3d ?? randomUUID(),
+    biometric_authentication_step_up: previous.workflows?.biometric_authentication_step_up ?? randomUUID(),
   },
   operator_token: operatorToken,
   // A second tenant, for the tenancy and framing tests: its own key and workflows, and the
@@ -101,6 +102,14 @@ const config = {
     // Active liveness, spelled as Didit's flat workflow config does.
     { id: dev.workflows.biometric_authentication_flashing, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'flashing' },
     { id: dev.workflows.biometric_authentication_active_3d, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'active_3d' },
+    // Escalation with a band as wide as the scale: every passive capture is stepped up to a
+    // FLASHING challenge (the default band is 10 points around the decline threshold).
+    {
+      id: dev.workflows.biometric_authentication_step_up,
+      version: 1,
+      workflow_type: 'biometric_authentication',
+      liveness_escalation: { enabled: true, band: 100 },
+    },
   ],
 };
 const otherKeyHash = createHash('sha256').update(dev.other_api_key).digest('hex');

@@ -173,6 +173,28 @@ test('FLASHING: the page shows the server\'s colours; a face that reflects none 
   }
 });
 
+test('escalation: a burst the workflow steps up is answered with the FLASHING challenge, no attempt spent on the burst', { timeout: 120_000 }, async () => {
+  await enrol(app, 'web-ines');
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_step_up, vendor_data: 'web-ines' });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg');
+  try {
+    const page = await b.context.newPage();
+    await page.goto(s.url);
+    // The burst goes first; the server asks for the challenge instead of deciding, and the
+    // page runs it at once, without a retry prompt.
+    await page.waitForFunction(() => document.querySelector('[data-challenge="flashing"]'), null, { timeout: 60_000 });
+    await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    const decision = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
+    // The recording reflects no flash: the challenge, not the burst, decided.
+    assert.equal(decision.liveness_checks[0].method, 'FLASHING');
+    assert.equal(decision.liveness_checks[0].status, 'Declined');
+    const session = await (await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } })).json();
+    assert.notEqual(session.status, 'Approved');
+  } finally {
+    await b.close();
+  }
+});
+
 test('ACTIVE_3D: the page asks for the server\'s head turns and sends the filmed frames', { timeout: 120_000 }, async () => {
   await enrol(app, 'web-hugo');
   const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_active_3d, vendor_data: 'web-hugo' });

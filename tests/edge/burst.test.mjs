@@ -113,3 +113,36 @@ test('a burst with an undecodable frame is an attempt refused (400), and its fra
   assert.deepEqual(risks(d).filter((k) => k === 'NO_FACE_DETECTED'), ['NO_FACE_DETECTED']);
   assert.ok(!JSON.stringify(d).includes('/9j/'), 'no image bytes in the decision');
 });
+
+test('escalation: a passive capture stepped up to FLASHING costs no attempt, and the challenge cannot be skipped', async () => {
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication_step_up, vendor_data: 'burst-step-up', portrait_image: PORTRAIT });
+  let r = await captureBurst(app, s.session_token, burstOf(undefined, 30));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.escalated, true);
+  assert.equal(r.body.attempts_left, 3, 'not an attempt');
+  const challenge = r.body.challenge;
+  assert.equal(challenge.method, 'FLASHING');
+  let d = await decision(s.session_id);
+  assert.equal(d.status, 'In Progress');
+  assert.deepEqual(d.liveness_checks, [], 'the undecided burst is not kept');
+  // Another burst would skip the challenge.
+  r = await captureBurst(app, s.session_token, burstOf(undefined, 60));
+  assert.equal(r.status, 400);
+  assert.match(r.body.frames[0], /FLASHING/);
+  // Answered by a recording that never reflects the flashes (two frames a colour): decided as
+  // FLASHING, declined, an attempt spent.
+  const frames = burstOf(undefined, 90);
+  const form = new FormData();
+  form.append('challenge_id', challenge.id);
+  const steps = challenge.steps.flatMap((_, k) => [k, k]);
+  steps.forEach((_, i) => form.append('frames', new Blob([frames[i % frames.length]], { type: 'image/jpeg' }), `f${i}.jpg`));
+  form.append('steps', JSON.stringify(steps));
+  const res = await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.escalated, undefined);
+  assert.equal(body.attempts_left, 2);
+  d = await decision(s.session_id);
+  assert.equal(d.liveness_checks[0].method, 'FLASHING');
+  assert.equal(d.liveness_checks[0].status, 'Declined');
+});

@@ -345,11 +345,21 @@ async function submit(form) {
   return { status: res.status, body: await res.json().catch(() => ({})) };
 }
 
-/** One try: a passive selfie, or the server's active challenge once the face is in place. */
+/** A challenge the server asked for in place of deciding a borderline burst (escalation). */
+let escalation = null;
+
+/** One try: a passive burst, the server's active challenge, or the challenge escalation asked for. */
 async function attempt(checks) {
   const figures = await guide(checks);
   let form;
-  if (['FLASHING', 'ACTIVE_3D'].includes(session.liveness_method)) {
+  if (escalation) {
+    // The server found the last burst borderline and asked for this challenge instead of
+    // deciding: it is answered now, while the user is still in place.
+    const challenge = escalation;
+    escalation = null;
+    const { runChallenge } = await import('./challenge.js');
+    form = await runChallenge({ challenge, video, stage: $('stage'), say });
+  } else if (['FLASHING', 'ACTIVE_3D'].includes(session.liveness_method)) {
     // Asked for only now that the face is in place: the sequence is fresh for this try.
     const res = await fetch(`${api}/challenge`, { method: 'POST' });
     if (!res.ok) return { status: res.status, body: await res.json().catch(() => ({})) };
@@ -428,6 +438,11 @@ async function run() {
         return;
       }
       await sleep(1500);
+      continue;
+    }
+    if (body.escalated && body.challenge) {
+      // Not a failure and not an attempt: one more check, straight away.
+      escalation = body.challenge;
       continue;
     }
     if (body.retry) {
