@@ -20,7 +20,7 @@ pub struct BurstCues {
     /// median needs half the frames fooled, not one.
     pub live_probabilities: Vec<f32>,
     pub live_median: Option<f32>,
-    /// Lowest cosine similarity between the embedded frames (first, best, last).
+    /// Lowest cosine similarity of the other embedded frames (first, last) with the best one.
     pub same_person_min_cosine: Option<f32>,
     /// Lowest correlation of neighbouring frames' aligned face regions (reported, not decided
     /// on: a live head turning drops it as low as another person's face would), and lowest
@@ -59,6 +59,7 @@ pub(super) fn measure(
     frames: &[BurstFrame],
     measured: &[Measured],
     distinct: &[usize],
+    best: Option<usize>,
     embeddings: &[(usize, Embedding)],
 ) -> BurstCues {
     let mut cues = BurstCues {
@@ -72,11 +73,20 @@ pub(super) fn measure(
     if !scored.is_empty() {
         cues.live_median = Some(median(&mut cues.live_probabilities.clone()));
     }
-    cues.same_person_min_cosine = embeddings
-        .iter()
-        .enumerate()
-        .flat_map(|(k, (_, a))| embeddings[k + 1..].iter().map(move |(_, b)| a.cosine(b)))
-        .reduce(f32::min);
+    // Each embedded frame against the best (sharpest, near-frontal) one, not every pair: a
+    // head turning left at the start and right at the end gives two profiles less alike than
+    // two different people can be (0.29-0.32 on the live clip), while each is still clearly
+    // the frontal face's. A frame of someone else, wherever it sits, is compared with it.
+    let anchor = best
+        .and_then(|b| embeddings.iter().find(|(i, _)| *i == b))
+        .or(embeddings.first());
+    cues.same_person_min_cosine = anchor.and_then(|(a, ea)| {
+        embeddings
+            .iter()
+            .filter(|(i, _)| i != a)
+            .map(|(_, e)| ea.cosine(e))
+            .reduce(f32::min)
+    });
     let face = |i: usize| frames[i].face.expect("distinct frames have a face");
     let mut ncc_min: Option<f32> = None;
     let mut iou_min: Option<f32> = None;
@@ -149,7 +159,5 @@ pub(super) fn measure(
 fn aggregate(scored: &[LivenessScore]) -> Option<LivenessScore> {
     let mut sorted: Vec<&LivenessScore> = scored.iter().collect();
     sorted.sort_by(|a, b| a.live.total_cmp(&b.live));
-    sorted
-        .get(sorted.len().saturating_sub(1) / 2)
-        .map(|l| **l)
+    sorted.get(sorted.len().saturating_sub(1) / 2).map(|l| **l)
 }
