@@ -5,21 +5,24 @@
 //
 // Phase 1 (LOAD_SECONDS, default 60, CONCURRENCY users, default 4): each user loops create kyc
 // session → capture → decision → waits for the Approved webhook. Latency is create to webhook.
+// A capture is what the hosted page sends for a passive workflow: a burst of 8 frames of the
+// 640x480 live webcam clip (one every 4th at 30 fps).
 // Phase 2 (OUTAGE_SESSIONS, default 8): the receiver drops every connection; the sessions are
 // captured, then housekeeping is driven through 10 minutes of development clock time (the
 // worker's FACEGATE_DEV_CLOCK switch) with the receiver still down, then on while it is up
 // until nothing is pending. Every event of the delivery logs must reach the receiver exactly
 // once per event_id.
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
-import { createSession, dataDir, spawnApp } from '../tests/edge/harness.mjs';
+import { burstOf, captureBurst, createSession, LIVE_CLIP, spawnApp } from '../tests/edge/harness.mjs';
 
 const loadSeconds = Number(process.env.LOAD_SECONDS ?? 60);
 const concurrency = Number(process.env.CONCURRENCY ?? 4);
 const outageSessions = Number(process.env.OUTAGE_SESSIONS ?? 8);
-const portrait = readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'));
+// The clip's 1 s windows (start = 30 * w), taken in turn: each session is enrolled from
+// another moment of the clip, as each real user's burst is of their own moment.
+const WINDOWS = [0, 30, 60, 90, 120];
+let captures = 0;
 
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))] : 0);
 const summary = (ms) => {
@@ -76,11 +79,8 @@ const housekeeping = (now) =>
     method: 'POST',
     headers: { authorization: `Bearer ${app.operatorToken}`, 'x-facegate-dev-now': String(now) },
   });
-async function capture(token) {
-  const form = new FormData();
-  form.append('frame', new Blob([portrait], { type: 'image/jpeg' }), 'frame.jpg');
-  const res = await fetch(`${app.origin}/hosted/v1/${token}/capture`, { method: 'POST', body: form });
-  return { status: res.status, body: await res.json() };
+function capture(token) {
+  return captureBurst(app, token, burstOf(LIVE_CLIP, WINDOWS[captures++ % WINDOWS.length]));
 }
 /** Event ids the worker logged for a session (its outbox rows, whatever their state). */
 async function loggedEvents(sessionId) {

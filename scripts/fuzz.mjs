@@ -1,8 +1,9 @@
 // `npm run fuzz [-- --requests N --seed S --concurrency C]`: generated malformed requests on
 // every route against a freshly spawned worker (wrangler dev), seeded so that a run can be
-// repeated. Prints counts by route and status, every response ≥ 500 with what was sent, and the
-// isolate's peak wasm memory (polled from /system/healthcheck). Exits 1 on any 5xx or on a
-// peak above 110 MB. tests/edge/fuzz.test.mjs runs a smaller seeded batch of the same.
+// repeated. Prints counts by route and status (and, for multipart captures, by kind: `burst`,
+// `frame`, `frames`), every response ≥ 500 with what was sent, and the isolate's peak wasm
+// memory (polled from /system/healthcheck). Exits 1 on any 5xx or on a peak above 110 MB.
+// tests/edge/fuzz.test.mjs runs a smaller seeded batch of the same.
 //
 // The routes come from the operator-only `GET /internal/routes` when the service has it (the
 // table itself, so a new route can't escape); otherwise from FALLBACK_ROUTES, README's table.
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 
-import { createSession, dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
+import { LIVE_CLIP, REPLAY_CLIP, burstOf, createSession, dataDir, root, spawnApp } from '../tests/edge/harness.mjs';
 
 export const MEMORY_CEILING_MB = 110;
 
@@ -155,6 +156,41 @@ export function image(r) {
   return { kind, bytes: make() };
 }
 
+/**
+ * A passive capture's frames (the `burst` fields) and what they are: real bursts of the webcam
+ * clips, which run the whole burst analysis, and bursts broken in the ways a client could break
+ * them (a frame the decoder refuses, frames of another size, one frame repeated, too few or too
+ * many, and frames of the malformed images above, all held at once by the server).
+ */
+export function burst(r) {
+  const clip = () => (r.chance(0.7) ? LIVE_CLIP : REPLAY_CLIP);
+  const real = () => burstOf(clip(), 4 * r.below(31));
+  const kinds = [
+    ['clip', () => real()],
+    ['clip with a bad frame', () => {
+      const frames = real();
+      const bad = image(r);
+      frames[r.below(frames.length)] = bad.bytes;
+      return frames;
+    }],
+    ['clip with the portrait (another size)', () => {
+      const frames = real();
+      frames[r.below(frames.length)] = realImages().portrait;
+      return frames;
+    }],
+    ['one frame repeated', () => Array(r.pick([5, 8])).fill(real()[r.below(8)])],
+    ['clip, wrong count', () => {
+      const n = r.pick([0, 1, 4, 9, 16]);
+      return Array.from({ length: n }, (_, i) => burstOf(LIVE_CLIP, 0)[i % 8]);
+    }],
+    ['clip frames cut short', () => real().map((f) => (r.chance(0.5) ? f.subarray(0, r.below(f.length)) : f))],
+    ['malformed images', () => Array.from({ length: r.pick([5, 8]) }, () => image(r).bytes)],
+  ];
+  // Whole real bursts run the full analysis on 8 frames (about 0.5 s): keep them a minority.
+  const [kind, make] = r.chance(0.25) ? kinds[0] : kinds[1 + r.below(kinds.length - 1)];
+  return { kind, frames: make() };
+}
+
 // ---- requests -------------------------------------------------------------------------------
 
 const STRINGS = ['', ' ', 'null', 'Approved', 'Declined', 'kyc', 'x'.repeat(300), '💥', '\u0000', '../../etc', '%2e%2e', 'https://example.com/cb',
@@ -214,8 +250,21 @@ function formBody(r, pattern) {
     if (r.chance(0.9)) addImage('ref_image');
   }
   if (pattern.includes('capture')) {
-    if (r.chance(0.5)) addImage('frame');
-    else {
+    // A passive workflow takes a burst; one picture (`frame`) and a challenge's frames are
+    // refused there, as a burst is by an active one: all three kinds go to every session.
+    const which = r.next();
+    if (which < 0.2) addImage('frame');
+    else if (which < 0.6) {
+      const b = burst(r);
+      kinds.push(`burst=${b.kind} x${b.frames.length}`);
+      for (const [i, jpeg] of b.frames.entries()) {
+        if (r.chance(0.02)) f.append('burst', 'text, not a file');
+        else f.append('burst', new Blob([jpeg], { type: r.pick(['image/jpeg', 'image/jpeg', 'application/octet-stream', '']) }), `b${i}.jpg`);
+      }
+      // Now and then a burst with a challenge field or a stray single frame as well.
+      if (r.chance(0.05)) f.append('challenge_id', 'nope');
+      if (r.chance(0.05)) addImage('frame');
+    } else {
       const n = r.pick([0, 1, 3, 8, 16, 17]);
       for (let i = 0; i < n; i++) addImage('frames');
       f.append('challenge_id', r.pick(['', 'nope', 'aaaaaaaa-0000-4000-8000-000000000000']));
@@ -264,10 +313,12 @@ export function generate(r, routes, ctx) {
     } else if (r.chance(0.5)) {
       kind = 'broken multipart';
       headers['content-type'] = 'multipart/form-data; boundary=zz';
-      body = `--zz\r\nContent-Disposition: form-data; name="frame"; filename="a"\r\n\r\n${'q'.repeat(r.below(100))}`;
+      body = `--zz\r\nContent-Disposition: form-data; name="${r.pick(['frame', 'burst'])}"; filename="a"\r\n\r\n${'q'.repeat(r.below(100))}`;
     }
   }
-  return { route: `${route.method} ${route.pattern}`, method, path, init: { method, headers, body }, what: `${method} ${path.slice(0, 120)} [${kind}]` };
+  // Which kind of capture a multipart capture body was (burst, frame or frames), for the report.
+  const capture = route.pattern.endsWith('/capture') && body instanceof FormData ? kind.match(/^(burst|frames|frame)=/)?.[1] ?? 'empty' : null;
+  return { route: `${route.method} ${route.pattern}`, method, path, init: { method, headers, body }, capture, what: `${method} ${path.slice(0, 120)} [${kind}]` };
 }
 
 // ---- running --------------------------------------------------------------------------------
@@ -312,17 +363,44 @@ export async function fuzz(app, { requests = 1000, seed = 1, concurrency = 4, lo
   const { routes, source, token } = await routeTable(app);
   // A few real sessions, so that ids and tokens sometimes name something that exists.
   const ctx = { apiKey: app.apiKey, operatorToken: token, workflows: app.workflows, sessionIds: [], tokens: [] };
+  const tokenWorkflows = [];
+  let made = 0;
+  const open = async (workflow) => {
+    // Re-authentication workflows need a face to match: the portrait gives one. A new
+    // vendor_data each time: an unfinished session would be handed back for the same one.
+    const portrait_image = realImages().portrait.toString('base64');
+    return createSession(app, { workflow_id: workflow, vendor_data: `fuzz-${workflow}-${made++}`, portrait_image });
+  };
   for (const workflow of Object.values(app.workflows ?? {})) {
     try {
-      // Re-authentication workflows need a face to match: the portrait gives one.
-      const portrait_image = realImages().portrait.toString('base64');
-      const s = await createSession(app, { workflow_id: workflow, vendor_data: `fuzz-${workflow}`, portrait_image });
+      const s = await open(workflow);
       ctx.sessionIds.push(s.session_id);
       ctx.tokens.push(s.session_token);
+      tokenWorkflows.push(workflow);
     } catch (e) {
       log(`could not create a session for ${workflow}: ${e.message}`);
     }
   }
+  // A session is decided after its first good capture or its third refused frame, and from
+  // then on every capture naming it is a 409 before any frame is read; a token's capture
+  // budget (20 a minute) runs out within seconds here. A token found spent, out of budget or
+  // deleted is replaced by a fresh session of the same workflow, so that captures keep
+  // reaching the decoder. Which token index a request picks stays seeded.
+  const renewing = new Set();
+  const renew = async (i) => {
+    if (renewing.has(i)) return;
+    renewing.add(i);
+    try {
+      const s = await open(tokenWorkflows[i]);
+      ctx.tokens[i] = s.session_token;
+      ctx.sessionIds.push(s.session_id);
+    } catch (e) {
+      log(`could not renew a session: ${e.message}`);
+    } finally {
+      renewing.delete(i);
+    }
+  };
+  const captures = {};
   const r = rng(seed);
   const byRoute = {};
   const failures = [];
@@ -343,6 +421,12 @@ export async function fuzz(app, { requests = 1000, seed = 1, concurrency = 4, lo
     }
     byRoute[req.route] ??= {};
     byRoute[req.route][status] = (byRoute[req.route][status] ?? 0) + 1;
+    if (req.capture) {
+      captures[req.capture] ??= {};
+      captures[req.capture][status] = (captures[req.capture][status] ?? 0) + 1;
+      const spent = ctx.tokens.findIndex((t) => req.path.includes(`/${t}/`));
+      if (spent >= 0 && [404, 409, 410, 429].includes(status)) await renew(spent);
+    }
     sent += 1;
     if (sent % 100 === 0) {
       const mb = await memoryMb(app);
@@ -359,7 +443,7 @@ export async function fuzz(app, { requests = 1000, seed = 1, concurrency = 4, lo
   const finalMb = await memoryMb(app);
   if (finalMb !== null) peakMb = Math.max(peakMb ?? 0, finalMb);
   const health = await (await fetch(`${app.origin}/system/healthcheck`)).json().catch(() => ({}));
-  return { requests: sent, seed, routeSource: source, byRoute, failures, peakWasmMemoryMb: peakMb, memory: health.memory };
+  return { requests: sent, seed, routeSource: source, byRoute, captures, failures, peakWasmMemoryMb: peakMb, memory: health.memory };
 }
 
 function arg(name, fallback) {

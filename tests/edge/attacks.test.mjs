@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
+import { captureBurst, createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
 
 let app;
 let hooks;
@@ -209,9 +209,9 @@ test('a receiver\'s redirect is not followed, and its answer is not shown in the
     assert.equal(created.status, 201);
     const destination = (await created.json()).uuid;
     const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'redirected-user' });
-    const form = new FormData();
-    form.append('frame', new Blob([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))]), 'frame.jpg');
-    await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form });
+    // A decided capture (a live burst) is what queues the deliveries to the destination.
+    const captured = await captureBurst(app, s.session_token);
+    assert.equal(captured.body.status, 'Approved', JSON.stringify(captured.body));
     const deadline = Date.now() + 15_000;
     let row;
     while (Date.now() < deadline) {

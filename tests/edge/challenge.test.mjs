@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { dataDir, spawnApp } from './harness.mjs';
+import { LIVE_CLIP, burstOf, captureBurst, clipFrames, dataDir, spawnApp } from './harness.mjs';
 
 let app;
 before(async () => {
@@ -51,21 +51,8 @@ async function challengeFor(token) {
   return { challenge: await res.json() };
 }
 
-/** The JPEG frames of the real camera clip (MJPEG split on SOI / EOI markers). */
-function clipFrames() {
-  const bytes = readFileSync(join(dataDir, 'video/live_selfie_640x480_30fps_5s.mjpeg'));
-  const frames = [];
-  let start = -1;
-  for (let i = 0; i + 1 < bytes.length; i++) {
-    if (bytes[i] === 0xff && bytes[i + 1] === 0xd8 && start < 0) start = i;
-    else if (bytes[i] === 0xff && bytes[i + 1] === 0xd9 && start >= 0) {
-      frames.push(bytes.subarray(start, i + 2));
-      start = -1;
-    }
-  }
-  return frames;
-}
-const CLIP = clipFrames();
+/** The JPEG frames of the real camera clip (the live webcam clip of the harness). */
+const CLIP = clipFrames(LIVE_CLIP);
 
 /** Two frames per step from the part of the clip where the person holds still (126-149). */
 function stillFrames(steps) {
@@ -187,19 +174,32 @@ test('ACTIVE_3D: the challenge asks for head turns that start and end straight',
   assert.equal(moves[0], 'straight');
   assert.equal(moves.at(-1), 'straight');
   assert.ok(moves.slice(1, -1).every((m) => m === 'left' || m === 'right'), moves.join());
-  // A single selfie does not answer a challenge: liveness fails, an attempt is spent.
+  // A single selfie, or a passive burst, does not answer a challenge: it is the wrong kind of
+  // capture for an active workflow, refused (400 keyed `frames`) before any frame is decoded,
+  // so no attempt is spent and the session stays undecided.
   const form = new FormData();
   form.append('frame', new Blob([CLIP[130]], { type: 'image/jpeg' }), 'frame.jpg');
   const res = await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form });
   const body = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(body));
-  assert.equal(body.attempts_left, 2);
-  const decision = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.equal(res.status, 400, JSON.stringify(body));
+  assert.match(body.frames[0], /ACTIVE_3D/);
+  const burst = await captureBurst(app, s.session_token, burstOf(undefined, 90));
+  assert.equal(burst.status, 400, JSON.stringify(burst.body));
+  assert.ok(burst.body.frames, JSON.stringify(burst.body));
+  let decision = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.deepEqual(decision.body.liveness_checks, [], 'nothing decided');
+  // The challenge answered by a face that never turns: liveness fails, and this is the first
+  // attempt spent.
+  const frames = stillFrames(sum.challenge.steps.length);
+  const r = await post(s.session_token, { challengeId: sum.challenge.id, frames, steps: frames.map((f) => f.step) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.attempts_left, 2, 'the refused single frame and burst cost no attempt');
+  decision = await api('GET', `/session/${s.session_id}/decision/`);
   assert.equal(decision.body.liveness_checks[0].method, 'ACTIVE_3D');
   assert.equal(decision.body.liveness_checks[0].status, 'Declined');
 });
 
-test('a passive session\'s summary carries no challenge and refuses multi-frame captures', async () => {
+test('a passive session\'s summary carries no challenge and refuses challenge captures', async () => {
   const s = await session('biometric_authentication', 'passive-user');
   const sum = await summary(s.session_token);
   assert.equal(sum.challenge, undefined);
@@ -207,8 +207,14 @@ test('a passive session\'s summary carries no challenge and refuses multi-frame 
   const refused = await fetch(`${app.origin}/hosted/v1/${s.session_token}/challenge`, { method: 'POST' });
   assert.equal(refused.status, 409);
   assert.match((await refused.json()).detail, /passive/);
+  // Challenge frames (`frames`, `steps`, `challenge_id`) are the wrong kind of capture for a
+  // passive workflow: refused before decoding, keyed `burst`, the kind it takes.
   const frames = stillFrames(2);
   const r = await post(s.session_token, { challengeId: 'x', frames, steps: frames.map((f) => f.step) });
-  assert.equal(r.status, 400);
-  assert.ok(r.body.frames);
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.match(r.body.burst[0], /passive liveness/);
+  // Nothing was decided, and the session still takes its burst.
+  const burst = await captureBurst(app, s.session_token, burstOf(undefined, 30));
+  assert.equal(burst.status, 200, JSON.stringify(burst.body));
+  assert.equal(burst.body.status, 'Approved', JSON.stringify(burst.body));
 });

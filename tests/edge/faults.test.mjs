@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { createSession, image, spawnApp, webhookReceiver } from './harness.mjs';
+import { burstForm, burstOf, createSession, spawnApp, webhookReceiver } from './harness.mjs';
 
 let app;
 let hooks;
@@ -25,10 +25,9 @@ after(async () => {
 const api = (path, init = {}) =>
   fetch(`${app.baseUrl}${path}`, { ...init, headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json', ...init.headers } });
 
+/** A passive capture as the hosted page sends it: a burst of 8 live webcam frames. */
 async function capture(token, on = app) {
-  const form = new FormData();
-  form.append('frame', image('video/enroll_portrait_apfol_s1_t9.5s.jpg'), 'frame.jpg');
-  return fetch(`${on.origin}/hosted/v1/${token}/capture`, { method: 'POST', body: form });
+  return fetch(`${on.origin}/hosted/v1/${token}/capture`, { method: 'POST', body: burstForm(burstOf()) });
 }
 
 const housekeeping = (on = app, headers = {}) =>

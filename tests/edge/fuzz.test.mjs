@@ -19,6 +19,9 @@ test('1,000 generated malformed requests: no 5xx, memory under the ceiling', { t
   const report = await fuzz(app, { requests: Number(process.env.FUZZ_REQUESTS ?? 1000), seed: 7, concurrency: 4 });
   const routes = Object.keys(report.byRoute);
   assert.ok(routes.length >= 15, `requests reached ${routes.length} routes: ${routes.join(', ')}`);
+  // Passive captures are bursts now: the batch must send some (good and broken) besides the
+  // single frames and challenge frames.
+  assert.ok(report.captures.burst, `capture kinds sent: ${JSON.stringify(report.captures)}`);
   assert.deepEqual(report.failures, [], `responses ≥ 500 (reproduce with npm run fuzz -- --seed ${report.seed})`);
   assert.ok(report.peakWasmMemoryMb !== null && report.peakWasmMemoryMb <= MEMORY_CEILING_MB, `peak wasm memory ${report.peakWasmMemoryMb} MB`);
 });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { dataDir, image, root, spawnApp } from './harness.mjs';
+import { burstOf, captureBurst, dataDir, root, spawnApp } from './harness.mjs';
 
 const packageDir = join(root, 'node_modules', '@didit-protocol', 'mcp-server');
 const ENROL = 'video/enroll_portrait_apfol_s1_t9.5s.jpg';
@@ -114,12 +114,11 @@ async function callFails(name, args) {
   return res.result.content[0].text;
 }
 
-async function capture(sessionToken, path) {
-  const form = new FormData();
-  form.append('frame', image(path), 'frame.jpg');
-  const res = await fetch(`${app.origin}/hosted/v1/${sessionToken}/capture`, { method: 'POST', body: form });
-  const body = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(body));
+/** A passive capture as the hosted page sends it: 8 frames of the live webcam clip (its person
+ * is the one in ENROL) from frame `start`. */
+async function capture(sessionToken, start = 0) {
+  const { status, body } = await captureBurst(app, sessionToken, burstOf(undefined, start));
+  assert.equal(status, 200, JSON.stringify(body));
   return body;
 }
 
@@ -240,7 +239,7 @@ test('a hosted capture decides the session; update-status and delete work throug
   const dev = await devJson();
   const vendor = `mcp-flow-${Date.now()}`;
   const kyc = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: vendor });
-  const captured = await capture(kyc.session_token, ENROL);
+  const captured = await capture(kyc.session_token, 0);
   assert.equal(captured.status, 'Approved', JSON.stringify(captured));
 
   const portrait = readFileSync(join(dataDir, ENROL)).toString('base64');
@@ -249,7 +248,7 @@ test('a hosted capture decides the session; update-status and delete work throug
     vendor_data: vendor,
     portrait_image: portrait,
   });
-  const live = await capture(bio.session_token, LIVE);
+  const live = await capture(bio.session_token, 60);
   assert.equal(live.status, 'Approved', JSON.stringify(live));
   const decided = await call('didit_get_session_decision', { session_id: bio.session_id });
   assert.equal(decided.status, 'Approved');

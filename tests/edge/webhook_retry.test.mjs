@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { image, spawnApp, webhookReceiver } from './harness.mjs';
+import { captureBurst, spawnApp, webhookReceiver } from './harness.mjs';
 
 let app;
 let hooks;
@@ -24,9 +24,9 @@ test('a delivery refused with 503 is retried by the cron and arrives signed', { 
     body: JSON.stringify({ workflow_id: app.workflows.kyc, vendor_data: 'retry-user' }),
   });
   const s = await res.json();
-  const form = new FormData();
-  form.append('frame', image('video/enroll_portrait_apfol_s1_t9.5s.jpg'), 'frame.jpg');
-  const captured = await (await fetch(`${app.origin}/hosted/v1/${s.session_token}/capture`, { method: 'POST', body: form })).json();
+  // A live burst of the webcam clip, as the hosted page sends a passive capture.
+  const { status, body: captured } = await captureBurst(app, s.session_token);
+  assert.equal(status, 200, JSON.stringify(captured));
   assert.equal(captured.status, 'Approved');
 
   // The first attempt is refused.

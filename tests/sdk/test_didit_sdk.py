@@ -1,8 +1,9 @@
 """PyPI didit-sdk 0.4.0 (client, models, webhook verifier, CLI), unchanged but for the base URL,
 against the real service in wrangler dev (started by conftest.py).
 
-The hosted capture is posted with httpx, as the hosted page would; everything else goes through
-the SDK. Contract: /work/shared/spec/didit-v3-contract.md (sections 1, 2, 3 and 6).
+The hosted capture is posted with httpx, as the hosted page would (a passive workflow is
+answered with a burst of 8 webcam frames, never one picture); everything else goes through the
+SDK. Contract: /work/shared/spec/didit-v3-contract.md (sections 1, 2, 3 and 6).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import didit
@@ -36,10 +38,17 @@ from didit.webhooks import verify_webhook_signature
 
 from conftest import App, Delivery
 
+# The person of the live clip, as a still photo: the reference given as portrait_image.
 ENROL = "video/enroll_portrait_apfol_s1_t9.5s.jpg"
-LIVE = "liveness/frames/apfol_s1/live_003.jpg"
-SPOOF = "liveness/frames/apfol_s1/spoof_005.jpg"
+# Another person (LFW): live clips exist of one person only, so "another person" is a
+# reference photo of someone else given as portrait_image, against the clip's live person.
 OTHER = "faces/lfw/AJ_Lamas/AJ_Lamas_0001.jpg"
+# 640x480 30 fps webcam MJPEG clips (150 frames): the person live, and a phone replaying them.
+LIVE_CLIP = "video/live_selfie_640x480_30fps_5s.mjpeg"
+REPLAY_CLIP = "video/spoof_replay_640x480_30fps_5s.mjpeg"
+# The clip's 1 s windows (start = 30 * w), taken in turn by successive captures: each attempt
+# is of another moment, as a real user's is.
+WINDOWS = (0, 30, 60, 90, 120)
 FEATURE_ARRAYS = (
     "id_verifications",
     "nfc_verifications",
@@ -80,28 +89,59 @@ def portrait_b64(data_dir: Path) -> str:
     return base64.b64encode((data_dir / ENROL).read_bytes()).decode("ascii")
 
 
-def capture(app: App, data_dir: Path, session_token: str, image: str) -> dict:
-    """One frame to the hosted capture endpoint, as the hosted page posts it."""
-    with open(data_dir / image, "rb") as f:
-        res = httpx.post(
-            f"{app.origin}/hosted/v1/{session_token}/capture",
-            files={"frame": ("frame.jpg", f, "image/jpeg")},
-            timeout=120.0,
-        )
+@lru_cache(maxsize=None)
+def clip_frames(path: Path) -> tuple[bytes, ...]:
+    """The JPEG frames of an MJPEG clip, split on the SOI (FFD8) and EOI (FFD9) markers.
+
+    Entropy-coded JPEG data stuffs every 0xFF byte (FF00), so FFD9 inside a frame is its end.
+    """
+    data = path.read_bytes()
+    frames, pos = [], 0
+    while (start := data.find(b"\xff\xd8", pos)) >= 0:
+        end = data.find(b"\xff\xd9", start + 2)
+        if end < 0:
+            break
+        frames.append(data[start : end + 2])
+        pos = end + 2
+    return tuple(frames)
+
+
+def burst_of(data_dir: Path, clip: str = LIVE_CLIP, start: int = 0) -> list[bytes]:
+    """8 frames of `clip`, one every 4th (about 0.13 s apart at 30 fps) from frame `start`: a
+    passive capture as the hosted page takes it."""
+    frames = clip_frames(data_dir / clip)
+    assert len(frames) == 150, (clip, len(frames))
+    return [frames[start + 4 * i] for i in range(8)]
+
+
+def capture(
+    app: App, data_dir: Path, session_token: str, clip: str = LIVE_CLIP, start: int = 0
+) -> dict:
+    """A burst of `clip` to the hosted capture endpoint, as the hosted page posts it: one
+    multipart `burst` field per frame."""
+    files = [
+        ("burst", (f"b{i}.jpg", jpeg, "image/jpeg"))
+        for i, jpeg in enumerate(burst_of(data_dir, clip, start))
+    ]
+    res = httpx.post(
+        f"{app.origin}/hosted/v1/{session_token}/capture", files=files, timeout=120.0
+    )
     assert res.status_code == 200, res.text
     body = res.json()
     assert set(body) >= {"session_id", "status", "retry", "attempts_left", "callback_url"}, body
     return body
 
 
-def capture_until_final(app: App, data_dir: Path, session_token: str, image: str) -> list[dict]:
-    """Recaptures while the service offers a retry (face_match_max_attempts), like the page."""
-    answers = [capture(app, data_dir, session_token, image)]
+def capture_until_final(app: App, data_dir: Path, session_token: str, clip: str) -> list[dict]:
+    """Recaptures while the service offers a retry (face_match_max_attempts), like the page:
+    each attempt a burst of the next window of the clip."""
+    answers = [capture(app, data_dir, session_token, clip, WINDOWS[2])]
     while answers[-1]["retry"]:
         assert answers[-1]["status"] == "In Progress", answers
         assert answers[-1]["attempts_left"] >= 1, answers
         assert len(answers) < 10, answers
-        answers.append(capture(app, data_dir, session_token, image))
+        start = WINDOWS[(2 + len(answers)) % len(WINDOWS)]
+        answers.append(capture(app, data_dir, session_token, clip, start))
     left = [a["attempts_left"] for a in answers]
     assert left == sorted(left, reverse=True), answers
     return answers
@@ -109,10 +149,10 @@ def capture_until_final(app: App, data_dir: Path, session_token: str, image: str
 
 @pytest.fixture(scope="module")
 def enrolled(app: App, client: Didit, data_dir: Path) -> dict:
-    """A user enrolled through a kyc session with a live photo: the reference for re-auth."""
+    """A user enrolled through a kyc session with a live burst: the reference for re-auth."""
     vendor = unique("sdk-enrolled")
     kyc = client.sessions.create(vendor, workflow_id=app.workflows["kyc"])
-    answer = capture(app, data_dir, kyc.session_token, ENROL)
+    answer = capture(app, data_dir, kyc.session_token, LIVE_CLIP, WINDOWS[0])
     assert answer["status"] == "Approved", answer
     assert answer["retry"] is False
     return {"vendor_data": vendor, "kyc_session_id": kyc.session_id}
@@ -122,19 +162,27 @@ def enrolled(app: App, client: Didit, data_dir: Path) -> dict:
 def reauth(app: App, client: Didit, data_dir: Path, enrolled: dict) -> dict:
     """The three re-authentications of the enrolled user: same person, another person, spoof.
 
-    Each session is finished before the next is created: Didit hands back an unfinished
-    session for the same vendor_data instead of creating a new one.
+    "same" is a live burst against the enrolled face; "other" the same live burst against a
+    portrait_image of another person (the reference given at creation); "spoof" a burst of the
+    phone replaying the enrolled person. Each session is finished before the next is created:
+    Didit hands back an unfinished session for the same vendor_data instead of creating one.
     """
+    other = {"portrait_image": base64.b64encode((data_dir / OTHER).read_bytes()).decode("ascii")}
     out = {}
-    for name, image in (("same", LIVE), ("other", OTHER), ("spoof", SPOOF)):
+    for name, clip, extra in (
+        ("same", LIVE_CLIP, {}),
+        ("other", LIVE_CLIP, other),
+        ("spoof", REPLAY_CLIP, {}),
+    ):
         s = client.sessions.create(
             enrolled["vendor_data"],
             workflow_id=app.workflows["biometric_authentication"],
             callback="https://example.com/reauth/done",
             metadata={"case": name},
+            **extra,
         )
         assert s.status == SessionStatus.NOT_STARTED
-        answers = capture_until_final(app, data_dir, s.session_token, image)
+        answers = capture_until_final(app, data_dir, s.session_token, clip)
         out[name] = {"session": s, "answers": answers}
     return out
 
@@ -196,8 +244,8 @@ def test_create_biometric_session_with_portrait_image(
         assert raw.get(key, []) == [], (key, raw.get(key))
     assert decision.biometrics is None
 
-    # The portrait given at creation is the reference: the same person's live selfie passes.
-    answer = capture(app, data_dir, created.session_token, LIVE)
+    # The portrait given at creation is the reference: the same person's live burst passes.
+    answer = capture(app, data_dir, created.session_token, LIVE_CLIP, WINDOWS[2])
     assert answer["status"] == "Approved", answer
     assert answer["callback_url"].startswith("https://example.com/cb?")
     assert f"verificationSessionId={created.session_id}" in answer["callback_url"]
@@ -291,7 +339,7 @@ def test_list_filters_by_status_vendor_data_and_workflow(
     assert by_vendor.next is None and by_vendor.previous is None
 
     assert client.sessions.list(vendor_data=vendor, status=SessionStatus.APPROVED).count == 0
-    assert capture(app, data_dir, kyc.session_token, ENROL)["status"] == "Approved"
+    assert capture(app, data_dir, kyc.session_token)["status"] == "Approved"
     approved = client.sessions.list(vendor_data=vendor, status=SessionStatus.APPROVED, limit=1)
     assert [r.session_id for r in approved.results] == [kyc.session_id]
     assert approved.results[0].status == SessionStatus.APPROVED
@@ -378,7 +426,7 @@ def test_update_status_resubmit_and_recapture(
         client.sessions.update_status(s.session_id, "Approved")
     assert type(err.value) is DiditAPIError and err.value.status_code == 400
 
-    assert capture(app, data_dir, s.session_token, ENROL)["status"] == "Approved"
+    assert capture(app, data_dir, s.session_token)["status"] == "Approved"
     declined = client.sessions.update_status(s.session_id, "Declined", comment="looks off")
     assert declined.session_id == s.session_id
     decision = client.sessions.get_decision(s.session_id)
@@ -404,7 +452,7 @@ def test_update_status_resubmit_and_recapture(
     assert decision.resubmit_info.nodes == ["feature_liveness:LIVENESS"]
 
     # The user redoes the step on the same hosted session; the service decides it again.
-    again = capture(app, data_dir, s.session_token, LIVE)
+    again = capture(app, data_dir, s.session_token, LIVE_CLIP, WINDOWS[2])
     assert again["status"] == "Approved", again
     assert client.sessions.get_decision(s.session_id).status == SessionStatus.APPROVED
 
@@ -488,6 +536,10 @@ def test_reauth_another_person_is_declined(client: Didit, reauth: dict) -> None:
     decision = client.sessions.get_decision(s.session_id)
     assert decision.status == SessionStatus.DECLINED
     assert decision.face_matches[0].status == "Declined"
+    # Declined for the match, not for liveness: the burst was live, the reference another
+    # person's portrait given at creation.
+    assert decision.liveness_checks[0].status == "Approved"
+    assert decision.face_matches[0].model_extra["source_image_session_id"] == s.session_id
     assert decision.biometrics.face_match is False
     assert decision.has_warning("LOW_FACE_MATCH_SIMILARITY")
     assert client.sessions.poll_decision(s.session_id, timeout=10).status == SessionStatus.DECLINED
@@ -768,7 +820,7 @@ def test_cli_webhook_verify_accepts_a_real_delivery(
 def test_cli_session_pdf_and_resubmit(app: App, client: Didit, data_dir: Path, tmp_path: Path) -> None:
     vendor = unique("sdk-cli-pdf")
     s = client.sessions.create(vendor, workflow_id=app.workflows["kyc"])
-    assert capture(app, data_dir, s.session_token, ENROL)["status"] == "Approved"
+    assert capture(app, data_dir, s.session_token)["status"] == "Approved"
 
     out = tmp_path / "cli.pdf"
     res = _cli(app, "session", "pdf", s.session_id, "-o", str(out), "--json")
