@@ -376,3 +376,18 @@ test('a passive session\'s summary carries no challenge and refuses multi-frame 
   // A passive workflow takes a burst: the field to fix is named.
   assert.ok(r.body.burst, JSON.stringify(r.body));
 });
+
+test('ACTIVE_3D: a step frame decoded and refused costs an attempt and spends the challenge', { timeout: 60_000 }, async () => {
+  const s = await session('biometric_authentication_active_3d', 'turn-garbage');
+  const c = (await issue(s.session_token)).body;
+  let r = await step(s.session_token, c.id, 0, [CLIP[130], Buffer.from('not an image at all')]);
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.match(r.body.frames[0], /Frame 1/);
+  const item = await livenessOf(s.session_id);
+  declined(item);
+  assert.ok(item.warnings.some((w) => w.risk === 'NO_FACE_DETECTED'), JSON.stringify(item.warnings));
+  const decision = await api('GET', `/session/${s.session_id}/decision/`);
+  assert.equal(decision.body.status, 'In Progress', 'attempts remain');
+  r = await step(s.session_token, c.id, 0, [CLIP[130]]);
+  assert.equal(r.status, 409, 'the challenge was spent by that attempt');
+});

@@ -104,7 +104,11 @@ impl User {
             .enumerate()
             .map(|(k, y)| {
                 self.seed += 1;
-                let sway = if self.seed.is_multiple_of(2) { 0.3 } else { -0.3 };
+                let sway = if self.seed.is_multiple_of(2) {
+                    0.3
+                } else {
+                    -0.3
+                };
                 frame(y + 0.3 * (k as f32).sin(), sway, self.seed)
             })
             .collect()
