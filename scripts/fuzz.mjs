@@ -37,6 +37,7 @@ export const FALLBACK_ROUTES = [
   ['GET', '/hosted/v1/{token}'],
   ['GET', '/hosted/v1/{token}/qr.svg'],
   ['POST', '/hosted/v1/{token}/challenge'],
+  ['POST', '/hosted/v1/{token}/challenge/{id}/steps/{n}'],
   ['POST', '/hosted/v1/{token}/capture'],
   ['GET', '/session/{token}/'],
   ['GET', '/{lang}/session/{token}/'],
@@ -249,6 +250,10 @@ function formBody(r, pattern) {
     addImage('user_image');
     if (r.chance(0.9)) addImage('ref_image');
   }
+  if (pattern.includes('steps')) {
+    const n = r.pick([0, 1, 8, 16, 17]);
+    for (let i = 0; i < n; i++) addImage('frames');
+  }
   if (pattern.includes('capture')) {
     // A passive workflow takes a burst; one picture (`frame`) and a challenge's frames are
     // refused there, as a burst is by an active one: all three kinds go to every session.
@@ -282,6 +287,7 @@ function fill(r, pattern, ctx) {
   return pattern
     .replace('{id}', () => encodeURIComponent(r.chance(0.5) && ctx.sessionIds.length ? r.pick(ctx.sessionIds) : r.pick(['nope', 'aaaaaaaa-0000-4000-8000-000000000000', 'x'.repeat(2000), '💥', '%00', '..'])))
     .replace('{token}', () => (r.chance(0.6) && ctx.tokens.length ? r.pick(ctx.tokens) : encodeURIComponent(r.pick(['nope', 'x'.repeat(500), '..', '🙂']))))
+    .replace('{n}', () => r.pick(['0', '1', '3', '-1', 'x', '99999999999999999999']))
     .replace('{lang}', () => r.pick(['en', 'es', 'xx', 'ar']));
 }
 

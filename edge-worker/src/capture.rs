@@ -119,7 +119,7 @@ pub async fn handle(
 }
 
 /// The uploaded files of a repeated field, each within the per-frame limit.
-async fn files(form: &FormData, field: &str) -> Result<Vec<Vec<u8>>, ApiError> {
+pub(crate) async fn files(form: &FormData, field: &str) -> Result<Vec<Vec<u8>>, ApiError> {
     // How many is checked later, per kind; the route's body limit bounds what is read here.
     let entries = form.get_all(field).unwrap_or_default();
     let mut frames = Vec::with_capacity(entries.len());
@@ -222,7 +222,7 @@ fn measure_frames(
     Ok((observed, analysis))
 }
 
-fn frame_error(field: &str, i: usize, e: PipelineError) -> ApiError {
+pub(crate) fn frame_error(field: &str, i: usize, e: PipelineError) -> ApiError {
     match e {
         PipelineError::Model { .. } => internal("pipeline", e),
         input => FieldErrors::single(field, format!("Frame {i}: {input}")),

@@ -6,8 +6,8 @@
 
 use facegate_pipeline::challenge::Challenge;
 use facegate_sessions::{
-    Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError, TemplateRow,
-    Write,
+    ActiveRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError,
+    TemplateRow, Write,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -120,6 +120,7 @@ impl D1Store {
                 let ids = text(&encode(ids)?);
                 for sql in [
                     "DELETE FROM challenges WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+                    "DELETE FROM active_challenges WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM templates WHERE application_id = ?1 AND source_session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM webhook_deliveries WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM sessions WHERE application_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
@@ -149,6 +150,24 @@ impl D1Store {
                 "DELETE FROM challenges WHERE application_id = ?1 AND session_id = ?2",
                 &[text(application_id), text(session_id)],
             )?),
+            Write::PutActive {
+                application_id,
+                session_id,
+                row,
+            } => {
+                // The same guard as a session update: a row is inserted (and refused) exactly
+                // when the stored revision is not the one the writer read (0: no row).
+                out.push(self.statement(
+                    "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE COALESCE( \
+                     (SELECT revision FROM active_challenges WHERE application_id = ?2 AND session_id = ?1), 0) <> ?3",
+                    &[text(session_id), text(application_id), int(row.revision - 1)],
+                )?);
+                out.push(self.statement(
+                    "INSERT INTO active_challenges (session_id, application_id, revision, data) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (session_id) DO UPDATE SET revision = ?3, data = ?4 WHERE application_id = ?2",
+                    &[text(session_id), text(application_id), int(row.revision), text(&encode(row)?)],
+                )?);
+            }
             Write::PutTemplate(t) => out.push(self.statement(
                 "INSERT INTO templates (application_id, vendor_data, source_session_id, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (application_id, vendor_data) DO UPDATE SET source_session_id = ?3, blob = ?4, created_at = ?5",
@@ -540,6 +559,20 @@ impl Store for D1Store {
         let rows: Vec<DataRow> = self
             .rows(
                 "SELECT data FROM challenges WHERE application_id = ?1 AND session_id = ?2",
+                &[text(application_id), text(session_id)],
+            )
+            .await?;
+        rows.into_iter().next().map(|r| decode(&r.data)).transpose()
+    }
+
+    async fn get_active(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Option<ActiveRow>, StoreError> {
+        let rows: Vec<DataRow> = self
+            .rows(
+                "SELECT data FROM active_challenges WHERE application_id = ?1 AND session_id = ?2",
                 &[text(application_id), text(session_id)],
             )
             .await?;

@@ -89,7 +89,13 @@ pub async fn challenge(
     token: &str,
 ) -> std::result::Result<HttpResponse, ApiError> {
     let applications = apps::all(env).await?;
-    let challenge = svc.hosted_challenge(&applications, token).await?;
+    let challenge = svc
+        .hosted_challenge(
+            &applications,
+            token,
+            &facegate_pipeline::PipelineConfig::default().challenge,
+        )
+        .await?;
     Ok(HttpResponse::json(200, challenge))
 }
 

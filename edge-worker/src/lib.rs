@@ -16,6 +16,7 @@ mod ports;
 mod rate_limit;
 mod routes;
 pub mod standalone;
+mod steps;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 

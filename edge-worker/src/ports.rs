@@ -19,6 +19,9 @@ impl Clock for WorkerClock {
     fn now(&self) -> i64 {
         real_now() + DEV_OFFSET.load(Ordering::Relaxed)
     }
+    fn now_ms(&self) -> i64 {
+        worker::Date::now().as_millis() as i64 + DEV_OFFSET.load(Ordering::Relaxed) * 1000
+    }
 }
 
 /// Moves the clock forward so that it reads `to` now; never back (leases, backoffs and

@@ -16,7 +16,7 @@ use worker::{Context, Env, Request, Response, Result};
 use crate::app::{self, setting, url_policy, AppService};
 use crate::http::{self, internal};
 use crate::ports::WorkerIds;
-use crate::{apps, capture, deliver, hosted, models, rate_limit, standalone};
+use crate::{apps, capture, deliver, hosted, models, rate_limit, standalone, steps};
 
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let matched = match resolve(req.method().as_ref(), &req.path()) {
@@ -246,6 +246,9 @@ async fn dispatch(
         Route::HostedSummary(token) => json(hosted::summary(&svc, env, &token).await),
         Route::HostedQr(token) => hosted::qr_code(&svc, &token).await.map(Reply::Svg),
         Route::HostedChallenge(token) => json(hosted::challenge(&svc, env, &token).await),
+        Route::HostedChallengeStep(token, id, n) => {
+            json(steps::handle(&svc, env, &r.headers, r.body, (&token, &id, &n)).await)
+        }
         Route::HostedCapture(token) => {
             let outcome = capture::handle(&svc, env, &r.headers, r.body, &token).await;
             // Webhooks go out after the page has its answer; failures stay queued for the cron.

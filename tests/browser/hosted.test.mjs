@@ -212,6 +212,10 @@ test('ACTIVE_3D: the page asks for the server\'s head turns and sends the filmed
     const decision = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
     assert.equal(decision.liveness_checks[0].method, 'ACTIVE_3D');
     assert.ok(['Approved', 'Declined'].includes(decision.liveness_checks[0].status));
+    // The page answered every revealed step and the capture named that challenge: whatever
+    // failed, it was the frames, not the path.
+    const reasons = decision.liveness_checks[0].warnings.flatMap((w) => w.additional_data?.reasons ?? []).join('; ');
+    assert.doesNotMatch(reasons, /not finished|no ACTIVE_3D challenge|another challenge|answered no challenge/, reasons);
   } finally {
     await b.close();
   }

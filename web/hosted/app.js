@@ -364,7 +364,7 @@ async function attempt(checks) {
     const res = await fetch(`${api}/challenge`, { method: 'POST' });
     if (!res.ok) return { status: res.status, body: await res.json().catch(() => ({})) };
     const [{ runChallenge }, challenge] = await Promise.all([import('./challenge.js'), res.json()]);
-    form = await runChallenge({ challenge, video, stage: $('stage'), say });
+    form = await runChallenge({ challenge, video, stage: $('stage'), say, api });
   } else {
     // The user is steady now: the burst starts at once, while they still are.
     form = new FormData();

@@ -1,8 +1,13 @@
-// Active liveness challenges on the hosted page. The server chose the sequence (the summary's
-// `challenge`); this module only shows it, films the face while it runs, and returns the
-// frames labelled with their step for POST /hosted/v1/{token}/capture. The server decides.
+// Active liveness challenges on the hosted page. The server chose the sequence; this module
+// only shows it, films the face while it runs, and returns the form for
+// POST /hosted/v1/{token}/capture. The server decides.
 //
-//   const form = await runChallenge({ challenge, video, stage, say });
+// FLASHING comes whole and is answered in one upload. ACTIVE_3D is revealed one step at a
+// time (`challenge.step`): each step's frames go to POST {api}/challenge/{id}/steps/{n} as
+// soon as the hold is over, and the answer reveals the next step. The server times the frames
+// by its own clock, so the page films at the revealed cadence and sends at once.
+//
+//   const form = await runChallenge({ challenge, video, stage, say, api });
 //   form.append('precheck', …) // optional
 //   await fetch(`/hosted/v1/${token}/capture`, { method: 'POST', body: form });
 //
@@ -16,9 +21,11 @@ const JPEG_QUALITY = 0.85;
 const MAX_FRAMES = 16;
 /** After a colour appears, wait for the screen and the camera to catch up before a frame. */
 const FLASH_SETTLE_MS = 180;
-/** How long each head-turn step may take, and how often it is filmed meanwhile. */
-const TURN_STEP_MS = 1800;
-const TURN_FRAMES_PER_STEP = 2;
+/** Time given to turn the head before the hold begins (a turn takes about half a second). */
+const TURN_MS = 1000;
+/** Frames of the first (straight) step kept for the final capture: passive liveness and the
+ * face match run on the best of them. */
+const FINAL_FRAMES = 3;
 /** The photosensitivity warning stays this long before the first flash. */
 const FLASH_WARNING_MS = 2500;
 
@@ -29,13 +36,14 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => res
  * Runs `challenge` ({id, method: 'FLASHING'|'ACTIVE_3D', steps}) with the camera `video`,
  * drawing over `stage`, announcing cues through `say(key)`. Resolves to the FormData to post.
  */
-export async function runChallenge({ challenge, video, stage, say }) {
-  if (!challenge || !Array.isArray(challenge.steps) || challenge.steps.length === 0) {
-    throw new Error('runChallenge: no challenge steps');
-  }
+export async function runChallenge({ challenge, video, stage, say, api }) {
   const camera = frameGrabber(video);
   let shots;
-  if (challenge.method === 'FLASHING') {
+  if (challenge?.method === 'ACTIVE_3D' && challenge.step) {
+    shots = await runSteps(challenge, { camera, stage, say, api });
+  } else if (!challenge || !Array.isArray(challenge.steps) || challenge.steps.length === 0) {
+    throw new Error('runChallenge: no challenge steps');
+  } else if (challenge.method === 'FLASHING') {
     shots = await runFlashing(challenge.steps, { camera, video, stage, say });
   } else if (challenge.method === 'ACTIVE_3D') {
     shots = await runTurns(challenge.steps, { camera, stage, say });
@@ -141,6 +149,62 @@ const CUES = {
   up: { key: 'look_up', arrow: '↑' },
   down: { key: 'look_down', arrow: '↓' },
 };
+
+/**
+ * Films each revealed step from its reveal until its hold is over, one frame every
+ * `frame_interval_ms`, uploads it, and shows the next reveal. Returns the frames kept for the
+ * final capture. A step the server refuses (expired, replaced) ends the run: the capture then
+ * tells the user how it was decided.
+ */
+async function runSteps(challenge, { camera, stage, say, api }) {
+  const host = stage ?? document.body;
+  const arrow = element(
+    'div',
+    {
+      position: stage ? 'absolute' : 'fixed', left: '50%', top: '12%', transform: 'translateX(-50%)',
+      fontSize: '18vmin', lineHeight: '1', color: '#fff', textShadow: '0 0 12px rgba(0,0,0,0.8)',
+      pointerEvents: 'none', zIndex: '10',
+    },
+    host,
+  );
+  arrow.setAttribute('aria-hidden', 'true');
+  const kept = [];
+  let reveal = challenge.step;
+  try {
+    while (reveal) {
+      const cue = CUES[reveal.move] ?? CUES.straight;
+      // The arrow points the way the user turns, as they see themselves in the mirrored preview.
+      arrow.textContent = cue.arrow;
+      say(cue.key);
+      const interval = Math.max(50, reveal.frame_interval_ms ?? 200);
+      const filmFor = Math.min(TURN_MS + (reveal.hold_ms ?? 0), interval * (MAX_FRAMES - 1));
+      const start = performance.now();
+      const shots = [];
+      // On a schedule from the reveal, not after each grab: the server counts the frames
+      // against the time the step took, so the cadence must not drift slower.
+      for (let k = 0; ; k++) {
+        await sleep(Math.max(0, start + k * interval - performance.now()));
+        shots.push(await camera(reveal.step));
+        if (k * interval >= filmFor) break;
+      }
+      if (reveal.step === 0) kept.push(...shots.slice(-FINAL_FRAMES));
+      const form = new FormData();
+      shots.forEach((shot, i) => form.append('frames', shot.blob, `step-${reveal.step}-${i}.jpg`));
+      const res = await fetch(`${api}/challenge/${encodeURIComponent(challenge.id)}/steps/${reveal.step}`, { method: 'POST', body: form });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok || body.done) break;
+      reveal = body.step;
+    }
+  } finally {
+    arrow.remove();
+  }
+  return kept.map((shot) => ({ ...shot, step: 0 }));
+}
+
+// An ACTIVE_3D challenge sent whole (escalation on a passive workflow still asks for one):
+// a few frames per step, labelled, in one upload.
+const TURN_STEP_MS = 1800;
+const TURN_FRAMES_PER_STEP = 2;
 
 async function runTurns(steps, { camera, stage, say }) {
   const host = stage ?? document.body;

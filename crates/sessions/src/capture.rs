@@ -5,8 +5,11 @@
 //! is stored by one atomic `commit`.
 
 use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
+use facegate_pipeline::challenge::active::ActiveChallenge;
 use facegate_pipeline::challenge::escalate::{escalate, Escalation};
-use facegate_pipeline::challenge::{self, Challenge, FrameObservation, LivenessMethod};
+use facegate_pipeline::challenge::{
+    self, Challenge, ChallengeLimits, FrameObservation, LivenessMethod,
+};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::decide::{self, verdict, Effect, LivenessEvidence, Warning};
 use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessCheck};
@@ -18,7 +21,7 @@ use crate::render;
 use crate::routes::Directory;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
 use crate::state::{transition, Event};
-use crate::store::{Clock, Ids, Store, Write};
+use crate::store::{ActiveRow, Clock, Ids, Store, Write};
 use crate::types::{
     Application, Feature, ReferenceSource, Session, SessionStatus, Workflow, WorkflowType,
     FACE_MATCH_NODE, LIVENESS_NODE,
@@ -40,6 +43,10 @@ pub struct CaptureContext {
     /// The challenge last issued for this session (active liveness methods only); the
     /// capture must answer this one.
     pub challenge: Option<Challenge>,
+    /// An ACTIVE_3D workflow's challenge in progress (opened; `None` if spent or expired),
+    /// whose stored steps decide instead of client-labelled frames, and its row.
+    pub active: Option<ActiveChallenge>,
+    pub active_row: Option<ActiveRow>,
     /// Kyc only: the face already enrolled for this vendor_data by another session, and that
     /// session's id. A capture enrolling a different face must not silently replace it.
     pub enrolled: Option<(Embedding, String)>,
@@ -208,12 +215,22 @@ pub fn decide(
     };
     if let Some(method) = ctx.challenge_method() {
         let answer = evidence.challenge.as_ref();
-        let result = challenge::verify(
-            ctx.challenge.as_ref(),
-            answer.map(|a| a.challenge_id.as_str()),
-            answer.map_or(&[][..], |a| &a.frames),
-            &config.challenge,
-        );
+        let result = if steps_by_server(wf) {
+            crate::active::verify_capture(
+                ctx.active.as_ref(),
+                answer.map(|a| a.challenge_id.as_str()),
+                analysis.subject.as_ref().and_then(|s| s.embedding.as_ref()),
+                &config.challenge,
+                config.burst.same_person_cosine,
+            )
+        } else {
+            challenge::verify(
+                ctx.challenge.as_ref(),
+                answer.map(|a| a.challenge_id.as_str()),
+                answer.map_or(&[][..], |a| &a.frames),
+                &config.challenge,
+            )
+        };
         challenge::apply(
             &mut liveness,
             method,
@@ -243,6 +260,12 @@ pub fn decide(
         embedding,
         precheck: evidence.precheck,
     }
+}
+
+/// An ACTIVE_3D workflow is answered step by step (`active.rs`). Escalation's ACTIVE_3D on a
+/// passive workflow still takes one upload of client-labelled frames.
+fn steps_by_server(wf: &Workflow) -> bool {
+    wf.liveness_method == LivenessMethod::Active3d
 }
 
 /// A kyc capture of a face other than the enrolled one: the workflow's effect (In Review by
@@ -329,6 +352,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         &self,
         apps: &D,
         token: &str,
+        limits: &ChallengeLimits,
     ) -> Result<Value, ApiError> {
         let (s, wf) = self.session_by_token(apps, token).await?;
         let wf = wf.ok_or_else(|| {
@@ -341,6 +365,9 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             return Err(ApiError::Conflict(
                 "This session is already finished.".into(),
             ));
+        }
+        if steps_by_server(wf) {
+            return self.issue_active(&s, limits).await;
         }
         // A passive workflow has a challenge only while escalation's is outstanding: asking
         // again (a reloaded page) replaces it with a fresh one of the same method.
@@ -367,7 +394,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     /// The session a hosted-page token names (404 if none), and its workflow while the
     /// application still configures it.
-    async fn session_by_token<'a, D: Directory + ?Sized>(
+    pub(crate) async fn session_by_token<'a, D: Directory + ?Sized>(
         &self,
         apps: &'a D,
         token: &str,
@@ -448,6 +475,11 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         } else {
             None
         };
+        let (active, active_row) = if steps_by_server(wf) {
+            self.current_active(&next).await?
+        } else {
+            (None, None)
+        };
         let enrolled = match (wf.workflow_type, next.vendor_data.as_deref()) {
             (WorkflowType::Kyc, Some(vendor)) => self
                 .enrolled_face(app, vendor)
@@ -462,6 +494,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             reference,
             reference_session_id,
             challenge,
+            active,
+            active_row,
             enrolled,
         })
     }
@@ -611,6 +645,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         outcome: CaptureOutcome,
     ) -> Result<CaptureResult, ApiError> {
         let had_challenge = ctx.challenge.is_some();
+        let active_row = ctx.active_row.clone();
         let CaptureContext {
             application: app,
             session: s,
@@ -684,13 +719,17 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             self.enqueue_status(&app, &next, &mut writes)?;
         }
         let retry = next.status == SessionStatus::InProgress;
-        // A challenge answers one capture: replaying its frames must not pass again.
-        let challenge = if retry {
+        // A challenge answers one capture: replaying its frames must not pass again. A step-by-
+        // step one is forgotten (the page asks for a new one, within the session's limits).
+        let challenge = if retry && !steps_by_server(&wf) {
             self.draw_challenge(wf.liveness_method)?
         } else {
             None
         };
-        if wf.liveness_method.is_active() || had_challenge {
+        if let Some(row) = active_row.as_ref().filter(|r| r.current.is_some()) {
+            writes.push(self.clear_active(&next, row));
+        }
+        if (wf.liveness_method.is_active() && !steps_by_server(&wf)) || had_challenge {
             writes.push(match &challenge {
                 Some(c) => self.put_challenge(&next, c),
                 None => Write::DeleteChallenge {

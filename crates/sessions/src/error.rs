@@ -96,6 +96,10 @@ pub enum ApiError {
         reset: i64,
         retry_after: i64,
     },
+    /// 429 from a limit of the service rather than a request budget (ACTIVE_3D challenges
+    /// per session and their interval): `{"detail"}` and `Retry-After` seconds.
+    #[error("too many: {detail}")]
+    TooMany { detail: String, retry_after: i64 },
     /// 503: the service refuses or failed the work for now (an isolate without the memory
     /// for this request's images, a storage backend fault); nothing of the request was
     /// written, so it can be sent again after `retry_after` seconds (and with
@@ -131,7 +135,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::Gone(_) => 410,
             ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::TooMany { .. } => 429,
             ApiError::Unavailable { .. } => 503,
             ApiError::Internal(_) => 500,
         }
@@ -170,6 +174,13 @@ impl ApiError {
                     "Request was throttled. Expected available in {retry_after} seconds."
                 ))
             }
+            ApiError::TooMany {
+                detail: m,
+                retry_after,
+            } => {
+                headers.push(("Retry-After".to_owned(), retry_after.max(&1).to_string()));
+                detail(m)
+            }
             ApiError::Unavailable {
                 detail: m,
                 retry_after,
@@ -193,4 +204,36 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Backend(m) => ApiError::storage_unavailable(m),
         }
     }
+}
+
+/// A refusal of the step-by-step ACTIVE_3D protocol (nothing was recorded), in Didit's
+/// `{"detail"}` shape. `session_left_s`: how long the session still lives, the only honest
+/// `Retry-After` once its challenges are used up (a new session is needed after that).
+pub fn protocol_error(
+    e: facegate_pipeline::challenge::active::ProtocolError,
+    limits: &facegate_pipeline::challenge::ChallengeLimits,
+    session_left_s: i64,
+) -> ApiError {
+    use facegate_pipeline::challenge::active::ProtocolError as P;
+    let detail = format!("{}.", capitalised(&e.to_string()));
+    match e {
+        P::TooManyChallenges(_) => ApiError::TooMany {
+            detail,
+            retry_after: session_left_s,
+        },
+        P::TooSoon(since) => ApiError::TooMany {
+            detail,
+            retry_after: (i64::from(limits.min_issue_interval_ms) - since + 999) / 1000,
+        },
+        P::Expired => ApiError::Gone(detail),
+        P::WrongStep(_) | P::Unanswered(_) | P::NoMoreSteps => ApiError::Conflict(detail),
+        P::FrameCount { .. } => ApiError::BadRequest(detail),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

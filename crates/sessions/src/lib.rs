@@ -5,6 +5,7 @@
 //! The Cloudflare Worker is a thin adapter that implements `Store` over D1, runs the face
 //! pipeline between `begin_capture` and `finish_capture`, and sends the webhook outbox.
 
+pub mod active;
 pub mod capture;
 pub mod cipher;
 pub mod deliveries;
@@ -28,12 +29,15 @@ pub mod memory;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_active;
+#[cfg(test)]
 mod tests_capture_input;
 #[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]
 mod tests_store;
 
+pub use active::StepContext;
 pub use capture::{
     CaptureContext, CaptureEvidence, CaptureKind, CaptureOutcome, CaptureResult, ChallengeAnswer,
 };
@@ -51,6 +55,6 @@ pub use routes::{
 pub use service::Service;
 pub use state::{transition, Event};
 pub use store::{
-    Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+    ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
 pub use types::*;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::idempotency::IdempotencyRecord;
 use crate::store::{
-    Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+    ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
 use crate::types::{DeliveryRow, DeliveryStatus, Session, TemplateRow};
 
@@ -27,6 +27,8 @@ pub struct MemoryStore {
     pub claims: RefCell<BTreeMap<String, String>>,
     /// By (application_id, session_id): (challenge, issued_at).
     pub challenges: RefCell<BTreeMap<(String, String), (Challenge, i64)>>,
+    /// By (application_id, session_id).
+    pub active: RefCell<BTreeMap<(String, String), ActiveRow>>,
     /// By (application_id, key).
     pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
@@ -40,6 +42,7 @@ type Snapshot = (
     BTreeMap<(String, String), TemplateRow>,
     BTreeMap<String, DeliveryRow>,
     BTreeMap<(String, String), (Challenge, i64)>,
+    BTreeMap<(String, String), ActiveRow>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -106,10 +109,12 @@ impl MemoryStore {
             self.templates.borrow().clone(),
             self.deliveries.borrow().clone(),
             self.challenges.borrow().clone(),
+            self.active.borrow().clone(),
         )
     }
 
-    fn restore(&self, (sessions, templates, deliveries, challenges): Snapshot) {
+    fn restore(&self, (sessions, templates, deliveries, challenges, active): Snapshot) {
+        *self.active.borrow_mut() = active;
         *self.sessions.borrow_mut() = sessions;
         *self.templates.borrow_mut() = templates;
         *self.deliveries.borrow_mut() = deliveries;
@@ -149,6 +154,7 @@ impl MemoryStore {
                 self.challenges
                     .borrow_mut()
                     .retain(|(a, sid), _| !gone(a, sid));
+                self.active.borrow_mut().retain(|(a, sid), _| !gone(a, sid));
                 self.templates
                     .borrow_mut()
                     .retain(|_, t| !gone(&t.application_id, &t.source_session_id));
@@ -174,6 +180,18 @@ impl MemoryStore {
                 self.challenges
                     .borrow_mut()
                     .remove(&key(application_id, session_id));
+            }
+            Write::PutActive {
+                application_id,
+                session_id,
+                row,
+            } => {
+                let mut all = self.active.borrow_mut();
+                let k = key(application_id, session_id);
+                if all.get(&k).map_or(0, |r| r.revision) != row.revision - 1 {
+                    return Err(StoreError::Conflict);
+                }
+                all.insert(k, row.clone());
             }
             Write::PutTemplate(row) => {
                 self.templates
@@ -232,6 +250,18 @@ impl Store for MemoryStore {
             .borrow()
             .get(&(application_id.to_owned(), session_id.to_owned()))
             .map(|c| c.0.clone()))
+    }
+
+    async fn get_active(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Option<ActiveRow>, StoreError> {
+        Ok(self
+            .active
+            .borrow()
+            .get(&(application_id.to_owned(), session_id.to_owned()))
+            .cloned())
     }
 
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {
@@ -455,21 +485,29 @@ impl Store for MemoryStore {
     }
 }
 
-/// A clock the test moves by hand.
-pub struct FixedClock(pub Cell<i64>);
+/// A clock the test moves by hand: unix seconds, and milliseconds past them.
+pub struct FixedClock(pub Cell<i64>, pub Cell<i64>);
 
 impl FixedClock {
     pub fn at(t: i64) -> Self {
-        FixedClock(Cell::new(t))
+        FixedClock(Cell::new(t), Cell::new(0))
     }
     pub fn advance(&self, secs: i64) {
         self.0.set(self.0.get() + secs);
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        let t = self.now_ms() + ms;
+        self.0.set(t.div_euclid(1000));
+        self.1.set(t.rem_euclid(1000));
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> i64 {
         self.0.get()
+    }
+    fn now_ms(&self) -> i64 {
+        self.0.get() * 1000 + self.1.get()
     }
 }
 

@@ -88,6 +88,8 @@ pub enum Route {
     HostedPage(String),
     HostedSummary(String),
     HostedChallenge(String),
+    /// An ACTIVE_3D step's frames: token, challenge id, step number (as sent).
+    HostedChallengeStep(String, String, String),
     HostedCapture(String),
     HostedQr(String),
     Healthcheck,
@@ -149,6 +151,12 @@ const HOSTED_READ: Budget = Budget {
 };
 const HOSTED_CHALLENGE: Budget = Budget {
     class: "hosted-challenge",
+    per_minute: 30,
+};
+/// An ACTIVE_3D challenge has 3-4 steps and a session at most 5 challenges; each upload is
+/// up to 16 detections, so this bounds a token's CPU like the capture's budget.
+const HOSTED_STEP: Budget = Budget {
+    class: "hosted-step",
     per_minute: 30,
 };
 /// The pipeline runs per request, and a request refused before any frame is decoded costs no
@@ -258,6 +266,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("GET", "/hosted/v1/{token}/", SessionToken, HOSTED_READ, NO_BODY, |x| Route::HostedSummary(p(x))),
     spec("GET", "/hosted/v1/{token}/qr.svg", SessionToken, HOSTED_READ, NO_BODY, |x| Route::HostedQr(x[0].clone())),
     spec("POST", "/hosted/v1/{token}/challenge/", SessionToken, HOSTED_CHALLENGE, NO_BODY, |x| Route::HostedChallenge(x[0].clone())),
+    spec("POST", "/hosted/v1/{token}/challenge/{id}/steps/{n}/", SessionToken, HOSTED_STEP, CAPTURE, |x| Route::HostedChallengeStep(x[0].clone(), x[1].clone(), x[2].clone())),
     spec("POST", "/hosted/v1/{token}/capture/", SessionToken, HOSTED_CAPTURE, CAPTURE, |x| Route::HostedCapture(x[0].clone())),
     // The page is public HTML (an unknown token gets the page, which says the link is not
     // valid); the token's application only decides who may frame it.
@@ -344,6 +353,7 @@ impl Route {
             | Route::HostedSummary(t)
             | Route::HostedChallenge(t)
             | Route::HostedCapture(t)
+            | Route::HostedChallengeStep(t, ..)
             | Route::HostedQr(t) => Some(t),
             _ => None,
         }
@@ -351,7 +361,7 @@ impl Route {
 
     /// This route's row of the table.
     pub fn spec(&self) -> &'static RouteSpec {
-        let probe = ["x".to_owned()];
+        let probe = ["x".to_owned(), "x".to_owned(), "x".to_owned()];
         ROUTES
             .iter()
             .find(|s| std::mem::discriminant(&(s.build)(&probe)) == std::mem::discriminant(self))

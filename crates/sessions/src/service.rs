@@ -262,6 +262,13 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             expected_version: s.version,
         }];
         self.enqueue_status(app, &next, &mut writes)?;
+        // An ACTIVE_3D challenge in progress holds a face embedding and patch: never past the
+        // session's end.
+        if let Some(row) = self.store.get_active(&app.id, &s.id).await? {
+            if row.current.is_some() {
+                writes.push(self.clear_active(&next, &row));
+            }
+        }
         match self.store.commit(&writes).await {
             Ok(()) => Ok(next),
             // Someone else settled or changed it first: their row is the truth.

@@ -9,7 +9,9 @@
 //! token lookup (the hosted page knows nothing else) and the operator sweeps (expiry, outbox),
 //! which return rows carrying the application id they belong to.
 
+use facegate_pipeline::challenge::active::IssueHistory;
 use facegate_pipeline::challenge::Challenge;
+use serde::{Deserialize, Serialize};
 
 use crate::idempotency::IdempotencyRecord;
 use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
@@ -17,6 +19,31 @@ use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
 pub trait Clock {
     /// Unix seconds.
     fn now(&self) -> i64;
+    /// Unix milliseconds: the ACTIVE_3D protocol times a step's frames by the server's clock,
+    /// and a step lasts about a second.
+    fn now_ms(&self) -> i64;
+}
+
+/// A session's step-by-step ACTIVE_3D challenges: how many were issued (kept for the session's
+/// life, so deleting a spent challenge never resets the limit) and the one in progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActiveRow {
+    pub history: IssueHistory,
+    /// The challenge in progress (`None` once verified, spent or expired).
+    pub current: Option<SealedActive>,
+    /// Bumped by every write: a step's answer is stored only over the state it was checked
+    /// against, so two uploads of one step cannot both be recorded.
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SealedActive {
+    pub id: String,
+    /// Server milliseconds.
+    pub expires_at: i64,
+    /// The `ActiveChallenge` JSON under the template cipher (it holds a face embedding and a
+    /// face patch), hex.
+    pub sealed: String,
 }
 
 /// The platform's randomness failed. Never papered over with zeros: an all-zero nonce repeats
@@ -73,6 +100,13 @@ pub enum Write {
     DeleteChallenge {
         application_id: String,
         session_id: String,
+    },
+    /// The session's ACTIVE_3D row, written only if its revision is still `row.revision - 1`
+    /// (0: no row yet); else the commit fails with `Conflict`.
+    PutActive {
+        application_id: String,
+        session_id: String,
+        row: ActiveRow,
     },
     /// Insert or replace by (application_id, vendor_data).
     PutTemplate(TemplateRow),
@@ -172,6 +206,12 @@ pub trait Store {
         application_id: &str,
         session_id: &str,
     ) -> Result<Option<Challenge>, StoreError>;
+
+    async fn get_active(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Option<ActiveRow>, StoreError>;
 
     async fn get_template(
         &self,

@@ -1570,7 +1570,7 @@ fn summary(s: &Svc, a: &Application, token: &str) -> Value {
 
 /// `POST /hosted/v1/{token}/challenge`, wrapped as `{"challenge": …}` for the tests below.
 fn challenge_of(s: &Svc, a: &Application, token: &str) -> Value {
-    json!({"challenge": block_on(s.hosted_challenge(std::slice::from_ref(a), token)).expect("challenge")})
+    json!({"challenge": block_on(s.hosted_challenge(std::slice::from_ref(a), token, &Default::default())).expect("challenge")})
 }
 
 #[test]
@@ -1626,7 +1626,8 @@ fn passive_summary_is_unchanged_and_stores_no_challenge() {
         ]
     );
     assert_eq!(v["liveness_method"], "PASSIVE");
-    let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
+    let refused =
+        block_on(s.hosted_challenge(std::slice::from_ref(&a), &token, &Default::default()));
     assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
     assert!(s.store.challenges.borrow().is_empty());
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
@@ -1708,9 +1709,8 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     let (s, a) = (svc(), challenge_app());
     let (id, token) = session_on(&s, &a, TURNS, "u-done");
     challenge_of(&s, &a, &token);
-    assert!(block_on(s.store.get_challenge(&a.id, &id))
-        .unwrap()
-        .is_some());
+    let active = |id: &str| block_on(s.store.get_active(&a.id, id)).unwrap();
+    assert!(active(&id).unwrap().current.is_some());
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
     let r = block_on(s.finish_capture(
         ctx,
@@ -1719,11 +1719,10 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     .unwrap();
     assert_eq!(r.session.status, SessionStatus::Approved);
     assert!(r.challenge.is_none());
-    assert!(block_on(s.store.get_challenge(&a.id, &id))
-        .unwrap()
-        .is_none());
+    assert!(active(&id).unwrap().current.is_none());
     // A decided session gets no new challenge.
-    let refused = block_on(s.hosted_challenge(std::slice::from_ref(&a), &token));
+    let refused =
+        block_on(s.hosted_challenge(std::slice::from_ref(&a), &token, &Default::default()));
     assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
 
     let (id2, token2) = session_on(&s, &a, FLASH, "u-deleted");
@@ -1732,6 +1731,11 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
         .unwrap()
         .is_some());
     ok_body(block_on(s.delete(&a, &id2)));
+    ok_body(block_on(s.delete(&a, &id)));
+    assert!(
+        active(&id).is_none(),
+        "a deleted session's ACTIVE_3D row goes too"
+    );
     assert!(block_on(s.store.get_challenge(&a.id, &id2))
         .unwrap()
         .is_none());

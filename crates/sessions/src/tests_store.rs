@@ -396,7 +396,8 @@ fn re_enrolment_with_another_face_goes_to_review_and_keeps_the_enrolled_face() {
 fn one_frame_answers_no_challenge() {
     let (s, a) = (svc(), challenge_app());
     let (_, token) = session_on(&s, &a, FLASH, "u");
-    block_on(s.hosted_challenge(std::slice::from_ref(&a), &token)).expect("challenge");
+    block_on(s.hosted_challenge(std::slice::from_ref(&a), &token, &Default::default()))
+        .expect("challenge");
     let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).expect("begin");
     assert_eq!(ctx.workflow.liveness_method, LivenessMethod::Flashing);
     let o = decide(&ctx, live_selfie(emb(1)), &PipelineConfig::default());
