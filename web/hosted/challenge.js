@@ -33,7 +33,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 
 /**
- * Runs `challenge` ({id, method: 'FLASHING'|'ACTIVE_3D', steps}) with the camera `video`,
+ * Runs `challenge` (FLASHING: {id, method, steps}; ACTIVE_3D: {id, method, total_steps, step},
+ * the first step revealed) with the camera `video`,
  * drawing over `stage`, announcing cues through `say(key)`. Resolves to the FormData to post.
  */
 export async function runChallenge({ challenge, video, stage, say, api }) {
@@ -45,8 +46,6 @@ export async function runChallenge({ challenge, video, stage, say, api }) {
     throw new Error('runChallenge: no challenge steps');
   } else if (challenge.method === 'FLASHING') {
     shots = await runFlashing(challenge.steps, { camera, video, stage, say });
-  } else if (challenge.method === 'ACTIVE_3D') {
-    shots = await runTurns(challenge.steps, { camera, stage, say });
   } else {
     throw new Error(`runChallenge: unknown method ${challenge.method}`);
   }
@@ -199,43 +198,4 @@ async function runSteps(challenge, { camera, stage, say, api }) {
     arrow.remove();
   }
   return kept.map((shot) => ({ ...shot, step: 0 }));
-}
-
-// An ACTIVE_3D challenge sent whole (escalation on a passive workflow still asks for one):
-// a few frames per step, labelled, in one upload.
-const TURN_STEP_MS = 1800;
-const TURN_FRAMES_PER_STEP = 2;
-
-async function runTurns(steps, { camera, stage, say }) {
-  const host = stage ?? document.body;
-  const arrow = element(
-    'div',
-    {
-      position: stage ? 'absolute' : 'fixed', left: '50%', top: '12%', transform: 'translateX(-50%)',
-      fontSize: '18vmin', lineHeight: '1', color: '#fff', textShadow: '0 0 12px rgba(0,0,0,0.8)',
-      pointerEvents: 'none', zIndex: '10',
-    },
-    host,
-  );
-  arrow.setAttribute('aria-hidden', 'true');
-  // Never more frames than the server accepts: at most two per step, fewer for long sequences.
-  const perStep = Math.max(1, Math.min(TURN_FRAMES_PER_STEP, Math.floor(MAX_FRAMES / steps.length)));
-  const shots = [];
-  try {
-    for (const [i, step] of steps.entries()) {
-      const cue = CUES[step.move] ?? CUES.straight;
-      // The arrow points the way the user turns, as they see themselves in the mirrored preview.
-      arrow.textContent = cue.arrow;
-      say(cue.key);
-      const wait = TURN_STEP_MS / (perStep + 1);
-      for (let k = 0; k < perStep; k++) {
-        // The later frames of a step are the ones where the turn is complete.
-        await sleep(k === 0 ? wait * 1.6 : wait * 0.7);
-        shots.push(await camera(i));
-      }
-    }
-  } finally {
-    arrow.remove();
-  }
-  return shots;
 }

@@ -7,9 +7,7 @@
 use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
 use facegate_pipeline::challenge::active::ActiveChallenge;
 use facegate_pipeline::challenge::escalate::{escalate, Escalation};
-use facegate_pipeline::challenge::{
-    self, Challenge, ChallengeLimits, FrameObservation, LivenessMethod,
-};
+use facegate_pipeline::challenge::{self, Challenge, FrameObservation, LivenessMethod};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::decide::{self, verdict, Effect, LivenessEvidence, Warning};
 use facegate_pipeline::{Analysis, CheckStatus, Embedding, FaceMatch, LivenessCheck};
@@ -262,9 +260,9 @@ pub fn decide(
     }
 }
 
-/// An ACTIVE_3D workflow is answered step by step (`active.rs`). Escalation's ACTIVE_3D on a
-/// passive workflow still takes one upload of client-labelled frames.
-fn steps_by_server(wf: &Workflow) -> bool {
+/// An ACTIVE_3D workflow is answered step by step (`active.rs`); escalation never asks for
+/// ACTIVE_3D (see `capture`), so no client-labelled head turns are taken.
+pub(crate) fn steps_by_server(wf: &Workflow) -> bool {
     wf.liveness_method == LivenessMethod::Active3d
 }
 
@@ -317,125 +315,6 @@ fn strip_inline_images(l: &mut LivenessCheck, m: Option<&mut FaceMatch>) {
 }
 
 impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
-    /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera. A read only:
-    /// a desktop page polls it while the selfie is taken on a phone.
-    pub async fn hosted_summary<D: Directory + ?Sized>(
-        &self,
-        apps: &D,
-        token: &str,
-    ) -> Result<Value, ApiError> {
-        let (s, wf) = self.session_by_token(apps, token).await?;
-        let allowed_origins = apps
-            .application(&s.application_id)
-            .and_then(|app| app.settings.allowed_origins.clone());
-        let mut summary = json!({
-            "session_id": s.id,
-            "status": s.status,
-            "callback": s.callback,
-            // Which device returns to the integrator when the selfie is taken on a phone.
-            "callback_method": s.callback_method,
-            "callback_url": render::callback_redirect(&s),
-            "language": s.language,
-            "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
-        });
-        // Where the page may post its events; absent: any embedding origin.
-        if let Some(origins) = allowed_origins {
-            summary["allowed_origins"] = json!(origins);
-        }
-        Ok(summary)
-    }
-
-    /// `POST /hosted/v1/{token}/challenge`: a new challenge for an active-liveness session,
-    /// replacing any earlier one. The page asks once the face is in place, so that the sequence
-    /// is known as briefly as possible before the frames must show it.
-    pub async fn hosted_challenge<D: Directory + ?Sized>(
-        &self,
-        apps: &D,
-        token: &str,
-        limits: &ChallengeLimits,
-    ) -> Result<Value, ApiError> {
-        let (s, wf) = self.session_by_token(apps, token).await?;
-        let wf = wf.ok_or_else(|| {
-            ApiError::Conflict("The workflow of this session is no longer available.".into())
-        })?;
-        if self.clock.now() >= s.expires_at {
-            return Err(ApiError::Gone("This session has expired.".into()));
-        }
-        if !s.status.is_unfinished() {
-            return Err(ApiError::Conflict(
-                "This session is already finished.".into(),
-            ));
-        }
-        if steps_by_server(wf) {
-            return self.issue_active(&s, limits).await;
-        }
-        // A passive workflow has a challenge only while escalation's is outstanding: asking
-        // again (a reloaded page) replaces it with a fresh one of the same method.
-        let method = if wf.liveness_method.is_active() {
-            Some(wf.liveness_method)
-        } else if wf.liveness_escalation.enabled {
-            self.store
-                .get_challenge(&s.application_id, &s.id)
-                .await?
-                .map(|c| c.method)
-        } else {
-            None
-        };
-        let Some(challenge) = self.draw_challenge(method.unwrap_or_default())? else {
-            return Err(ApiError::Conflict(
-                "This session's workflow uses passive liveness: no challenge.".into(),
-            ));
-        };
-        self.store
-            .commit(&[self.put_challenge(&s, &challenge)])
-            .await?;
-        Ok(json!(challenge))
-    }
-
-    /// The session a hosted-page token names (404 if none), and its workflow while the
-    /// application still configures it.
-    pub(crate) async fn session_by_token<'a, D: Directory + ?Sized>(
-        &self,
-        apps: &'a D,
-        token: &str,
-    ) -> Result<(Session, Option<&'a Workflow>), ApiError> {
-        let s = self
-            .store
-            .get_session_by_token(token)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        let wf = apps
-            .application(&s.application_id)
-            .and_then(|app| app.workflow(&s.workflow_id));
-        Ok((s, wf))
-    }
-
-    /// A new challenge of an active method (`None` for PASSIVE).
-    fn draw_challenge(&self, method: LivenessMethod) -> Result<Option<Challenge>, ApiError> {
-        let id = self.ids.uuid()?;
-        let mut failed = None;
-        let c = challenge::choose(method, id, &mut |n| {
-            self.ids.below(n).unwrap_or_else(|e| {
-                failed = Some(e);
-                0
-            })
-        });
-        // A challenge drawn from failed randomness would be predictable: refuse it.
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(c),
-        }
-    }
-
-    fn put_challenge(&self, s: &Session, c: &Challenge) -> Write {
-        Write::PutChallenge {
-            application_id: s.application_id.clone(),
-            session_id: s.id.clone(),
-            challenge: c.clone(),
-            issued_at: self.clock.now(),
-        }
-    }
-
     /// The hosted page opened the session: marks it In Progress and returns what the
     /// pipeline needs. Refuses decided (409), expired (410) and unknown (404) tokens.
     pub async fn begin_capture<D: Directory + ?Sized>(
@@ -566,6 +445,12 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 setting,
                 ctx.session.escalations,
             ) {
+                // ACTIVE_3D is served one step at a time from challenges the page asks for
+                // itself; escalation answers in one response, so it asks for FLASHING.
+                let method = match method {
+                    LivenessMethod::Active3d => LivenessMethod::Flashing,
+                    other => other,
+                };
                 return self.escalate_capture(ctx, method).await;
             }
         }

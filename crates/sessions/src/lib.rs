@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod error;
 pub mod frames;
+pub mod hosted;
 pub mod idempotency;
 pub mod pdf;
 pub mod render;
