@@ -16,6 +16,8 @@ use crate::quality::Quality;
 
 pub mod active;
 pub mod escalate;
+#[cfg(any(test, feature = "testing"))]
+pub mod fixtures;
 pub mod flashing;
 pub mod texture;
 mod turns;

@@ -4,7 +4,8 @@
 //! in the pipeline's active_tests.rs; the protocol on the real clip is in
 //! crates/pipeline/tests/active_real.rs and tests/edge/challenge.test.mjs.
 
-use facegate_pipeline::challenge::{ChallengeLimits, FaceTrack, FrameObservation, Patch, Regions};
+use facegate_pipeline::challenge::fixtures::frame;
+use facegate_pipeline::challenge::{ChallengeLimits, FrameObservation};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::{CheckStatus, Embedding};
 use serde_json::Value;
@@ -19,59 +20,6 @@ use crate::ApiError;
 
 fn limits() -> ChallengeLimits {
     ChallengeLimits::default()
-}
-
-fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    move |n| {
-        x = x
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((x >> 33) % u64::from(n.max(1))) as u32
-    }
-}
-
-/// A face's luma as a camera films it: a textured pattern moved by `dx`, with fresh noise.
-fn camera_patch(dx: f32, seed: u64) -> Patch {
-    let mut noise = lcg(seed);
-    let (w, h) = (48u32, 48u32);
-    let luma = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f32 + dx, (i / w) as f32 + 0.2 * dx);
-            let v = 128.0
-                + 40.0 * (0.35 * x).sin() * (0.3 * y).cos()
-                + 30.0 * (0.004 * (x * x + 2.0 * y * y)).sin()
-                + (noise(3) as f32 - 1.0);
-            v.round() as u8
-        })
-        .collect();
-    Patch {
-        x: 100,
-        y: 80,
-        width: w,
-        height: h,
-        luma,
-    }
-}
-
-fn frame(yaw: f32, shift: f32, seed: u64) -> FrameObservation {
-    FrameObservation {
-        step: 0,
-        face: Some(FaceTrack {
-            bbox: [0.3 + yaw / 900.0, 0.2, 0.35, 0.45],
-            yaw,
-            pitch: 0.0,
-            roll: 0.0,
-            sharpness: 80.0,
-            chroma: None,
-            regions: Regions {
-                centre: None,
-                sides: None,
-                background: None,
-            },
-        }),
-        patch: Some(camera_patch(shift, seed)),
-    }
 }
 
 fn yaw_of(head: &Value) -> f32 {

@@ -8,16 +8,21 @@ use facegate_pipeline::config::PipelineConfig;
 use crate::capture::CaptureKind;
 use crate::error::{ApiError, FieldErrors};
 use crate::memory::block_on;
-use crate::tests::{app, bio_session, challenge_app, session_on, svc, token_of, FLASH, TURNS};
+use crate::tests::{app, bio_session, challenge_app, session_on, svc, token_of, Svc, FLASH, TURNS};
+use crate::types::Application;
 use crate::types::SessionStatus;
+
+fn session_id(s: &Svc, a: &Application) -> String {
+    bio_session(s, a, "user-1")["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
 
 #[test]
 fn refused_frames_cost_attempts_until_the_session_is_declined() {
     let (s, a) = (svc(), app());
-    let id = bio_session(&s, &a, "user-1")["session_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = session_id(&s, &a);
     let apps = vec![a.clone()];
     let config = PipelineConfig::default();
     let refuse = || {
@@ -60,10 +65,7 @@ fn refused_frames_cost_attempts_until_the_session_is_declined() {
 #[test]
 fn refusals_that_are_not_the_frames_fault_cost_nothing() {
     let (s, a) = (svc(), app());
-    let id = bio_session(&s, &a, "user-1")["session_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = session_id(&s, &a);
     let apps = vec![a.clone()];
     let config = PipelineConfig::default();
     for ours in [
@@ -83,10 +85,7 @@ fn refusals_that_are_not_the_frames_fault_cost_nothing() {
 #[test]
 fn a_passive_workflow_takes_a_burst_and_an_active_one_its_challenge_frames() {
     let (s, a) = (svc(), app());
-    let id = bio_session(&s, &a, "user-1")["session_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = session_id(&s, &a);
     let ctx =
         block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
     assert!(ctx.expect(CaptureKind::Burst).is_ok());

@@ -2,33 +2,12 @@
 //! checks. The same on the real clip is in tests/challenge_real.rs.
 
 use super::*;
-use crate::challenge::tests::{camera_patch, lcg};
-use crate::challenge::{FaceTrack, Regions};
+use crate::challenge::fixtures::{frame, lcg};
 
 const T0: i64 = 1_000_000;
 
 fn limits() -> ChallengeLimits {
     ChallengeLimits::default()
-}
-
-fn frame(yaw: f32, shift: f32, seed: u64) -> FrameObservation {
-    FrameObservation {
-        step: 0,
-        face: Some(FaceTrack {
-            bbox: [0.3 + yaw / 900.0, 0.2, 0.35, 0.45],
-            yaw,
-            pitch: 0.0,
-            roll: 0.0,
-            sharpness: 80.0,
-            chroma: None,
-            regions: Regions {
-                centre: None,
-                sides: None,
-                background: None,
-            },
-        }),
-        patch: Some(camera_patch(shift, 0.2 * shift, seed)),
-    }
 }
 
 fn person(k: usize) -> Embedding {

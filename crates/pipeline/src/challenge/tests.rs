@@ -1,6 +1,7 @@
 //! Sequence choice and the verification logic on constructed tracks. The same checks on real
 //! frames are in tests/challenge_real.rs.
 
+use super::fixtures::{camera_patch, lcg};
 use super::*;
 use crate::align::ARCFACE_TEMPLATE;
 
@@ -11,17 +12,6 @@ fn draws(values: &[u32]) -> impl FnMut(u32) -> u32 + '_ {
         let v = values[i % values.len()] % n;
         i += 1;
         v
-    }
-}
-
-/// A small linear congruential generator, so many sequences can be drawn deterministically.
-pub(super) fn lcg(seed: u64) -> impl FnMut(u32) -> u32 {
-    let mut s = seed;
-    move |n| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) % u64::from(n)) as u32
     }
 }
 
@@ -176,31 +166,6 @@ fn flash_challenge(cs: &[Colour]) -> Challenge {
                 ms: FLASH_MS,
             })
             .collect(),
-    }
-}
-
-/// A smooth luma pattern seen through a camera: shifted by (dx, dy) px (a head never quite
-/// still) plus noise from `seed` (the sensor's, drawn afresh each frame).
-pub(super) fn camera_patch(dx: f32, dy: f32, seed: u64) -> Patch {
-    let mut noise = lcg(seed);
-    let (w, h) = (48u32, 48u32);
-    let luma = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f32 + dx, (i / w) as f32 + dy);
-            // A chirp, so that no shift or flip of the pattern looks like another part of it.
-            let v = 128.0
-                + 40.0 * (0.35 * x).sin() * (0.3 * y).cos()
-                + 30.0 * (0.004 * (x * x + 2.0 * y * y)).sin()
-                + (noise(3) as f32 - 1.0);
-            v.round() as u8
-        })
-        .collect();
-    Patch {
-        x: 100,
-        y: 80,
-        width: w,
-        height: h,
-        luma,
     }
 }
 
