@@ -323,7 +323,7 @@ export function generate(r, routes, ctx) {
     }
   }
   // Which kind of capture a multipart capture body was (burst, frame or frames), for the report.
-  const capture = route.pattern.endsWith('/capture') && body instanceof FormData ? kind.match(/^(burst|frames|frame)=/)?.[1] ?? 'empty' : null;
+  const capture = /\/capture\/?$/.test(route.pattern) && body instanceof FormData ? kind.match(/^(burst|frames|frame)=/)?.[1] ?? 'empty' : null;
   return { route: `${route.method} ${route.pattern}`, method, path, init: { method, headers, body }, capture, what: `${method} ${path.slice(0, 120)} [${kind}]` };
 }
 
@@ -343,7 +343,7 @@ export async function routeTable(app) {
       const res = await fetch(`${app.origin}/internal/routes`, { headers: { authorization: `Bearer ${token}` } });
       if (res.ok) {
         const body = await res.json();
-        const rows = Array.isArray(body) ? body : body.routes;
+        const rows = Array.isArray(body) ? body : body.results ?? body.routes;
         if (Array.isArray(rows) && rows.length) return { routes: rows.map(({ method, pattern }) => ({ method, pattern })), source: '/internal/routes', token };
       }
     } catch {
@@ -406,6 +406,19 @@ export async function fuzz(app, { requests = 1000, seed = 1, concurrency = 4, lo
       renewing.delete(i);
     }
   };
+  // Every budget counts per minute: left alone, most of a long run would be answered 429 by
+  // the limiter and never reach a parser. With the development clock on (FACEGATE_DEV_CLOCK=1,
+  // set before the service starts), the operator moves it two minutes on every 100 requests,
+  // so each hundred starts with fresh budgets (and the limiter itself stays fuzzed).
+  let clockAt = Math.floor(Date.now() / 1000);
+  const nextWindow = async () => {
+    if (process.env.FACEGATE_DEV_CLOCK !== '1' || !app.operatorToken) return;
+    clockAt += 120;
+    await fetch(`${app.origin}/internal/housekeeping`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${app.operatorToken}`, 'x-facegate-dev-now': String(clockAt) },
+    }).catch(() => {});
+  };
   const captures = {};
   const r = rng(seed);
   const byRoute = {};
@@ -435,6 +448,7 @@ export async function fuzz(app, { requests = 1000, seed = 1, concurrency = 4, lo
     }
     sent += 1;
     if (sent % 100 === 0) {
+      await nextWindow();
       const mb = await memoryMb(app);
       if (mb !== null) peakMb = Math.max(peakMb ?? 0, mb);
       log(`${sent}/${requests} sent, ${failures.length} failures, wasm memory ${mb} MB (peak ${peakMb})`);
@@ -461,6 +475,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const requests = arg('requests', 10_000);
   const seed = arg('seed', 20261204);
   const concurrency = arg('concurrency', 4);
+  process.env.FACEGATE_DEV_CLOCK = '1';
   const app = await spawnApp();
   let report;
   try {

@@ -9,6 +9,8 @@ import { spawnApp } from './harness.mjs';
 
 let app;
 before(async () => {
+  // The fuzzer moves the development clock on to fresh rate-limit windows (see scripts/fuzz.mjs).
+  process.env.FACEGATE_DEV_CLOCK = '1';
   app = await spawnApp();
 });
 after(async () => {
