@@ -89,18 +89,12 @@ pub async fn handle(
             })
         }
         None => {
-            let bounds = pipeline.config.burst;
-            if !(bounds.min_frames..=bounds.max_frames).contains(&frames.len()) {
-                return Err(FieldErrors::single(
-                    "burst",
-                    format!(
-                        "Send {} to {} frames of the steady moment (about 0.13 s apart); {} were sent.",
-                        bounds.min_frames,
-                        bounds.max_frames,
-                        frames.len()
-                    ),
-                ));
-            }
+            // Before any frame is decoded: a wrong count costs no attempt.
+            pipeline
+                .config
+                .burst
+                .check_count(frames.len())
+                .map_err(|e| FieldErrors::single("burst", e.to_string()))?;
             measure_burst(&pipeline, &frames).map(|burst| CaptureEvidence {
                 analysis: burst.best_frame_analysis(),
                 burst: Some(burst),

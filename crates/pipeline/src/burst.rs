@@ -197,16 +197,22 @@ impl BurstAnalysis {
     }
 }
 
+impl BurstConfig {
+    /// Refuses a frame count no burst has, before anything is decoded.
+    pub fn check_count(&self, sent: usize) -> Result<(), BurstError> {
+        if (self.min_frames..=self.max_frames).contains(&sent) {
+            return Ok(());
+        }
+        Err(BurstError::Input(format!(
+            "send {} to {} frames of the steady moment (about 0.13 s apart); {sent} were sent",
+            self.min_frames, self.max_frames
+        )))
+    }
+}
+
 /// Refuses what cannot be a burst from one camera before any model runs.
 pub fn validate(frames: &[RgbImage], config: &BurstConfig) -> Result<(), BurstError> {
-    if frames.len() < config.min_frames || frames.len() > config.max_frames {
-        return Err(BurstError::Input(format!(
-            "a capture needs {} to {} frames, {} were sent",
-            config.min_frames,
-            config.max_frames,
-            frames.len()
-        )));
-    }
+    config.check_count(frames.len())?;
     let (w, h) = frames[0].dimensions();
     if let Some(i) = frames.iter().position(|f| f.dimensions() != (w, h)) {
         let (wi, hi) = frames[i].dimensions();
