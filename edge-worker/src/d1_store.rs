@@ -5,9 +5,11 @@
 //! the operator sweeps.
 
 use facegate_pipeline::challenge::Challenge;
+mod audit;
+
 use facegate_sessions::{
-    ActiveRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError,
-    TemplateRow, Write,
+    ActiveRow, AuditRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store,
+    StoreError, TemplateRow, Write,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -194,6 +196,12 @@ impl D1Store {
                 ),
                 &delivery_args(d)?,
             )?),
+            Write::RequeueDelivery {
+                application_id,
+                id,
+                now,
+            } => out.push(self.requeue_delivery(application_id, id, *now)?),
+            Write::InsertAudit(r) => out.push(self.insert_audit(r)?),
         }
         Ok(())
     }
@@ -661,6 +669,26 @@ impl Store for D1Store {
             )
             .await?;
         rows.into_iter().map(DeliveryRow::try_from).collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        self.delivery(application_id, id).await
+    }
+
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
+        self.vendor_data(application_id).await
+    }
+
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_rows(application_id, session_id).await
     }
 
     async fn get_idempotency(

@@ -15,7 +15,7 @@ use crate::idempotency::IdempotencyRecord;
 use crate::store::{
     ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
-use crate::types::{DeliveryRow, DeliveryStatus, Session, TemplateRow};
+use crate::types::{AuditRow, DeliveryRow, DeliveryStatus, Session, TemplateRow};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -31,6 +31,8 @@ pub struct MemoryStore {
     pub active: RefCell<BTreeMap<(String, String), ActiveRow>>,
     /// By (application_id, key).
     pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
+    /// Insert-only, like the D1 `audit_log` table.
+    pub audit: RefCell<Vec<AuditRow>>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,
@@ -43,6 +45,7 @@ type Snapshot = (
     BTreeMap<String, DeliveryRow>,
     BTreeMap<(String, String), (Challenge, i64)>,
     BTreeMap<(String, String), ActiveRow>,
+    Vec<AuditRow>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -110,10 +113,12 @@ impl MemoryStore {
             self.deliveries.borrow().clone(),
             self.challenges.borrow().clone(),
             self.active.borrow().clone(),
+            self.audit.borrow().clone(),
         )
     }
 
-    fn restore(&self, (sessions, templates, deliveries, challenges, active): Snapshot) {
+    fn restore(&self, (sessions, templates, deliveries, challenges, active, audit): Snapshot) {
+        *self.audit.borrow_mut() = audit;
         *self.active.borrow_mut() = active;
         *self.sessions.borrow_mut() = sessions;
         *self.templates.borrow_mut() = templates;
@@ -220,6 +225,28 @@ impl MemoryStore {
                 {
                     d.insert(row.id.clone(), row.clone());
                 }
+            }
+            Write::RequeueDelivery {
+                application_id,
+                id,
+                now,
+            } => {
+                if let Some(r) = self.deliveries.borrow_mut().get_mut(id) {
+                    if &r.application_id == application_id {
+                        r.status = DeliveryStatus::Pending;
+                        r.attempt = 0;
+                        r.next_attempt_at = *now;
+                        r.updated_at = *now;
+                        self.claims.borrow_mut().remove(id);
+                    }
+                }
+            }
+            Write::InsertAudit(row) => {
+                let mut all = self.audit.borrow_mut();
+                if all.iter().any(|r| r.id == row.id) {
+                    return Err(StoreError::Backend("UNIQUE constraint failed".into()));
+                }
+                all.push(row.clone());
             }
         }
         Ok(())
@@ -455,6 +482,55 @@ impl Store for MemoryStore {
             .collect();
         rows.sort_by_key(|r| r.created_at);
         Ok(rows)
+    }
+
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        Ok(self
+            .deliveries
+            .borrow()
+            .get(id)
+            .filter(|r| r.application_id == application_id)
+            .cloned())
+    }
+
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut all: Vec<String> = self
+            .sessions
+            .borrow()
+            .values()
+            .filter(|s| s.application_id == application_id)
+            .filter_map(|s| s.vendor_data.clone())
+            .chain(
+                self.templates
+                    .borrow()
+                    .keys()
+                    .filter(|(a, _)| a == application_id)
+                    .map(|(_, v)| v.clone()),
+            )
+            .collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(self
+            .audit
+            .borrow()
+            .iter()
+            .filter(|r| {
+                r.application_id == application_id && r.session_id.as_deref() == Some(session_id)
+            })
+            .cloned()
+            .collect())
     }
 
     async fn get_idempotency(

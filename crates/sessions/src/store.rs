@@ -14,7 +14,7 @@ use facegate_pipeline::challenge::Challenge;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::IdempotencyRecord;
-use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
+use crate::types::{AuditRow, DeliveryRow, Session, SessionStatus, TemplateRow};
 
 pub trait Clock {
     /// Unix seconds.
@@ -121,6 +121,15 @@ pub enum Write {
     },
     /// Idempotent on (event_id, destination_id): an existing pair is left as it is.
     InsertDelivery(DeliveryRow),
+    /// A resend: the application's delivery becomes due at `now` again with a fresh retry
+    /// budget (pending, no sends counted, no claim). Another application's id matches nothing.
+    RequeueDelivery {
+        application_id: String,
+        id: String,
+        now: i64,
+    },
+    /// Insert only: audit rows are never updated or deleted (not even with their session).
+    InsertAudit(AuditRow),
 }
 
 /// Outbox rows one sender took for itself until `lease_until`.
@@ -237,6 +246,22 @@ pub trait Store {
         application_id: &str,
         session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError>;
+
+    /// Every vendor_data the application has a session or an enrolled face for (distinct).
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The audit rows naming that session of the application, in the order they were
+    /// written (D1: `rowid`), which the second-resolution `created_at` cannot tell apart.
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError>;
 
     /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
     async fn get_idempotency(
