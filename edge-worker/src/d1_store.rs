@@ -6,6 +6,7 @@
 
 use facegate_pipeline::challenge::Challenge;
 mod audit;
+mod users;
 
 use facegate_sessions::{
     ActiveRow, AuditRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store,
@@ -202,6 +203,14 @@ impl D1Store {
                 now,
             } => out.push(self.requeue_delivery(application_id, id, *now)?),
             Write::InsertAudit(r) => out.push(self.insert_audit(r)?),
+            Write::PutUser(u) => out.push(self.put_user(u)?),
+            Write::DeleteUser {
+                application_id,
+                vendor_data,
+            } => out.push(self.statement(
+                "DELETE FROM users WHERE application_id = ?1 AND vendor_data = ?2",
+                &[text(application_id), text(vendor_data)],
+            )?),
         }
         Ok(())
     }
@@ -677,6 +686,21 @@ impl Store for D1Store {
         id: &str,
     ) -> Result<Option<DeliveryRow>, StoreError> {
         self.delivery(application_id, id).await
+    }
+
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<facegate_sessions::user_records::UserRow>, StoreError> {
+        self.user(application_id, vendor_data).await
+    }
+
+    async fn user_rows(
+        &self,
+        application_id: &str,
+    ) -> Result<Vec<facegate_sessions::user_records::UserRow>, StoreError> {
+        self.users(application_id).await
     }
 
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {

@@ -197,6 +197,19 @@ async fn dispatch(
             json(reply)
         }
         Route::DeleteUsers => json(svc.delete_users(the(&mut app)?, &r.body).await),
+        Route::ListUsers => {
+            let url = r.req.url().map_err(|e| internal("url", e))?;
+            json(
+                svc.list_users(the(&mut app)?, url.query().unwrap_or(""))
+                    .await,
+            )
+        }
+        Route::CreateUser => json(svc.create_user(the(&mut app)?, &r.body).await),
+        Route::GetUser(v) => json(svc.get_user(the(&mut app)?, &v).await),
+        Route::UpdateUser(v) => json(svc.update_user(the(&mut app)?, &v, &r.body, false).await),
+        Route::UpdateUserStatus(v) => {
+            json(svc.update_user(the(&mut app)?, &v, &r.body, true).await)
+        }
         Route::ListReviews(id) => json(svc.list_reviews(the(&mut app)?, &id).await),
         Route::AddReview(id) => {
             let reply = svc.add_review(the(&mut app)?, &id, &r.body).await;

@@ -385,3 +385,30 @@ test('user deletion under attack: malformed bodies are 400s in Didit\'s shape an
   const still = await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } });
   assert.equal(still.status, 200, 'another tenant\'s delete_all deleted nothing of this one');
 });
+
+test('user records under attack: hostile vendor_data, malformed bodies, another tenant', async () => {
+  const headers = { 'x-api-key': app.apiKey, 'content-type': 'application/json' };
+  const made = await fetch(`${app.baseUrl}/users/create/`, { method: 'POST', headers, body: JSON.stringify({ vendor_data: "o'brien; DROP TABLE users;--" }) });
+  assert.equal(made.status, 201, await made.text());
+  const path = `${app.baseUrl}/users/${encodeURIComponent("o'brien; DROP TABLE users;--")}/`;
+  const got = await fetch(path, { headers });
+  assert.equal(got.status, 200);
+  assert.equal((await got.json()).vendor_data, "o'brien; DROP TABLE users;--");
+  for (const body of ['{', '[]', '{"status": {"$ne": 1}}', '{"metadata": "x"}', JSON.stringify({ approved_phones: Array(101).fill('1') }), JSON.stringify({ full_name: 'x'.repeat(300) })]) {
+    const res = await fetch(path, { method: 'PATCH', headers, body });
+    const text = await res.text();
+    assert.equal(res.status, 400, `${body.slice(0, 50)}: ${text}`);
+    JSON.parse(text);
+  }
+  const big = await fetch(path, { method: 'PATCH', headers, body: JSON.stringify({ metadata: { x: 'y'.repeat(70_000) } }) });
+  assert.equal(big.status, 413);
+  for (const key of [app.other.apiKey]) {
+    assert.equal((await fetch(path, { headers: { ...headers, 'x-api-key': key } })).status, 404);
+    assert.equal((await fetch(`${path}update-status/`, { method: 'PATCH', headers: { ...headers, 'x-api-key': key }, body: '{"status": "BLOCKED"}' })).status, 404);
+  }
+  assert.equal((await fetch(`${app.baseUrl}/users/?status=%27%20OR%201=1`, { headers })).status, 400);
+  assert.equal((await fetch(`${app.baseUrl}/users/${'x'.repeat(1001)}/`, { headers })).status, 404);
+  const still = await (await fetch(path, { headers })).json();
+  assert.equal(still.status, 'ACTIVE');
+  assert.equal(still.full_name, null);
+});

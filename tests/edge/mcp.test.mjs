@@ -461,3 +461,49 @@ test('users: didit_delete_users forgets the face and the sessions; a re-auth wit
   const refused = await callFails('didit_create_session', { workflow_id: dev.workflows.biometric_authentication, vendor_data: vendor });
   assert.match(refused, /Didit API 400 .*"portrait_image".*No stored face image was found/);
 });
+
+test('users: create, get, update, update-status and list through the tools', async () => {
+  const dev = await devJson();
+  const stamp = Date.now();
+  const enrolled = `mcp-u-enrolled-${stamp}`;
+  const kyc = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: enrolled });
+  assert.equal((await capture(kyc.session_token, 0)).status, 'Approved');
+  const got = await call('didit_get_user', { vendor_data: enrolled });
+  assert.equal(got.vendor_data, enrolled);
+  assert.equal(got.status, 'ACTIVE');
+  assert.equal(got.face_enrolled, true);
+  assert.equal(got.session_count, 1);
+
+  const made = `mcp-u-made ${stamp}`; // a space: the tool puts it in the path as is
+  const created = await call('didit_create_user', { vendor_data: made, full_name: 'Ada Lovelace', metadata: { plan: 'pro' } });
+  assert.equal(created.vendor_data, made);
+  assert.equal(created.status, 'ACTIVE');
+  const again = await callFails('didit_create_user', { vendor_data: made });
+  assert.match(again, /Didit API 400 .*already exists/);
+  const updated = await call('didit_update_user', { vendor_data: made, display_name: 'ada', date_of_birth: '1815-12-10' });
+  assert.equal(updated.display_name, 'ada');
+  assert.equal(updated.full_name, 'Ada Lovelace');
+  const flagged = await call('didit_update_user_status', { vendor_data: made, status: 'FLAGGED' });
+  assert.equal(flagged.status, 'FLAGGED');
+  assert.match(await callFails('didit_update_user_status', { vendor_data: made, status: 'GONE' }), /Didit API 400 .*"status"/);
+  assert.match(await callFails('didit_get_user', { vendor_data: `nobody-${stamp}` }), /Didit API 404 /);
+
+  const page = await call('didit_list_users', { limit: '100' });
+  const names = page.results.map((u) => u.vendor_data);
+  assert.ok(names.includes(enrolled) && names.includes(made), names.join(' '));
+  const onlyFlagged = await fetch(`${app.baseUrl}/users/?status=FLAGGED&search=${encodeURIComponent(`made ${stamp}`)}`, { headers: { 'x-api-key': app.apiKey } });
+  const flaggedPage = await onlyFlagged.json();
+  assert.deepEqual(flaggedPage.results.map((u) => u.vendor_data), [made]);
+  const paged = await call('didit_list_users', { limit: '1', offset: '0' });
+  assert.equal(paged.results.length, 1);
+  assert.ok(paged.next?.includes('/users/?'), JSON.stringify(paged));
+
+  // Another application sees none of them.
+  const theirs = await fetch(`${app.baseUrl}/users/${encodeURIComponent(made)}/`, { headers: { 'x-api-key': app.other.apiKey } });
+  assert.equal(theirs.status, 404);
+
+  // Deleting the user removes its record as well.
+  assert.deepEqual(await call('didit_delete_users', { vendor_data_list: [made, enrolled] }), { success: true });
+  assert.match(await callFails('didit_get_user', { vendor_data: made }), /Didit API 404 /);
+  assert.match(await callFails('didit_get_user', { vendor_data: enrolled }), /Didit API 404 /);
+});

@@ -43,6 +43,7 @@ async function snapshot(sessionId) {
     decision: await get(`/v3/session/${sessionId}/decision/`),
     webhooks: await get(`/v3/session/${sessionId}/webhooks/`),
     reviews: await get(`/v3/sessions/${sessionId}/reviews/`),
+    user: await get('/v3/users/victim-user/'),
     destinations: await get('/v3/webhook/destinations/'),
   };
 }
@@ -61,6 +62,10 @@ function bodies(pattern, method, victim) {
   if (pattern.endsWith('/users/delete/')) {
     return [JSON.stringify({ vendor_data_list: [victim.vendorData] }), JSON.stringify({ delete_all: true })];
   }
+  if (pattern.startsWith('/v3/users/') && method === 'PATCH') {
+    return [JSON.stringify({ status: 'BLOCKED', full_name: 'cross-tenant' })];
+  }
+  if (pattern === '/v3/users/create/') return [JSON.stringify({ vendor_data: victim.vendorData, status: 'BLOCKED' })];
   if (pattern.includes('/reviews/')) return [JSON.stringify({ new_status: 'Declined', comment: 'cross-tenant' })];
   if (pattern.includes('update-status')) return [JSON.stringify({ new_status: 'Declined', comment: 'cross-tenant' })];
   if (pattern.endsWith('/sessions/delete/')) {
@@ -103,7 +108,11 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
 
   let sent = 0;
   for (const pattern of patterns) {
-    const ids = pattern.includes('/webhook/destinations/') ? [destinationId] : [s.session_id, String(victim.number)];
+    const ids = pattern.includes('/webhook/destinations/')
+      ? [destinationId]
+      : pattern.includes('{vendor}')
+        ? [victim.vendorData]
+        : [s.session_id, String(victim.number)];
     for (const id of ids) {
       // A resend names the first tenant's destination and one of its real deliveries.
       const path = pattern.replace('{delivery}', before.webhooks.results[0].uuid).replace(/\{[a-z_]+\}/g, id);
@@ -116,7 +125,10 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
             assert.ok(!res.text.includes(secret), `${method} ${path} showed the first tenant's ${secret}: ${res.text}`);
           }
           // Only the other tenant's own collections and the stateless APIs may answer 2xx.
-          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/'].includes(pattern);
+          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/'].includes(pattern)
+            // vendor_data names a user per application: the walk's create above made the other
+            // tenant its own "victim-user", which it may read and change (its own, not ours).
+            || pattern.startsWith('/v3/users/{vendor}/');
           const stateless = pattern.includes('passive-liveness') || pattern.includes('face-match');
           if (res.status < 300 && !ownCollection && !stateless) {
             assert.fail(`${method} ${path} answered ${res.status} to another tenant: ${res.text}`);
@@ -136,6 +148,7 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   assert.deepEqual(afterwards.decision, before.decision, 'decision unchanged');
   assert.deepEqual(afterwards.webhooks, before.webhooks, 'webhook log unchanged');
   assert.deepEqual(afterwards.reviews, before.reviews, 'no review or audit row added');
+  assert.deepEqual(afterwards.user, before.user, 'the user record unchanged');
   assert.deepEqual(afterwards.destinations, before.destinations, 'destinations unchanged');
   // The first tenant's user is still enrolled: a re-auth without a portrait is accepted.
   const reauth = await call(app.apiKey, 'POST', '/v3/session/', JSON.stringify({ workflow_id: app.workflows.biometric_authentication, vendor_data: 'victim-user' }));

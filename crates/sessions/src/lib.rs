@@ -23,6 +23,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod types;
+pub mod user_records;
 pub mod users;
 pub mod validate;
 
@@ -41,6 +42,8 @@ mod tests_escalation;
 mod tests_reviews;
 #[cfg(test)]
 mod tests_store;
+#[cfg(test)]
+mod tests_user_records;
 #[cfg(test)]
 mod tests_users;
 

@@ -16,6 +16,7 @@ use crate::store::{
     ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
 use crate::types::{AuditRow, DeliveryRow, DeliveryStatus, Session, TemplateRow};
+use crate::user_records::UserRow;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -31,6 +32,8 @@ pub struct MemoryStore {
     pub active: RefCell<BTreeMap<(String, String), ActiveRow>>,
     /// By (application_id, key).
     pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
+    /// By (application_id, vendor_data).
+    pub users: RefCell<BTreeMap<(String, String), UserRow>>,
     /// Insert-only, like the D1 `audit_log` table.
     pub audit: RefCell<Vec<AuditRow>>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
@@ -46,6 +49,7 @@ type Snapshot = (
     BTreeMap<(String, String), (Challenge, i64)>,
     BTreeMap<(String, String), ActiveRow>,
     Vec<AuditRow>,
+    BTreeMap<(String, String), UserRow>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -114,10 +118,15 @@ impl MemoryStore {
             self.challenges.borrow().clone(),
             self.active.borrow().clone(),
             self.audit.borrow().clone(),
+            self.users.borrow().clone(),
         )
     }
 
-    fn restore(&self, (sessions, templates, deliveries, challenges, active, audit): Snapshot) {
+    fn restore(
+        &self,
+        (sessions, templates, deliveries, challenges, active, audit, users): Snapshot,
+    ) {
+        *self.users.borrow_mut() = users;
         *self.audit.borrow_mut() = audit;
         *self.active.borrow_mut() = active;
         *self.sessions.borrow_mut() = sessions;
@@ -240,6 +249,19 @@ impl MemoryStore {
                         self.claims.borrow_mut().remove(id);
                     }
                 }
+            }
+            Write::PutUser(u) => {
+                self.users
+                    .borrow_mut()
+                    .insert(key(&u.application_id, &u.vendor_data), u.clone());
+            }
+            Write::DeleteUser {
+                application_id,
+                vendor_data,
+            } => {
+                self.users
+                    .borrow_mut()
+                    .remove(&key(application_id, vendor_data));
             }
             Write::InsertAudit(row) => {
                 let mut all = self.audit.borrow_mut();
@@ -497,6 +519,28 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        Ok(self
+            .users
+            .borrow()
+            .get(&(application_id.to_owned(), vendor_data.to_owned()))
+            .cloned())
+    }
+
+    async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {
+        Ok(self
+            .users
+            .borrow()
+            .values()
+            .filter(|u| u.application_id == application_id)
+            .cloned()
+            .collect())
+    }
+
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
         let mut all: Vec<String> = self
             .sessions
@@ -506,6 +550,13 @@ impl Store for MemoryStore {
             .filter_map(|s| s.vendor_data.clone())
             .chain(
                 self.templates
+                    .borrow()
+                    .keys()
+                    .filter(|(a, _)| a == application_id)
+                    .map(|(_, v)| v.clone()),
+            )
+            .chain(
+                self.users
                     .borrow()
                     .keys()
                     .filter(|(a, _)| a == application_id)

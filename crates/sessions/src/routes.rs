@@ -87,6 +87,11 @@ pub enum Route {
     /// Destination id, delivery id.
     ResendDelivery(String, String),
     DeleteUsers,
+    ListUsers,
+    CreateUser,
+    GetUser(String),
+    UpdateUser(String),
+    UpdateUserStatus(String),
     PassiveLiveness,
     FaceMatch,
     /// The hosted page's HTML at the session URL (token in the path).
@@ -270,6 +275,11 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("DELETE", "/v3/webhook/destinations/{id}/", ApiKey, WRITE, NO_BODY, |x| Route::DeleteDestination(p(x))),
     spec("POST", "/v3/webhook/destinations/{id}/deliveries/{delivery}/resend/", ApiKey, WRITE, NO_BODY, |x| Route::ResendDelivery(x[0].clone(), x[1].clone())),
     spec("POST", "/v3/users/delete/", ApiKey, WRITE, BATCH_JSON, |_| Route::DeleteUsers),
+    spec("GET", "/v3/users/", ApiKey, READ, NO_BODY, |_| Route::ListUsers),
+    spec("POST", "/v3/users/create/", ApiKey, WRITE, SMALL_JSON, |_| Route::CreateUser),
+    spec("GET", "/v3/users/{vendor}/", ApiKey, READ, NO_BODY, |x| Route::GetUser(p(x))),
+    spec("PATCH", "/v3/users/{vendor}/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateUser(p(x))),
+    spec("PATCH", "/v3/users/{vendor}/update-status/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateUserStatus(p(x))),
     spec("POST", "/v3/passive-liveness/", ApiKey, BIOMETRIC, ONE_PHOTO, |_| Route::PassiveLiveness).no_replay(),
     spec("POST", "/v3/face-match/", ApiKey, BIOMETRIC, TWO_PHOTOS, |_| Route::FaceMatch).no_replay(),
     spec("GET", "/hosted/v1/{token}/", SessionToken, HOSTED_READ, NO_BODY, |x| Route::HostedSummary(p(x))),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::idempotency::IdempotencyRecord;
 use crate::types::{AuditRow, DeliveryRow, Session, SessionStatus, TemplateRow};
+use crate::user_records::UserRow;
 
 pub trait Clock {
     /// Unix seconds.
@@ -130,6 +131,12 @@ pub enum Write {
     },
     /// Insert only: audit rows are never updated or deleted (not even with their session).
     InsertAudit(AuditRow),
+    /// Insert or replace by (application_id, vendor_data).
+    PutUser(UserRow),
+    DeleteUser {
+        application_id: String,
+        vendor_data: String,
+    },
 }
 
 /// Outbox rows one sender took for itself until `lease_until`.
@@ -252,7 +259,16 @@ pub trait Store {
         id: &str,
     ) -> Result<Option<DeliveryRow>, StoreError>;
 
-    /// Every vendor_data the application has a session or an enrolled face for (distinct).
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<UserRow>, StoreError>;
+    /// Every user record of the application.
+    async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError>;
+
+    /// Every vendor_data the application has a session, an enrolled face or a user record
+    /// for (distinct).
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// The audit rows naming that session of the application, in the order they were

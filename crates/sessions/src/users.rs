@@ -137,7 +137,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .get_template(&app.id, vendor_data)
             .await?
             .is_some();
-        if ids.is_empty() && !enrolled {
+        let recorded = self.store.get_user(&app.id, vendor_data).await?.is_some();
+        if ids.is_empty() && !enrolled && !recorded {
             return Ok(0);
         }
         let n = ids.len() as u64;
@@ -154,6 +155,10 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             ids,
         });
         writes.push(Write::DeleteTemplate {
+            application_id: app.id.clone(),
+            vendor_data: vendor_data.to_owned(),
+        });
+        writes.push(Write::DeleteUser {
             application_id: app.id.clone(),
             vendor_data: vendor_data.to_owned(),
         });

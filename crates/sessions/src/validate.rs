@@ -651,7 +651,7 @@ pub struct ListQuery {
     pub raw: Vec<(String, String)>,
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -689,7 +689,12 @@ pub fn split_query(query: &str) -> Vec<(String, String)> {
 
 /// DRF's `_positive_int(strict=True, cutoff=max)`; anything unusable falls back to the
 /// default instead of failing, as DRF's paginator does.
-fn positive_int(v: Option<&str>, default: u64, strict: bool, cutoff: Option<u64>) -> u64 {
+pub(crate) fn positive_int(
+    v: Option<&str>,
+    default: u64,
+    strict: bool,
+    cutoff: Option<u64>,
+) -> u64 {
     match v.and_then(|s| s.trim().parse::<i64>().ok()) {
         Some(n) if n < 0 || (strict && n == 0) => default,
         Some(n) => {

@@ -84,7 +84,8 @@ impl D1Store {
         let rows: Vec<VendorRow> = self
             .rows(
                 "SELECT vendor_data FROM sessions WHERE application_id = ?1 AND vendor_data IS NOT NULL \
-                 UNION SELECT vendor_data FROM templates WHERE application_id = ?1 ORDER BY vendor_data",
+                 UNION SELECT vendor_data FROM templates WHERE application_id = ?1 \
+                 UNION SELECT vendor_data FROM users WHERE application_id = ?1 ORDER BY vendor_data",
                 &[text(application_id)],
             )
             .await?;
