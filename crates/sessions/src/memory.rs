@@ -2,6 +2,8 @@
 //! Behaves like the SQL store it stands in for: versioned updates, unique tokens, a
 //! never-reused session counter, idempotent delivery inserts.
 
+mod records;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -235,41 +237,10 @@ impl MemoryStore {
                     d.insert(row.id.clone(), row.clone());
                 }
             }
-            Write::RequeueDelivery {
-                application_id,
-                id,
-                now,
-            } => {
-                if let Some(r) = self.deliveries.borrow_mut().get_mut(id) {
-                    if &r.application_id == application_id {
-                        r.status = DeliveryStatus::Pending;
-                        r.attempt = 0;
-                        r.next_attempt_at = *now;
-                        r.updated_at = *now;
-                        self.claims.borrow_mut().remove(id);
-                    }
-                }
-            }
-            Write::PutUser(u) => {
-                self.users
-                    .borrow_mut()
-                    .insert(key(&u.application_id, &u.vendor_data), u.clone());
-            }
-            Write::DeleteUser {
-                application_id,
-                vendor_data,
-            } => {
-                self.users
-                    .borrow_mut()
-                    .remove(&key(application_id, vendor_data));
-            }
-            Write::InsertAudit(row) => {
-                let mut all = self.audit.borrow_mut();
-                if all.iter().any(|r| r.id == row.id) {
-                    return Err(StoreError::Backend("UNIQUE constraint failed".into()));
-                }
-                all.push(row.clone());
-            }
+            w @ (Write::RequeueDelivery { .. }
+            | Write::InsertAudit(_)
+            | Write::PutUser(_)
+            | Write::DeleteUser { .. }) => self.apply_record(w)?,
         }
         Ok(())
     }
@@ -511,12 +482,7 @@ impl Store for MemoryStore {
         application_id: &str,
         id: &str,
     ) -> Result<Option<DeliveryRow>, StoreError> {
-        Ok(self
-            .deliveries
-            .borrow()
-            .get(id)
-            .filter(|r| r.application_id == application_id)
-            .cloned())
+        Ok(self.delivery(application_id, id))
     }
 
     async fn get_user(
@@ -524,48 +490,15 @@ impl Store for MemoryStore {
         application_id: &str,
         vendor_data: &str,
     ) -> Result<Option<UserRow>, StoreError> {
-        Ok(self
-            .users
-            .borrow()
-            .get(&(application_id.to_owned(), vendor_data.to_owned()))
-            .cloned())
+        Ok(self.user(application_id, vendor_data))
     }
 
     async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {
-        Ok(self
-            .users
-            .borrow()
-            .values()
-            .filter(|u| u.application_id == application_id)
-            .cloned()
-            .collect())
+        Ok(self.users_of(application_id))
     }
 
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut all: Vec<String> = self
-            .sessions
-            .borrow()
-            .values()
-            .filter(|s| s.application_id == application_id)
-            .filter_map(|s| s.vendor_data.clone())
-            .chain(
-                self.templates
-                    .borrow()
-                    .keys()
-                    .filter(|(a, _)| a == application_id)
-                    .map(|(_, v)| v.clone()),
-            )
-            .chain(
-                self.users
-                    .borrow()
-                    .keys()
-                    .filter(|(a, _)| a == application_id)
-                    .map(|(_, v)| v.clone()),
-            )
-            .collect();
-        all.sort();
-        all.dedup();
-        Ok(all)
+        Ok(self.vendor_data(application_id))
     }
 
     async fn audit_for_session(
@@ -573,15 +506,7 @@ impl Store for MemoryStore {
         application_id: &str,
         session_id: &str,
     ) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(self
-            .audit
-            .borrow()
-            .iter()
-            .filter(|r| {
-                r.application_id == application_id && r.session_id.as_deref() == Some(session_id)
-            })
-            .cloned()
-            .collect())
+        Ok(self.audit_rows(application_id, session_id))
     }
 
     async fn get_idempotency(
