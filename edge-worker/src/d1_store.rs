@@ -5,9 +5,12 @@
 //! the operator sweeps.
 
 use facegate_pipeline::challenge::Challenge;
+mod audit;
+mod users;
+
 use facegate_sessions::{
-    ActiveRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store, StoreError,
-    TemplateRow, Write,
+    ActiveRow, AuditRow, Claim, DeliveryRow, IdempotencyRecord, Session, SessionFilter, Store,
+    StoreError, TemplateRow, Write,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -193,6 +196,20 @@ impl D1Store {
                      ON CONFLICT (event_id, destination_id) DO NOTHING"
                 ),
                 &delivery_args(d)?,
+            )?),
+            Write::RequeueDelivery {
+                application_id,
+                id,
+                now,
+            } => out.push(self.requeue_delivery(application_id, id, *now)?),
+            Write::InsertAudit(r) => out.push(self.insert_audit(r)?),
+            Write::PutUser(u) => out.push(self.put_user(u)?),
+            Write::DeleteUser {
+                application_id,
+                vendor_data,
+            } => out.push(self.statement(
+                "DELETE FROM users WHERE application_id = ?1 AND vendor_data = ?2",
+                &[text(application_id), text(vendor_data)],
             )?),
         }
         Ok(())
@@ -661,6 +678,41 @@ impl Store for D1Store {
             )
             .await?;
         rows.into_iter().map(DeliveryRow::try_from).collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        self.delivery(application_id, id).await
+    }
+
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<facegate_sessions::user_records::UserRow>, StoreError> {
+        self.user(application_id, vendor_data).await
+    }
+
+    async fn user_rows(
+        &self,
+        application_id: &str,
+    ) -> Result<Vec<facegate_sessions::user_records::UserRow>, StoreError> {
+        self.users(application_id).await
+    }
+
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
+        self.vendor_data(application_id).await
+    }
+
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_rows(application_id, session_id).await
     }
 
     async fn get_idempotency(

@@ -191,7 +191,38 @@ async fn dispatch(
         Route::BatchDelete => json(svc.batch_delete(the(&mut app)?, &r.body).await),
         Route::GetSession(id) => json(svc.get(the(&mut app)?, &id).await),
         Route::Decision(id) => json(svc.decision(the(&mut app)?, &id).await),
-        Route::UpdateStatus(id) => json(svc.update_status(the(&mut app)?, &id, &r.body).await),
+        Route::UpdateStatus(id) => {
+            let reply = svc.update_status(the(&mut app)?, &id, &r.body).await;
+            send_soon(r.env, r.ctx);
+            json(reply)
+        }
+        Route::DeleteUsers => json(svc.delete_users(the(&mut app)?, &r.body).await),
+        Route::ListUsers => {
+            let url = r.req.url().map_err(|e| internal("url", e))?;
+            json(
+                svc.list_users(the(&mut app)?, url.query().unwrap_or(""))
+                    .await,
+            )
+        }
+        Route::CreateUser => json(svc.create_user(the(&mut app)?, &r.body).await),
+        Route::GetUser(v) => json(svc.get_user(the(&mut app)?, &v).await),
+        Route::UpdateUser(v) => json(svc.update_user(the(&mut app)?, &v, &r.body, false).await),
+        Route::UpdateUserStatus(v) => {
+            json(svc.update_user(the(&mut app)?, &v, &r.body, true).await)
+        }
+        Route::ListReviews(id) => json(svc.list_reviews(the(&mut app)?, &id).await),
+        Route::AddReview(id) => {
+            let reply = svc.add_review(the(&mut app)?, &id, &r.body).await;
+            send_soon(r.env, r.ctx);
+            json(reply)
+        }
+        Route::ResendDelivery(destination, delivery) => {
+            let reply = svc
+                .resend_delivery(the(&mut app)?, &destination, &delivery)
+                .await;
+            send_soon(r.env, r.ctx);
+            json(reply)
+        }
         Route::DeleteSession(id) => json(svc.delete(the(&mut app)?, &id).await),
         Route::GeneratePdf(id) => {
             let decision = svc
@@ -251,13 +282,7 @@ async fn dispatch(
         }
         Route::HostedCapture(token) => {
             let outcome = capture::handle(&svc, env, &r.headers, r.body, &token).await;
-            // Webhooks go out after the page has its answer; failures stay queued for the cron.
-            let env = env.clone();
-            r.ctx.wait_until(async move {
-                if let Err(e) = deliver::due(&env).await {
-                    worker::console_error!("webhook delivery: {:?}", e);
-                }
-            });
+            send_soon(r.env, r.ctx);
             json(outcome)
         }
         Route::Healthcheck => json(Ok(http::json(200, crate::memory::health()))),
@@ -282,6 +307,16 @@ async fn dispatch(
     }
 }
 
+/// Webhooks a request queued go out after it has its answer; failures stay queued for the cron.
+fn send_soon(env: &Env, ctx: &Context) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = deliver::due(&env).await {
+            worker::console_error!("webhook delivery: {:?}", e);
+        }
+    });
+}
+
 /// The application of an API-key route (the router authenticated it).
 fn the(app: &mut Option<Application>) -> std::result::Result<&mut Application, ApiError> {
     app.as_mut()
@@ -298,13 +333,7 @@ async fn session_webhooks(
     let rows = svc.session_deliveries(app, id).await?;
     let results: Vec<serde_json::Value> = rows
         .iter()
-        .map(|d| {
-            json!({
-                "uuid": d.id, "event_id": d.event_id, "destination": d.destination_id, "url": d.url,
-                "webhook_type": d.webhook_type, "status": d.status, "attempts": d.attempt,
-                "last_response": d.last_response, "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
-            })
-        })
+        .map(facegate_sessions::deliveries::delivery_json)
         .collect();
     Ok(http::json(
         200,

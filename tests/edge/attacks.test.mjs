@@ -307,3 +307,108 @@ test('guessing keys or session tokens is metered per client: 429 past the budget
   const mine = await fetch(`${app.baseUrl}/sessions/`, { headers: { 'x-api-key': app.apiKey } });
   assert.equal(mine.status, 200);
 });
+
+test('reviews and resends under attack: malformed bodies, huge comments, unknown ids, another tenant', async () => {
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'review-attacks' });
+  const captured = await captureBurst(app, s.session_token);
+  assert.equal(captured.body.status, 'Approved', JSON.stringify(captured.body));
+  const url = `${app.baseUrl}/sessions/${s.session_id}/reviews/`;
+  const post = (body, key = app.apiKey, target = url) =>
+    fetch(target, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body });
+  const cases = [
+    ['{"new_status": "Approved"', 400, /JSON parse error/],
+    ['[]', 400, /Expected a dictionary/],
+    ['{"new_status": {"$ne": 1}}', 400, /new_status/],
+    ['{"new_status": "approved"}', 400, /is not a valid choice/],
+    ['{"new_status": "Kyc Expired"}', 400, /is not a valid choice/],
+    [JSON.stringify({ new_status: 'Declined', comment: 'x'.repeat(10_001) }), 400, /no more than 10000 characters/],
+    [JSON.stringify({ new_status: 'Declined', comment: { html: '<script>' } }), 400, /Not a valid string/],
+    // Past the route's body limit: refused before it is read.
+    [JSON.stringify({ new_status: 'Declined', comment: 'x'.repeat(70_000) }), 413, /limit/],
+  ];
+  for (const [body, status, pattern] of cases) {
+    const res = await post(body);
+    const text = await res.text();
+    assert.equal(res.status, status, `${body.slice(0, 60)}: ${text}`);
+    assert.match(text, pattern);
+    JSON.parse(text); // always Didit's JSON shape, never an HTML 500
+  }
+  assert.equal((await post('{"new_status": "Declined"}', app.other.apiKey)).status, 404);
+  assert.equal((await post('{"new_status": "Declined"}', app.apiKey, `${app.baseUrl}/sessions/00000000-0000-4000-8000-000000000000/reviews/`)).status, 404);
+  // A wrong key: 401, or 429 once this client's guesses are spent (the test before guesses).
+  assert.ok([401, 429].includes((await post('{"new_status": "Declined"}', 'sk_wrong')).status));
+  assert.equal((await fetch(url, { method: 'POST', body: '{"new_status": "Declined"}' })).status, 403);
+  // None of it changed the session or left a review.
+  const log = await (await fetch(url, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.deepEqual(log, { count: 0, next: null, previous: null, results: [] });
+  const d = await (await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.equal(d.status, 'Approved');
+  assert.deepEqual(d.reviews, []);
+
+  // Resend: ids that are not this tenant's delivery of this destination are 404s.
+  await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
+  await new Promise((r) => setTimeout(r, 1500)); // the log settles, so only a resend could change it
+  const hooksLog = await (await fetch(`${app.baseUrl}/session/${s.session_id}/webhooks/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  const row = hooksLog.results[0];
+  assert.ok(row, JSON.stringify(hooksLog));
+  const resend = (dest, delivery, key = app.apiKey) =>
+    fetch(`${app.baseUrl}/webhook/destinations/${dest}/deliveries/${delivery}/resend/`, { method: 'POST', headers: { 'x-api-key': key } });
+  for (const [dest, delivery, key] of [
+    [row.destination, row.uuid, app.other.apiKey],
+    [row.destination, '..%2F..%2Fsessions', app.apiKey],
+    ['x'.repeat(300), row.uuid, app.apiKey],
+    [row.destination, `${row.uuid}' OR '1'='1`, app.apiKey],
+  ]) {
+    const res = await resend(dest, delivery, key);
+    assert.equal(res.status, 404, `${dest} ${delivery}: ${await res.text()}`);
+  }
+  const unchanged = await (await fetch(`${app.baseUrl}/session/${s.session_id}/webhooks/`, { headers: { 'x-api-key': app.apiKey } })).json();
+  assert.deepEqual(unchanged, hooksLog);
+});
+
+test('user deletion under attack: malformed bodies are 400s in Didit\'s shape and delete nothing', async () => {
+  const s = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'dsr-attacks' });
+  assert.equal((await captureBurst(app, s.session_token)).body.status, 'Approved');
+  const post = (body, key = app.apiKey) =>
+    fetch(`${app.baseUrl}/users/delete/`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body });
+  for (const body of ['{', '{}', '[]', '{"vendor_data_list": "dsr-attacks"}', '{"vendor_data_list": [{"$gt": ""}]}', '{"vendor_data_list": ["%"]} ', '{"delete_all": "true-ish"}', JSON.stringify({ vendor_data_list: Array(1001).fill('x') })]) {
+    const res = await post(body);
+    const text = await res.text();
+    if (body.includes('"%"')) {
+      assert.equal(res.status, 204, `${body}: a wildcard is a plain name: ${text}`);
+      continue;
+    }
+    assert.equal(res.status, 400, `${body}: ${text}`);
+    JSON.parse(text);
+  }
+  assert.equal((await post('{"delete_all": true}', app.other.apiKey)).status, 204);
+  const still = await fetch(`${app.baseUrl}/session/${s.session_id}/`, { headers: { 'x-api-key': app.apiKey } });
+  assert.equal(still.status, 200, 'another tenant\'s delete_all deleted nothing of this one');
+});
+
+test('user records under attack: hostile vendor_data, malformed bodies, another tenant', async () => {
+  const headers = { 'x-api-key': app.apiKey, 'content-type': 'application/json' };
+  const made = await fetch(`${app.baseUrl}/users/create/`, { method: 'POST', headers, body: JSON.stringify({ vendor_data: "o'brien; DROP TABLE users;--" }) });
+  assert.equal(made.status, 201, await made.text());
+  const path = `${app.baseUrl}/users/${encodeURIComponent("o'brien; DROP TABLE users;--")}/`;
+  const got = await fetch(path, { headers });
+  assert.equal(got.status, 200);
+  assert.equal((await got.json()).vendor_data, "o'brien; DROP TABLE users;--");
+  for (const body of ['{', '[]', '{"status": {"$ne": 1}}', '{"metadata": "x"}', JSON.stringify({ approved_phones: Array(101).fill('1') }), JSON.stringify({ full_name: 'x'.repeat(300) })]) {
+    const res = await fetch(path, { method: 'PATCH', headers, body });
+    const text = await res.text();
+    assert.equal(res.status, 400, `${body.slice(0, 50)}: ${text}`);
+    JSON.parse(text);
+  }
+  const big = await fetch(path, { method: 'PATCH', headers, body: JSON.stringify({ metadata: { x: 'y'.repeat(70_000) } }) });
+  assert.equal(big.status, 413);
+  for (const key of [app.other.apiKey]) {
+    assert.equal((await fetch(path, { headers: { ...headers, 'x-api-key': key } })).status, 404);
+    assert.equal((await fetch(`${path}update-status/`, { method: 'PATCH', headers: { ...headers, 'x-api-key': key }, body: '{"status": "BLOCKED"}' })).status, 404);
+  }
+  assert.equal((await fetch(`${app.baseUrl}/users/?status=%27%20OR%201=1`, { headers })).status, 400);
+  assert.equal((await fetch(`${app.baseUrl}/users/${'x'.repeat(1001)}/`, { headers })).status, 404);
+  const still = await (await fetch(path, { headers })).json();
+  assert.equal(still.status, 'ACTIVE');
+  assert.equal(still.full_name, null);
+});

@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { burstOf, captureBurst, dataDir, root, spawnApp } from './harness.mjs';
+import { createHmac } from 'node:crypto';
+
+import { burstOf, captureBurst, dataDir, root, spawnApp, webhookReceiver } from './harness.mjs';
 
 const packageDir = join(root, 'node_modules', '@didit-protocol', 'mcp-server');
 const ENROL = 'video/enroll_portrait_apfol_s1_t9.5s.jpg';
@@ -73,9 +75,12 @@ function startMcp(env) {
 let app;
 let mcp;
 let initResult;
+let hooks;
 
 before(async () => {
-  app = await spawnApp();
+  // The reviews' status.updated events go to a local receiver (the destination dev.mjs makes).
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
   // The package concatenates base + path, so the base must not end in '/' (contract §1.1, §5).
   assert.ok(!app.baseUrl.endsWith('/'), app.baseUrl);
   mcp = startMcp({ DIDIT_API_KEY: app.apiKey, DIDIT_API_BASE_URL: app.baseUrl });
@@ -93,6 +98,7 @@ before(async () => {
 after(async () => {
   await mcp?.stop();
   await app?.stop();
+  await hooks?.close();
 });
 
 /** tools/call; returns the parsed JSON the tool printed, after checking it is not a tool error. */
@@ -325,4 +331,179 @@ test('API errors surface as tool errors with Didit status and body', async () =>
     await wrong.stop();
     await missing.stop();
   }
+});
+
+test('reviews: the tools send a session to review and decide it; the webhook and the log say so', async () => {
+  const dev = await devJson();
+  const vendor = `mcp-review-${Date.now()}`;
+  const s = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: vendor });
+  // Not decided yet: nothing to review (400 in Didit's shape).
+  const early = await callFails('didit_add_session_review', { session_id: s.session_id, new_status: 'Approved' });
+  assert.match(early, /Didit API 400 .*"detail"/);
+  assert.equal((await capture(s.session_token, 0)).status, 'Approved');
+
+  const sent = await call('didit_add_session_review', {
+    session_id: s.session_id,
+    new_status: 'In Review',
+    comment: 'glasses on the enrolment photo, checking',
+  });
+  assert.deepEqual(Object.keys(sent).sort(), ['comment', 'created_at', 'new_status', 'user']);
+  assert.equal(sent.user, 'API Client');
+  assert.equal(sent.new_status, 'In Review');
+  assert.equal((await call('didit_get_session_decision', { session_id: s.session_id })).status, 'In Review');
+
+  const decided = await call('didit_add_session_review', { session_id: s.session_id, new_status: 'Declined', comment: 'not the enrolled person' });
+  assert.equal(decided.new_status, 'Declined');
+  // The MCP schema offers all ten statuses; a reviewer may set only three.
+  const refused = await callFails('didit_add_session_review', { session_id: s.session_id, new_status: 'Resubmitted' });
+  assert.match(refused, /Didit API 400 .*"new_status":\["\\"Resubmitted\\" is not a valid choice\."\]/);
+
+  const log = await call('didit_list_session_reviews', { session_id: s.session_id });
+  assert.equal(log.count, 2);
+  assert.equal(log.next, null);
+  assert.deepEqual(
+    log.results.map((r) => [r.activity_type, r.actor_type, r.actor_display, r.previous_status, r.new_status, r.comment]),
+    [
+      ['STATUS_UPDATED', 'API_KEY', 'API Client', 'In Review', 'Declined', 'not the enrolled person'],
+      ['STATUS_UPDATED', 'API_KEY', 'API Client', 'Approved', 'In Review', 'glasses on the enrolment photo, checking'],
+    ],
+  );
+  for (const r of log.results) assert.match(r.uuid, /^[0-9a-f-]{36}$/);
+
+  // The decision carries them as didit-sdk reads them.
+  const decision = await call('didit_get_session_decision', { session_id: s.session_id });
+  assert.equal(decision.status, 'Declined');
+  assert.deepEqual(
+    decision.reviews.map((r) => [r.reviewed_by, r.decision_reason]),
+    [['API Client', 'glasses on the enrolment photo, checking'], ['API Client', 'not the enrolled person']],
+  );
+
+  // Each change went out as a signed status.updated, the decline carrying the reviews.
+  const hook = await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Declined');
+  assert.equal(hook.headers['x-signature'], createHmac('sha256', app.webhookSecret).update(hook.body).digest('hex'));
+  const body = JSON.parse(hook.body);
+  assert.equal(body.webhook_type, 'status.updated');
+  assert.equal(body.decision.reviews.at(-1).decision_reason, 'not the enrolled person');
+  await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'In Review');
+
+  // Another application's key reaches nothing of it.
+  const other = await fetch(`${app.baseUrl}/sessions/${s.session_id}/reviews/`, { headers: { 'x-api-key': app.other.apiKey } });
+  assert.equal(other.status, 404);
+});
+
+test('resend of a delivered webhook: queued again, re-signed with a fresh timestamp, same event', async () => {
+  const dev = await devJson();
+  const s = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: `mcp-resend-${Date.now()}` });
+  assert.equal((await capture(s.session_token, 0)).status, 'Approved');
+  const first = await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
+  const headers = { 'x-api-key': app.apiKey };
+  let row;
+  for (let i = 0; i < 50 && !row; i++) {
+    const log = await (await fetch(`${app.baseUrl}/session/${s.session_id}/webhooks/`, { headers })).json();
+    row = log.results.find((d) => d.status === 'delivered' && d.event_id === JSON.parse(first.body).event_id);
+    if (!row) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(row, 'delivered row');
+  const destinations = await call('didit_list_webhook_destinations', {});
+  const list = destinations.results ?? destinations;
+  assert.ok(list.some((d) => d.uuid === row.destination), JSON.stringify(destinations));
+
+  await new Promise((r) => setTimeout(r, 1100)); // a later second, so the timestamp differs
+  const before = hooks.received.length;
+  const res = await fetch(`${app.baseUrl}/webhook/destinations/${row.destination}/deliveries/${row.uuid}/resend/`, { method: 'POST', headers });
+  assert.equal(res.status, 200);
+  const resent = await res.json();
+  assert.equal(resent.uuid, row.uuid);
+  assert.equal(resent.status, 'pending');
+  const again = await hooks.waitFor(
+    (b) => b.session_id === s.session_id && b.status === 'Approved' && hooks.received.length > before && b.timestamp > JSON.parse(first.body).timestamp,
+  );
+  assert.equal(JSON.parse(again.body).event_id, JSON.parse(first.body).event_id, 'the same event: receivers de-duplicate it');
+  assert.equal(again.headers['x-signature'], createHmac('sha256', app.webhookSecret).update(again.body).digest('hex'));
+  assert.equal(again.headers['x-timestamp'], String(JSON.parse(again.body).timestamp));
+
+  // Unknown delivery, wrong destination, another application's key: 404.
+  for (const [path, key] of [
+    [`/webhook/destinations/${row.destination}/deliveries/00000000-0000-4000-8000-000000000000/resend/`, app.apiKey],
+    [`/webhook/destinations/00000000-0000-4000-8000-000000000000/deliveries/${row.uuid}/resend/`, app.apiKey],
+    [`/webhook/destinations/${row.destination}/deliveries/${row.uuid}/resend/`, app.other.apiKey],
+  ]) {
+    const r = await fetch(`${app.baseUrl}${path}`, { method: 'POST', headers: { 'x-api-key': key } });
+    assert.equal(r.status, 404, path);
+    assert.deepEqual(await r.json(), { detail: 'Not found.' });
+  }
+});
+
+test('users: didit_delete_users forgets the face and the sessions; a re-auth without a portrait is then refused', async () => {
+  const dev = await devJson();
+  const vendor = `mcp-dsr-${Date.now()}`;
+  const kyc = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: vendor });
+  assert.equal((await capture(kyc.session_token, 0)).status, 'Approved');
+  // Enrolled: a re-auth needs no portrait.
+  const reauth = await call('didit_create_session', { workflow_id: dev.workflows.biometric_authentication, vendor_data: vendor });
+  assert.equal(reauth.status, 'Not Started');
+
+  // Another application naming this user deletes nothing of it.
+  const theirs = await fetch(`${app.baseUrl}/users/delete/`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.other.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ vendor_data_list: [vendor] }),
+  });
+  assert.equal(theirs.status, 204);
+  assert.equal((await call('didit_get_session_decision', { session_id: kyc.session_id })).status, 'Approved');
+
+  const bad = await callFails('didit_delete_users', { vendor_data_list: [] });
+  assert.match(bad, /Didit API 400 .*vendor_data_list or delete_all/);
+  assert.deepEqual(await call('didit_delete_users', { vendor_data_list: [vendor] }), { success: true });
+  for (const id of [kyc.session_id, reauth.session_id]) {
+    assert.match(await callFails('didit_get_session_decision', { session_id: id }), /Didit API 404 /);
+  }
+  const refused = await callFails('didit_create_session', { workflow_id: dev.workflows.biometric_authentication, vendor_data: vendor });
+  assert.match(refused, /Didit API 400 .*"portrait_image".*No stored face image was found/);
+});
+
+test('users: create, get, update, update-status and list through the tools', async () => {
+  const dev = await devJson();
+  const stamp = Date.now();
+  const enrolled = `mcp-u-enrolled-${stamp}`;
+  const kyc = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: enrolled });
+  assert.equal((await capture(kyc.session_token, 0)).status, 'Approved');
+  const got = await call('didit_get_user', { vendor_data: enrolled });
+  assert.equal(got.vendor_data, enrolled);
+  assert.equal(got.status, 'ACTIVE');
+  assert.equal(got.face_enrolled, true);
+  assert.equal(got.session_count, 1);
+
+  const made = `mcp-u-made ${stamp}`; // a space: the tool puts it in the path as is
+  const created = await call('didit_create_user', { vendor_data: made, full_name: 'Ada Lovelace', metadata: { plan: 'pro' } });
+  assert.equal(created.vendor_data, made);
+  assert.equal(created.status, 'ACTIVE');
+  const again = await callFails('didit_create_user', { vendor_data: made });
+  assert.match(again, /Didit API 400 .*already exists/);
+  const updated = await call('didit_update_user', { vendor_data: made, display_name: 'ada', date_of_birth: '1815-12-10' });
+  assert.equal(updated.display_name, 'ada');
+  assert.equal(updated.full_name, 'Ada Lovelace');
+  const flagged = await call('didit_update_user_status', { vendor_data: made, status: 'FLAGGED' });
+  assert.equal(flagged.status, 'FLAGGED');
+  assert.match(await callFails('didit_update_user_status', { vendor_data: made, status: 'GONE' }), /Didit API 400 .*"status"/);
+  assert.match(await callFails('didit_get_user', { vendor_data: `nobody-${stamp}` }), /Didit API 404 /);
+
+  const page = await call('didit_list_users', { limit: '100' });
+  const names = page.results.map((u) => u.vendor_data);
+  assert.ok(names.includes(enrolled) && names.includes(made), names.join(' '));
+  const onlyFlagged = await fetch(`${app.baseUrl}/users/?status=FLAGGED&search=${encodeURIComponent(`made ${stamp}`)}`, { headers: { 'x-api-key': app.apiKey } });
+  const flaggedPage = await onlyFlagged.json();
+  assert.deepEqual(flaggedPage.results.map((u) => u.vendor_data), [made]);
+  const paged = await call('didit_list_users', { limit: '1', offset: '0' });
+  assert.equal(paged.results.length, 1);
+  assert.ok(paged.next?.includes('/users/?'), JSON.stringify(paged));
+
+  // Another application sees none of them.
+  const theirs = await fetch(`${app.baseUrl}/users/${encodeURIComponent(made)}/`, { headers: { 'x-api-key': app.other.apiKey } });
+  assert.equal(theirs.status, 404);
+
+  // Deleting the user removes its record as well.
+  assert.deepEqual(await call('didit_delete_users', { vendor_data_list: [made, enrolled] }), { success: true });
+  assert.match(await callFails('didit_get_user', { vendor_data: made }), /Didit API 404 /);
+  assert.match(await callFails('didit_get_user', { vendor_data: enrolled }), /Didit API 404 /);
 });

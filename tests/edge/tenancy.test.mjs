@@ -42,6 +42,8 @@ async function snapshot(sessionId) {
     session: await get(`/v3/session/${sessionId}/`),
     decision: await get(`/v3/session/${sessionId}/decision/`),
     webhooks: await get(`/v3/session/${sessionId}/webhooks/`),
+    reviews: await get(`/v3/sessions/${sessionId}/reviews/`),
+    user: await get('/v3/users/victim-user/'),
     destinations: await get('/v3/webhook/destinations/'),
   };
 }
@@ -57,6 +59,14 @@ function bodies(pattern, method, victim) {
     return f;
   };
   if (pattern.includes('passive-liveness') || pattern.includes('face-match')) return [form()];
+  if (pattern.endsWith('/users/delete/')) {
+    return [JSON.stringify({ vendor_data_list: [victim.vendorData] }), JSON.stringify({ delete_all: true })];
+  }
+  if (pattern.startsWith('/v3/users/') && method === 'PATCH') {
+    return [JSON.stringify({ status: 'BLOCKED', full_name: 'cross-tenant' })];
+  }
+  if (pattern === '/v3/users/create/') return [JSON.stringify({ vendor_data: victim.vendorData, status: 'BLOCKED' })];
+  if (pattern.includes('/reviews/')) return [JSON.stringify({ new_status: 'Declined', comment: 'cross-tenant' })];
   if (pattern.includes('update-status')) return [JSON.stringify({ new_status: 'Declined', comment: 'cross-tenant' })];
   if (pattern.endsWith('/sessions/delete/')) {
     return [JSON.stringify({ session_numbers: [victim.number] }), JSON.stringify({ delete_all: true })];
@@ -98,9 +108,14 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
 
   let sent = 0;
   for (const pattern of patterns) {
-    const ids = pattern.includes('/webhook/destinations/') ? [destinationId] : [s.session_id, String(victim.number)];
+    const ids = pattern.includes('/webhook/destinations/')
+      ? [destinationId]
+      : pattern.includes('{vendor}')
+        ? [victim.vendorData]
+        : [s.session_id, String(victim.number)];
     for (const id of ids) {
-      const path = pattern.replace(/\{[a-z_]+\}/g, id);
+      // A resend names the first tenant's destination and one of its real deliveries.
+      const path = pattern.replace('{delivery}', before.webhooks.results[0].uuid).replace(/\{[a-z_]+\}/g, id);
       for (const method of METHODS) {
         for (const body of bodies(pattern, method, victim)) {
           const res = await call(app.other.apiKey, method, path, body, body instanceof FormData ? undefined : 'application/json');
@@ -110,7 +125,10 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
             assert.ok(!res.text.includes(secret), `${method} ${path} showed the first tenant's ${secret}: ${res.text}`);
           }
           // Only the other tenant's own collections and the stateless APIs may answer 2xx.
-          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/'].includes(pattern);
+          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/'].includes(pattern)
+            // vendor_data names a user per application: the walk's create above made the other
+            // tenant its own "victim-user", which it may read and change (its own, not ours).
+            || pattern.startsWith('/v3/users/{vendor}/');
           const stateless = pattern.includes('passive-liveness') || pattern.includes('face-match');
           if (res.status < 300 && !ownCollection && !stateless) {
             assert.fail(`${method} ${path} answered ${res.status} to another tenant: ${res.text}`);
@@ -129,7 +147,12 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   assert.deepEqual(afterwards.session, before.session, 'session unchanged');
   assert.deepEqual(afterwards.decision, before.decision, 'decision unchanged');
   assert.deepEqual(afterwards.webhooks, before.webhooks, 'webhook log unchanged');
+  assert.deepEqual(afterwards.reviews, before.reviews, 'no review or audit row added');
+  assert.deepEqual(afterwards.user, before.user, 'the user record unchanged');
   assert.deepEqual(afterwards.destinations, before.destinations, 'destinations unchanged');
+  // The first tenant's user is still enrolled: a re-auth without a portrait is accepted.
+  const reauth = await call(app.apiKey, 'POST', '/v3/session/', JSON.stringify({ workflow_id: app.workflows.biometric_authentication, vendor_data: 'victim-user' }));
+  assert.equal(reauth.status, 201, reauth.text);
   // And the other tenant's own sessions list never shows the first tenant's.
   const theirs = await call(app.other.apiKey, 'GET', '/v3/sessions/');
   assert.ok(!theirs.text.includes(s.session_id));

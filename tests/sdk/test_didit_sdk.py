@@ -437,6 +437,9 @@ def test_update_status_resubmit_and_recapture(
         "Declined",
         "looks off",
     )
+    # What the SDK's ReviewData reads (§1.11): the API key as reviewer, the comment as reason.
+    assert decision.reviews[-1].reviewed_by == "API Client"
+    assert decision.reviews[-1].decision_reason == "looks off"
 
     approved = client.sessions.update_status(s.session_id, SessionStatus.APPROVED)
     assert approved.session_id == s.session_id

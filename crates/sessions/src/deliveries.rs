@@ -106,6 +106,16 @@ pub fn sign_for_send(
     )
 }
 
+/// A delivery as the API shows it (`GET /session/{id}/webhooks/`, a resend): its state, never
+/// the payload or the receiver's body.
+pub fn delivery_json(d: &DeliveryRow) -> serde_json::Value {
+    serde_json::json!({
+        "uuid": d.id, "event_id": d.event_id, "destination": d.destination_id, "url": d.url,
+        "webhook_type": d.webhook_type, "status": d.status, "attempts": d.attempt,
+        "last_response": d.last_response, "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,12 +16,15 @@ pub mod hosted;
 pub mod idempotency;
 pub mod pdf;
 pub mod render;
+pub mod reviews;
 pub mod routes;
 pub mod service;
 pub mod state;
 pub mod store;
 pub mod time;
 pub mod types;
+pub mod user_records;
+pub mod users;
 pub mod validate;
 
 #[cfg(any(test, feature = "testing"))]
@@ -36,7 +39,13 @@ mod tests_capture_input;
 #[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]
+mod tests_reviews;
+#[cfg(test)]
 mod tests_store;
+#[cfg(test)]
+mod tests_user_records;
+#[cfg(test)]
+mod tests_users;
 
 pub use active::StepContext;
 pub use capture::{

@@ -2,6 +2,8 @@
 //! Behaves like the SQL store it stands in for: versioned updates, unique tokens, a
 //! never-reused session counter, idempotent delivery inserts.
 
+mod records;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,7 +17,8 @@ use crate::idempotency::IdempotencyRecord;
 use crate::store::{
     ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
-use crate::types::{DeliveryRow, DeliveryStatus, Session, TemplateRow};
+use crate::types::{AuditRow, DeliveryRow, DeliveryStatus, Session, TemplateRow};
+use crate::user_records::UserRow;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -31,6 +34,10 @@ pub struct MemoryStore {
     pub active: RefCell<BTreeMap<(String, String), ActiveRow>>,
     /// By (application_id, key).
     pub idempotency: RefCell<BTreeMap<(String, String), IdempotencyRecord>>,
+    /// By (application_id, vendor_data).
+    pub users: RefCell<BTreeMap<(String, String), UserRow>>,
+    /// Insert-only, like the D1 `audit_log` table.
+    pub audit: RefCell<Vec<AuditRow>>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,
@@ -43,6 +50,8 @@ type Snapshot = (
     BTreeMap<String, DeliveryRow>,
     BTreeMap<(String, String), (Challenge, i64)>,
     BTreeMap<(String, String), ActiveRow>,
+    Vec<AuditRow>,
+    BTreeMap<(String, String), UserRow>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -110,10 +119,17 @@ impl MemoryStore {
             self.deliveries.borrow().clone(),
             self.challenges.borrow().clone(),
             self.active.borrow().clone(),
+            self.audit.borrow().clone(),
+            self.users.borrow().clone(),
         )
     }
 
-    fn restore(&self, (sessions, templates, deliveries, challenges, active): Snapshot) {
+    fn restore(
+        &self,
+        (sessions, templates, deliveries, challenges, active, audit, users): Snapshot,
+    ) {
+        *self.users.borrow_mut() = users;
+        *self.audit.borrow_mut() = audit;
         *self.active.borrow_mut() = active;
         *self.sessions.borrow_mut() = sessions;
         *self.templates.borrow_mut() = templates;
@@ -221,6 +237,10 @@ impl MemoryStore {
                     d.insert(row.id.clone(), row.clone());
                 }
             }
+            w @ (Write::RequeueDelivery { .. }
+            | Write::InsertAudit(_)
+            | Write::PutUser(_)
+            | Write::DeleteUser { .. }) => self.apply_record(w)?,
         }
         Ok(())
     }
@@ -455,6 +475,38 @@ impl Store for MemoryStore {
             .collect();
         rows.sort_by_key(|r| r.created_at);
         Ok(rows)
+    }
+
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        Ok(self.delivery(application_id, id))
+    }
+
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        Ok(self.user(application_id, vendor_data))
+    }
+
+    async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {
+        Ok(self.users_of(application_id))
+    }
+
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.vendor_data(application_id))
+    }
+
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(self.audit_rows(application_id, session_id))
     }
 
     async fn get_idempotency(

@@ -85,6 +85,9 @@ pub fn decision(s: &Session, app: &Application, workflow: Option<&Workflow>, url
                 "old_status": r.old_status,
                 "new_status": r.new_status,
                 "note": r.note,
+                // What didit-sdk's `ReviewData` reads; every review is an API key's today.
+                "reviewed_by": crate::types::API_CLIENT,
+                "decision_reason": r.note,
                 "created_at": iso8601(r.created_at),
             })
         })

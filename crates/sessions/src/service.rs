@@ -2,7 +2,7 @@
 
 use facegate_pipeline::Embedding;
 
-use crate::cipher::{open_embedding, seal_embedding, session_aad, template_aad, TemplateCipher};
+use crate::cipher::{seal_embedding, session_aad, template_aad, TemplateCipher};
 use crate::deliveries::{apply_result, SendResult, LEASE_SECONDS};
 use crate::error::{ApiError, FieldErrors};
 use crate::render::{self, Urls};
@@ -10,13 +10,10 @@ use crate::routes::{Directory, HttpResponse};
 use crate::state::{expiry_status, transition, Event};
 use crate::store::{Claim, Clock, Ids, Store, StoreError, Write};
 use crate::types::{
-    Application, DeliveryRow, DeliveryStatus, Feature, ReferenceSource, ResubmitNode, Review,
-    Session, SessionStatus, TemplateRow, Workflow, WorkflowType, FACE_MATCH_NODE, LIVENESS_NODE,
+    Application, DeliveryRow, DeliveryStatus, Feature, ReferenceSource, ResubmitNode, Session,
+    SessionStatus, TemplateRow, Workflow, FACE_MATCH_NODE, LIVENESS_NODE,
 };
-use crate::validate::{
-    parse_batch_delete, parse_create, parse_list, parse_update_status, CreateRequest, ManualStatus,
-    PortraitImage,
-};
+use crate::validate::{parse_batch_delete, parse_create, parse_list, CreateRequest, PortraitImage};
 
 pub const MSG_NO_STORED_FACE: &str = "No stored face image was found for this user. Provide portrait_image or complete an enrolment session for this vendor_data first.";
 pub const MSG_NO_FACE_IN_PORTRAIT: &str = "No face could be detected in portrait_image.";
@@ -35,7 +32,7 @@ pub struct Service<S, C, I, K> {
     pub urls: Urls,
 }
 
-fn default_nodes(wf: Option<&Workflow>) -> Vec<ResubmitNode> {
+pub(crate) fn default_nodes(wf: Option<&Workflow>) -> Vec<ResubmitNode> {
     let features = wf.map_or(vec![Feature::Liveness], Workflow::features);
     features
         .into_iter()
@@ -238,7 +235,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     /// Loads a session, first settling an overdue deadline so reads never show a stale
     /// "Not Started" for a session that can no longer be completed.
-    async fn load(&self, app: &Application, id: &str) -> Result<Session, ApiError> {
+    pub(crate) async fn load(&self, app: &Application, id: &str) -> Result<Session, ApiError> {
         let s = self
             .store
             .get_session(&app.id, id)
@@ -318,73 +315,6 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     // ---------------------------------------------------------------- writes
 
-    pub async fn update_status(
-        &self,
-        app: &Application,
-        id: &str,
-        body: &[u8],
-    ) -> Result<HttpResponse, ApiError> {
-        let req = parse_update_status(body)?;
-        let s = self.load(app, id).await?;
-        let now = self.clock.now();
-        let wf = app.workflow(&s.workflow_id);
-        let event = Event::Manual {
-            to: req.new_status,
-            nodes: req
-                .nodes_to_resubmit
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| default_nodes(wf)),
-            expires_at: now + app.settings.session_expiry_seconds,
-        };
-        let mut next = transition(&s, &event, now)?;
-        if next.version == s.version {
-            return Ok(HttpResponse::json(200, render::update_status(&s)));
-        }
-        next.reviews.push(Review {
-            id: self.ids.uuid()?,
-            action: match req.new_status {
-                ManualStatus::Resubmitted => "resubmit",
-                _ => "status_change",
-            }
-            .into(),
-            old_status: s.status,
-            new_status: next.status,
-            note: req.comment.clone(),
-            created_at: now,
-        });
-        let is_kyc = wf.is_some_and(|w| w.workflow_type == WorkflowType::Kyc);
-        let enrol = match (req.new_status, next.pending_template.take()) {
-            (ManualStatus::Approved, Some(blob)) if is_kyc => Some(blob),
-            _ => None,
-        };
-        let mut writes = vec![Write::UpdateSession {
-            session: next.clone(),
-            expected_version: s.version,
-        }];
-        if let (Some(blob), Some(vendor)) = (enrol, next.vendor_data.as_deref()) {
-            let e = open_embedding(
-                &self.cipher,
-                &blob,
-                &session_aad(&app.id, &next.id, SLOT_PENDING),
-            )
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            writes.push(self.enrol(app, vendor, &next.id, &e, now)?);
-        }
-        if is_kyc && next.status != SessionStatus::Approved {
-            // A reviewer overturning an approval withdraws the face it enrolled.
-            writes.push(Write::DeleteTemplatesFromSession {
-                application_id: app.id.clone(),
-                session_id: next.id.clone(),
-            });
-        }
-        if next.status != s.status {
-            self.enqueue_status(app, &next, &mut writes)?;
-        }
-        self.store.commit(&writes).await?;
-        Ok(HttpResponse::json(200, render::update_status(&next)))
-    }
-
     /// The write that makes `e` the face enrolled for `vendor_data`.
     pub(crate) fn enrol(
         &self,
@@ -442,33 +372,6 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             self.store.commit(&[Self::erase(app, ids)]).await?;
         }
         Ok(HttpResponse::no_content())
-    }
-
-    /// Forget a user: every session with that vendor_data and the enrolled template, together.
-    /// Returns how many sessions were removed.
-    pub async fn delete_user_data(
-        &self,
-        app: &Application,
-        vendor_data: &str,
-    ) -> Result<u64, ApiError> {
-        let ids: Vec<String> = self
-            .store
-            .sessions_for_vendor_data(&app.id, vendor_data)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        let n = ids.len() as u64;
-        self.store
-            .commit(&[
-                Self::erase(app, ids),
-                Write::DeleteTemplate {
-                    application_id: app.id.clone(),
-                    vendor_data: vendor_data.to_owned(),
-                },
-            ])
-            .await?;
-        Ok(n)
     }
 
     /// Deletes sessions older than the application's retention, a batch per call (the cron
@@ -592,6 +495,41 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     ) -> Result<Vec<DeliveryRow>, ApiError> {
         let s = self.load(app, id).await?;
         Ok(self.store.deliveries_for_session(&app.id, &s.id).await?)
+    }
+
+    /// `POST /webhook/destinations/{uuid}/deliveries/{delivery_uuid}/resend/` (§2.1): the stored
+    /// payload goes through the outbox again, due now with a fresh retry budget; the sender
+    /// signs it at send time like any delivery, so it carries a fresh timestamp. The delivery
+    /// must be this application's and belong to that destination, else 404 and nothing changes.
+    pub async fn resend_delivery(
+        &self,
+        app: &Application,
+        destination_id: &str,
+        delivery_id: &str,
+    ) -> Result<HttpResponse, ApiError> {
+        if !app.webhooks.iter().any(|d| d.id == destination_id) {
+            return Err(ApiError::NotFound);
+        }
+        let mut row = self
+            .store
+            .get_delivery(&app.id, delivery_id)
+            .await?
+            .filter(|r| r.destination_id == destination_id)
+            .ok_or(ApiError::NotFound)?;
+        let now = self.clock.now();
+        self.store
+            .commit(&[Write::RequeueDelivery {
+                application_id: app.id.clone(),
+                id: row.id.clone(),
+                now,
+            }])
+            .await?;
+        (row.status, row.attempt, row.next_attempt_at, row.updated_at) =
+            (DeliveryStatus::Pending, 0, now, now);
+        Ok(HttpResponse::json(
+            200,
+            crate::deliveries::delivery_json(&row),
+        ))
     }
 
     /// Takes up to `limit` due outbox rows for this sender, leased for `LEASE_SECONDS`; sign

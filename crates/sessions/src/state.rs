@@ -113,12 +113,12 @@ pub fn transition(session: &Session, event: &Event, now: i64) -> Result<Session,
                 )));
             }
             match to {
-                ManualStatus::Approved | ManualStatus::Declined
+                ManualStatus::Approved | ManualStatus::Declined | ManualStatus::InReview
                     if to.status() == session.status =>
                 {
                     return Ok(next)
                 }
-                ManualStatus::Approved | ManualStatus::Declined => {
+                ManualStatus::Approved | ManualStatus::Declined | ManualStatus::InReview => {
                     next.status = to.status();
                     next.resubmit_nodes = None;
                 }

@@ -14,7 +14,8 @@ use facegate_pipeline::challenge::Challenge;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::IdempotencyRecord;
-use crate::types::{DeliveryRow, Session, SessionStatus, TemplateRow};
+use crate::types::{AuditRow, DeliveryRow, Session, SessionStatus, TemplateRow};
+use crate::user_records::UserRow;
 
 pub trait Clock {
     /// Unix seconds.
@@ -121,6 +122,21 @@ pub enum Write {
     },
     /// Idempotent on (event_id, destination_id): an existing pair is left as it is.
     InsertDelivery(DeliveryRow),
+    /// A resend: the application's delivery becomes due at `now` again with a fresh retry
+    /// budget (pending, no sends counted, no claim). Another application's id matches nothing.
+    RequeueDelivery {
+        application_id: String,
+        id: String,
+        now: i64,
+    },
+    /// Insert only: audit rows are never updated or deleted (not even with their session).
+    InsertAudit(AuditRow),
+    /// Insert or replace by (application_id, vendor_data).
+    PutUser(UserRow),
+    DeleteUser {
+        application_id: String,
+        vendor_data: String,
+    },
 }
 
 /// Outbox rows one sender took for itself until `lease_until`.
@@ -237,6 +253,31 @@ pub trait Store {
         application_id: &str,
         session_id: &str,
     ) -> Result<Vec<DeliveryRow>, StoreError>;
+    async fn get_delivery(
+        &self,
+        application_id: &str,
+        id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError>;
+
+    async fn get_user(
+        &self,
+        application_id: &str,
+        vendor_data: &str,
+    ) -> Result<Option<UserRow>, StoreError>;
+    /// Every user record of the application.
+    async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError>;
+
+    /// Every vendor_data the application has a session, an enrolled face or a user record
+    /// for (distinct).
+    async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The audit rows naming that session of the application, in the order they were
+    /// written (D1: `rowid`), which the second-resolution `created_at` cannot tell apart.
+    async fn audit_for_session(
+        &self,
+        application_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<AuditRow>, StoreError>;
 
     /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
     async fn get_idempotency(

@@ -329,6 +329,8 @@ pub struct ResubmitNode {
     pub feature: Option<String>,
 }
 
+/// A session's review entry as its decision shows it. Every entry is also an `AuditRow` with the
+/// same id, written in the same commit (`reviews::review_writes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {
     pub id: String,
@@ -423,4 +425,30 @@ pub struct DeliveryRow {
     pub last_response: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Who made a change an audit row records. Only API keys change things today; the console's
+/// users (`CONSOLE_USER`) will be the other kind.
+pub const ACTOR_API_KEY: &str = "API_KEY";
+/// How Didit names an API key as the author of a review (`POST /sessions/{id}/reviews/` answers
+/// `"user": "API Client"`).
+pub const API_CLIENT: &str = "API Client";
+
+/// One immutable row of the audit log (`audit_log` table): a status change of a session (by a
+/// review or `update-status`) or a user's deletion. Never updated, and kept when the session
+/// it names is deleted, so the log still says what happened and who did it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: String,
+    pub application_id: String,
+    pub session_id: Option<String>,
+    pub vendor_data: Option<String>,
+    /// `STATUS_UPDATED`, `USER_DELETED`.
+    pub activity_type: String,
+    pub actor_type: String,
+    pub actor_display: String,
+    pub previous_status: Option<SessionStatus>,
+    pub new_status: Option<SessionStatus>,
+    pub comment: Option<String>,
+    pub created_at: i64,
 }

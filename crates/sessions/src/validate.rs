@@ -39,11 +39,11 @@ fn is_email_language(code: &str) -> bool {
     LANGUAGES.contains(&code) && !["eu", "gl", "cnr", "mn", "bs", "kk", "sq", "ky"].contains(&code)
 }
 
-fn choice_error(v: &str) -> String {
+pub(crate) fn choice_error(v: &str) -> String {
     format!("\"{v}\" is not a valid choice.")
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",
@@ -83,7 +83,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Optional string field: absent or null → None; blank → error unless `allow_blank`.
-fn opt_str(
+pub(crate) fn opt_str(
     m: &Map<String, Value>,
     key: &str,
     allow_blank: bool,
@@ -105,7 +105,7 @@ fn opt_str(
     }
 }
 
-fn opt_bool(m: &Map<String, Value>, key: &str, e: &mut FieldErrors) -> Option<bool> {
+pub(crate) fn opt_bool(m: &Map<String, Value>, key: &str, e: &mut FieldErrors) -> Option<bool> {
     match m.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -447,6 +447,8 @@ pub enum ManualStatus {
     Approved,
     Declined,
     Resubmitted,
+    /// Only a review may send a session back to review (§1.11); `update-status` refuses it.
+    InReview,
 }
 
 impl ManualStatus {
@@ -455,6 +457,7 @@ impl ManualStatus {
             ManualStatus::Approved => SessionStatus::Approved,
             ManualStatus::Declined => SessionStatus::Declined,
             ManualStatus::Resubmitted => SessionStatus::Resubmitted,
+            ManualStatus::InReview => SessionStatus::InReview,
         }
     }
 }
@@ -648,7 +651,7 @@ pub struct ListQuery {
     pub raw: Vec<(String, String)>,
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -686,7 +689,12 @@ pub fn split_query(query: &str) -> Vec<(String, String)> {
 
 /// DRF's `_positive_int(strict=True, cutoff=max)`; anything unusable falls back to the
 /// default instead of failing, as DRF's paginator does.
-fn positive_int(v: Option<&str>, default: u64, strict: bool, cutoff: Option<u64>) -> u64 {
+pub(crate) fn positive_int(
+    v: Option<&str>,
+    default: u64,
+    strict: bool,
+    cutoff: Option<u64>,
+) -> u64 {
     match v.and_then(|s| s.trim().parse::<i64>().ok()) {
         Some(n) if n < 0 || (strict && n == 0) => default,
         Some(n) => {
