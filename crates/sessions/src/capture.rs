@@ -6,7 +6,6 @@
 
 use facegate_pipeline::burst::{burst_liveness_check, BurstAnalysis};
 use facegate_pipeline::challenge::active::ActiveChallenge;
-use facegate_pipeline::challenge::escalate::{escalate, Escalation};
 use facegate_pipeline::challenge::{self, Challenge, FrameObservation, LivenessMethod};
 use facegate_pipeline::config::PipelineConfig;
 use facegate_pipeline::decide::{self, verdict, Effect, LivenessEvidence, Warning};
@@ -15,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::cipher::{open_embedding, session_aad, template_aad, TemplateCipher};
 use crate::error::{ApiError, FieldErrors};
+use crate::escalation::escalation_for;
 use crate::render;
 use crate::routes::Directory;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
@@ -435,56 +435,10 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     ) -> Result<CaptureResult, ApiError> {
         let passive = evidence.challenge.is_none();
         let outcome = decide(&ctx, evidence, config);
-        let wf = &ctx.workflow;
-        if passive {
-            let threshold = wf.policy().liveness_decline_threshold;
-            let setting = &wf.liveness_escalation;
-            if let Escalation::AskChallenge { method } = escalate(
-                &outcome.liveness,
-                threshold,
-                setting,
-                ctx.session.escalations,
-            ) {
-                // ACTIVE_3D is served one step at a time from challenges the page asks for
-                // itself; escalation answers in one response, so it asks for FLASHING.
-                let method = match method {
-                    LivenessMethod::Active3d => LivenessMethod::Flashing,
-                    other => other,
-                };
-                return self.escalate_capture(ctx, method).await;
-            }
+        if let Some(method) = passive.then(|| escalation_for(&ctx, &outcome)).flatten() {
+            return self.escalate_capture(ctx, method).await;
         }
         self.finish_capture(ctx, outcome).await
-    }
-
-    /// A borderline passive capture is not decided: the session asks for a challenge of
-    /// `method` instead, and nothing of the capture is kept (it is not an attempt).
-    async fn escalate_capture(
-        &self,
-        ctx: CaptureContext,
-        method: LivenessMethod,
-    ) -> Result<CaptureResult, ApiError> {
-        let s = &ctx.session;
-        let next = transition(s, &Event::Escalated, self.clock.now())?;
-        let challenge = self
-            .draw_challenge(method)?
-            .ok_or_else(|| ApiError::Internal("escalation asked for a passive challenge".into()))?;
-        let writes = [
-            Write::UpdateSession {
-                session: next.clone(),
-                expected_version: s.version,
-            },
-            self.put_challenge(&next, &challenge),
-        ];
-        self.store.commit(&writes).await?;
-        Ok(CaptureResult {
-            attempts_left: ctx.workflow.max_attempts.saturating_sub(next.attempts),
-            session: next,
-            retry: true,
-            redirect: None,
-            challenge: Some(challenge),
-            escalated: true,
-        })
     }
 
     /// A capture whose frame was read and refused (undecodable, too many pixels, animated,

@@ -11,6 +11,7 @@ pub mod cipher;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
+mod escalation;
 pub mod frames;
 pub mod hosted;
 pub mod idempotency;
