@@ -18,8 +18,7 @@ use crate::types::{
     ACTOR_API_KEY, API_CLIENT,
 };
 use crate::validate::{
-    choice_error, opt_str, parse_object, parse_update_status, type_name, ManualStatus, NOT_NULL,
-    REQUIRED,
+    opt_str, parse_object, parse_update_status, required_choice, type_name, ManualStatus,
 };
 
 pub const STATUS_UPDATED_ACTIVITY: &str = "STATUS_UPDATED";
@@ -49,32 +48,17 @@ pub struct ReviewRequest {
 pub fn parse_review(body: &[u8]) -> Result<ReviewRequest, ApiError> {
     let m = parse_object(body)?;
     let mut e = FieldErrors::new();
-    let new_status = match m.get("new_status") {
-        None => {
-            e.add("new_status", REQUIRED);
-            None
-        }
-        Some(Value::Null) => {
-            e.add("new_status", NOT_NULL);
-            None
-        }
-        Some(Value::String(s)) => match s.as_str() {
-            "Approved" => Some(ManualStatus::Approved),
-            "Declined" => Some(ManualStatus::Declined),
-            "In Review" => Some(ManualStatus::InReview),
-            other => {
-                e.add("new_status", choice_error(other));
-                None
-            }
-        },
-        Some(other) => {
-            e.add(
-                "new_status",
-                format!("Expected a string but got type \"{}\".", type_name(other)),
-            );
-            None
-        }
-    };
+    let new_status = required_choice(
+        &m,
+        "new_status",
+        &[
+            ("Approved", ManualStatus::Approved),
+            ("Declined", ManualStatus::Declined),
+            ("In Review", ManualStatus::InReview),
+        ],
+        |other| format!("Expected a string but got type \"{}\".", type_name(other)),
+        &mut e,
+    );
     let comment = opt_str(&m, "comment", true, &mut e);
     if comment
         .as_deref()

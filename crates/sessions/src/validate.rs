@@ -43,6 +43,28 @@ pub(crate) fn choice_error(v: &str) -> String {
     format!("\"{v}\" is not a valid choice.")
 }
 
+/// A required choice field: absent → required, null → not null, a string outside `choices` →
+/// not a valid choice. What a value of another type gets is the caller's (`non_string`): the
+/// endpoints answer it differently.
+pub(crate) fn required_choice<T: Copy>(
+    m: &Map<String, Value>,
+    key: &str,
+    choices: &[(&str, T)],
+    non_string: fn(&Value) -> String,
+    e: &mut FieldErrors,
+) -> Option<T> {
+    match m.get(key) {
+        None => e.add(key, REQUIRED),
+        Some(Value::Null) => e.add(key, NOT_NULL),
+        Some(Value::String(s)) => match choices.iter().find(|(name, _)| name == s) {
+            Some((_, v)) => return Some(*v),
+            None => e.add(key, choice_error(s)),
+        },
+        Some(other) => e.add(key, non_string(other)),
+    }
+    None
+}
+
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
@@ -477,29 +499,17 @@ pub struct UpdateStatusRequest {
 pub fn parse_update_status(body: &[u8]) -> Result<UpdateStatusRequest, ApiError> {
     let m = parse_object(body)?;
     let mut e = FieldErrors::new();
-    let new_status = match m.get("new_status") {
-        None => {
-            e.add("new_status", REQUIRED);
-            None
-        }
-        Some(Value::Null) => {
-            e.add("new_status", NOT_NULL);
-            None
-        }
-        Some(Value::String(s)) => match s.as_str() {
-            "Approved" => Some(ManualStatus::Approved),
-            "Declined" => Some(ManualStatus::Declined),
-            "Resubmitted" => Some(ManualStatus::Resubmitted),
-            other => {
-                e.add("new_status", choice_error(other));
-                None
-            }
-        },
-        Some(other) => {
-            e.add("new_status", choice_error(&other.to_string()));
-            None
-        }
-    };
+    let new_status = required_choice(
+        &m,
+        "new_status",
+        &[
+            ("Approved", ManualStatus::Approved),
+            ("Declined", ManualStatus::Declined),
+            ("Resubmitted", ManualStatus::Resubmitted),
+        ],
+        |other| choice_error(&other.to_string()),
+        &mut e,
+    );
     let comment = opt_str(&m, "comment", true, &mut e);
     let nodes_to_resubmit = parse_nodes(&m, &mut e);
     let send_email = opt_bool(&m, "send_email", &mut e).unwrap_or(false);
