@@ -5,8 +5,9 @@
 //! one, and the core stamps them with its clock, records them and reveals the next step.
 //! Frames are never stored.
 
+use facegate_pipeline::challenge::active::ProtocolError;
 use facegate_pipeline::challenge::{self, FrameObservation};
-use facegate_pipeline::{decode, Embedding, Pipeline, PipelineConfig, Want};
+use facegate_pipeline::{decode, Embedding, Pipeline, Want};
 use facegate_sessions::{ApiError, FieldErrors, HttpResponse};
 use worker::Env;
 
@@ -29,25 +30,23 @@ pub async fn handle(
     )
     .await?;
     let frames = files(&form, "frames").await?;
-    let limits = PipelineConfig::default().challenge;
-    let max = limits.active_max_frames_per_step;
-    if frames.is_empty() || frames.len() > max {
+    // The limits in force are the loaded pipeline's (its configuration may override them).
+    let pipeline = models::pipeline(env).await?;
+    let limits = &pipeline.config.challenge;
+    // Before any frame is decoded: a wrong count costs no attempt.
+    if let Err(ProtocolError::FrameCount { sent, max }) = limits.check_step_frames(frames.len()) {
         return Err(FieldErrors::single(
             "frames",
-            format!(
-                "Send 1 to {max} frames of this step; {} were sent.",
-                frames.len()
-            ),
+            format!("Send 1 to {max} frames of this step; {sent} were sent."),
         ));
     }
     let applications = apps::all(env).await?;
     let ctx = svc
-        .begin_step(&applications, token, challenge_id, step, &limits)
+        .begin_step(&applications, token, challenge_id, step, limits)
         .await?;
-    let pipeline = models::pipeline(env).await?;
     match measure(&pipeline, &frames, ctx.step) {
         Ok((observed, identity)) => svc
-            .answer_step(ctx, &observed, identity, &pipeline.config.challenge)
+            .answer_step(ctx, &observed, identity, limits)
             .await
             .map(|v| HttpResponse::json(200, v)),
         // A frame read and refused costs an attempt, as in a capture; the core says which.

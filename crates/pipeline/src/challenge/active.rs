@@ -109,6 +109,17 @@ pub struct Reveal {
     pub respond_by: i64,
 }
 
+impl ChallengeLimits {
+    /// How many frames one step's upload may hold; the adapter checks it before decoding any.
+    pub fn check_step_frames(&self, sent: usize) -> Result<(), ProtocolError> {
+        let max = self.active_max_frames_per_step;
+        if (1..=max).contains(&sent) {
+            return Ok(());
+        }
+        Err(ProtocolError::FrameCount { sent, max })
+    }
+}
+
 /// A new challenge, if the session may have one: at most `max_challenges` per session, at
 /// least `min_issue_interval_ms` apart.
 pub fn issue(
@@ -203,13 +214,7 @@ pub fn accept_step_frames(
     if awaiting != Some(step) || state.steps[step].answer.is_some() {
         return Err(ProtocolError::WrongStep(step));
     }
-    let max = limits.active_max_frames_per_step;
-    if frames.is_empty() || frames.len() > max {
-        return Err(ProtocolError::FrameCount {
-            sent: frames.len(),
-            max,
-        });
-    }
+    limits.check_step_frames(frames.len())?;
     let mut textures = Vec::with_capacity(frames.len());
     let mut previous = state.last_patch.take();
     for f in frames {
