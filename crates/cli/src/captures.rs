@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use facegate_pipeline::burst::{burst_liveness_check, BurstConfig};
+use facegate_pipeline::burst::burst_liveness_check;
 use facegate_pipeline::{CheckStatus, Pipeline};
 use image::RgbImage;
 use serde::Serialize;
@@ -72,7 +72,7 @@ pub fn evaluate(
         return Ok(None);
     }
     eprintln!("eval-liveness: {} multi-frame captures", clips.len());
-    let config = BurstConfig::default();
+    let config = pipeline.config.burst;
     let (mut live, mut spoof, mut live_rejected, mut spoof_accepted, mut refused) = (0, 0, 0, 0, 0);
     let mut items = Vec::new();
     for (clip, first, paths) in clips {
@@ -102,8 +102,12 @@ pub fn evaluate(
         };
         match pipeline.analyze_burst(&frames, &config) {
             Ok(burst) => {
-                let check =
-                    burst_liveness_check("feature_liveness", &burst, &config, &pipeline.config);
+                let check = burst_liveness_check(
+                    "feature_liveness",
+                    &burst,
+                    &pipeline.config,
+                    &pipeline.config.policy,
+                );
                 item.status = check.status.as_str().into();
                 item.score = check.score;
                 item.risks = check.warnings.iter().map(|w| w.risk.clone()).collect();
@@ -164,7 +168,7 @@ pub fn bench(
 ) -> Result<BurstBenchReport, String> {
     let bytes = crate::read(clip)?;
     let jpegs = facegate_pipeline::burst::split_mjpeg(&bytes);
-    let config = BurstConfig::default();
+    let config = pipeline.config.burst;
     let (n, stride) = (config.max_frames, 4);
     let span = (n - 1) * stride + 1;
     if jpegs.len() < span {
@@ -196,7 +200,12 @@ pub fn bench(
         let burst = pipeline
             .analyze_burst(&frames, &config)
             .map_err(|e| e.to_string())?;
-        burst_liveness_check("feature_liveness", &burst, &config, &pipeline.config);
+        burst_liveness_check(
+            "feature_liveness",
+            &burst,
+            &pipeline.config,
+            &pipeline.config.policy,
+        );
         let t2 = Instant::now();
         dec.push((t1 - t0).as_secs_f64() * 1e3);
         ana.push((t2 - t1).as_secs_f64() * 1e3);

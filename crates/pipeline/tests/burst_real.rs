@@ -77,9 +77,9 @@ fn label_clips() -> &'static Vec<(String, bool, Vec<RgbImage>)> {
 }
 
 fn analyse(frames: &[RgbImage]) -> (BurstAnalysis, LivenessCheck) {
-    let config = BurstConfig::default();
-    let a = pipeline().analyze_burst(frames, &config).unwrap();
-    let check = burst_liveness_check("feature_liveness", &a, &config, &pipeline().config);
+    let c = &pipeline().config;
+    let a = pipeline().analyze_burst(frames, &c.burst).unwrap();
+    let check = burst_liveness_check("feature_liveness", &a, c, &c.policy);
     (a, check)
 }
 

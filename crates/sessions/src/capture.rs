@@ -187,11 +187,7 @@ pub fn decide(
     let fusion = config.fusion_in_force();
     let mut liveness = match &evidence.burst {
         Some(burst) => {
-            let config = PipelineConfig {
-                policy,
-                ..config.clone()
-            };
-            let mut check = burst_liveness_check(LIVENESS_NODE, burst, &config.burst, &config);
+            let mut check = burst_liveness_check(LIVENESS_NODE, burst, config, &policy);
             check.evidence = burst.evidence(fusion.as_ref());
             check
         }

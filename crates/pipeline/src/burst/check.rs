@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{BurstAnalysis, BurstConfig};
-use crate::decide::{liveness_check, CheckStatus, LivenessCheck, Warning};
+use crate::decide::{liveness_check, CheckStatus, LivenessCheck, Policy, Warning};
 use crate::PipelineConfig;
 
 /// One failed burst check: why, and how far the weakest figure is from its bound (0-1, 1 =
@@ -73,24 +73,25 @@ fn failures(burst: &BurstAnalysis, config: &BurstConfig) -> Vec<Failure> {
 
 /// The liveness item for an analysed burst. `LOW_LIVENESS_SCORE` comes from the per-frame
 /// median as for one picture; a burst that is not one live person in one continuous capture is
-/// declined with `LIVENESS_FACE_ATTACK`, its reasons and figures in `additional_data`.
+/// declined with `LIVENESS_FACE_ATTACK`, its reasons and figures in `additional_data`. The
+/// thresholds are `pipeline`'s (its `burst` among them) under the workflow's `policy`.
 pub fn burst_liveness_check(
     node_id: &str,
     burst: &BurstAnalysis,
-    config: &BurstConfig,
     pipeline: &PipelineConfig,
+    policy: &Policy,
 ) -> LivenessCheck {
     let mut check = liveness_check(
         node_id,
         &burst.best_frame_analysis().observation(None),
         &pipeline.calibration,
-        &pipeline.policy,
+        policy,
         &pipeline.quality,
     );
     if check.warnings.iter().any(|w| w.risk == "NO_FACE_DETECTED") {
         return check;
     }
-    let failed = failures(burst, config);
+    let failed = failures(burst, &pipeline.burst);
     if failed.is_empty() {
         return check;
     }
