@@ -26,10 +26,7 @@ impl D1Store {
                 &[text(application_id), text(vendor_data)],
             )
             .await?;
-        rows.iter()
-            .next()
-            .map(|r| super::decode(&r.data))
-            .transpose()
+        rows.first().map(|r| super::decode(&r.data)).transpose()
     }
 
     pub(super) async fn users(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {

@@ -9,8 +9,14 @@ use crate::liveness::LivenessScore;
 /// The coefficients the pipeline ships with (see crates/pipeline/CALIBRATION.md).
 pub const SHIPPED_JSON: &str = include_str!("../fusion.json");
 
+/// Parsed once: the service asks for it on every capture (`PipelineConfig::fusion_in_force`).
 pub fn shipped() -> Fusion {
-    serde_json::from_str(SHIPPED_JSON).expect("the committed fusion.json parses")
+    static SHIPPED: std::sync::OnceLock<Fusion> = std::sync::OnceLock::new();
+    SHIPPED
+        .get_or_init(|| {
+            serde_json::from_str(SHIPPED_JSON).expect("the committed fusion.json parses")
+        })
+        .clone()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
