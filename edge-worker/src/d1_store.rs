@@ -6,6 +6,7 @@
 
 use facegate_pipeline::challenge::Challenge;
 mod audit;
+mod branding;
 mod users;
 
 use facegate_sessions::{
@@ -211,6 +212,10 @@ impl D1Store {
                 "DELETE FROM users WHERE application_id = ?1 AND vendor_data = ?2",
                 &[text(application_id), text(vendor_data)],
             )?),
+            Write::PutBranding {
+                application_id,
+                branding,
+            } => out.push(self.put_branding(application_id, branding)?),
         }
         Ok(())
     }
@@ -694,6 +699,13 @@ impl Store for D1Store {
         vendor_data: &str,
     ) -> Result<Option<facegate_sessions::user_records::UserRow>, StoreError> {
         self.user(application_id, vendor_data).await
+    }
+
+    async fn get_branding(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<facegate_sessions::branding::Branding>, StoreError> {
+        self.branding(application_id).await
     }
 
     async fn user_rows(

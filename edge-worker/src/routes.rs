@@ -7,8 +7,8 @@ use facegate_sessions::routes::{
     failed_authentication_bucket, rate_bucket, table_json, FAILED_AUTHENTICATION,
 };
 use facegate_sessions::{
-    authorize_operator, destinations, resolve, ApiError, Application, Auth, HttpResponse, Matched,
-    Route, Store,
+    authorize_operator, billing, branding, destinations, resolve, workflows, ApiError, Application, Auth, Clock,
+    HttpResponse, Matched, Route, Store,
 };
 use serde_json::json;
 use worker::{Context, Env, Request, Response, Result};
@@ -16,7 +16,7 @@ use worker::{Context, Env, Request, Response, Result};
 use crate::app::{self, setting, url_policy, AppService};
 use crate::http::{self, internal};
 use crate::ports::WorkerIds;
-use crate::{apps, capture, deliver, hosted, models, rate_limit, standalone, steps};
+use crate::{apps, capture, customization, deliver, hosted, models, rate_limit, standalone, steps};
 
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let matched = match resolve(req.method().as_ref(), &req.path()) {
@@ -259,6 +259,38 @@ async fn dispatch(
         Route::DeleteDestination(id) => {
             let app_id = the(&mut app)?.id.clone();
             let deleted = apps::change(env, &app_id, |a| destinations::delete(a, &id)).await?;
+            Ok(Reply::Json(deleted))
+        }
+        Route::GetCustomization => json(branding::get(&svc.store, the(&mut app)?).await),
+        Route::UpdateCustomization => {
+            let change = customization::read_change(&r.headers, r.body).await?;
+            json(branding::patch(&svc.store, the(&mut app)?, change, svc.clock.now()).await)
+        }
+        Route::BillingBalance => {
+            json(billing::balance(&svc.store, the(&mut app)?, svc.clock.now()).await)
+        }
+        Route::ListWorkflows => json(Ok(workflows::list(the(&mut app)?))),
+        Route::GetWorkflow(id) => json(workflows::get(the(&mut app)?, &id)),
+        Route::CreateWorkflow => {
+            let app_id = the(&mut app)?.id.clone();
+            let now = svc.clock.now();
+            let created =
+                apps::change(env, &app_id, |a| workflows::create(a, &r.body, &WorkerIds, now))
+                    .await?;
+            Ok(Reply::Json(created))
+        }
+        Route::UpdateWorkflow(id) => {
+            let app_id = the(&mut app)?.id.clone();
+            let now = svc.clock.now();
+            let updated = apps::change(env, &app_id, |a| {
+                workflows::update(a, &id, &r.body, &WorkerIds, now)
+            })
+            .await?;
+            Ok(Reply::Json(updated))
+        }
+        Route::DeleteWorkflow(id) => {
+            let app_id = the(&mut app)?.id.clone();
+            let deleted = apps::change(env, &app_id, |a| workflows::delete(a, &id)).await?;
             Ok(Reply::Json(deleted))
         }
         Route::PassiveLiveness => {

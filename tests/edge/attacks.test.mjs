@@ -336,7 +336,8 @@ test('reviews and resends under attack: malformed bodies, huge comments, unknown
   assert.equal((await post('{"new_status": "Declined"}', app.other.apiKey)).status, 404);
   assert.equal((await post('{"new_status": "Declined"}', app.apiKey, `${app.baseUrl}/sessions/00000000-0000-4000-8000-000000000000/reviews/`)).status, 404);
   // A wrong key: 401, or 429 once this client's guesses are spent (the test before guesses).
-  assert.ok([401, 429].includes((await post('{"new_status": "Declined"}', 'sk_wrong')).status));
+  const guessed = (await post('{"new_status": "Declined"}', 'sk_wrong')).status;
+  assert.ok([401, 429].includes(guessed), `a wrong key got ${guessed}`);
   assert.equal((await fetch(url, { method: 'POST', body: '{"new_status": "Declined"}' })).status, 403);
   // None of it changed the session or left a review.
   const log = await (await fetch(url, { headers: { 'x-api-key': app.apiKey } })).json();

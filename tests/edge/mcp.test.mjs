@@ -507,3 +507,186 @@ test('users: create, get, update, update-status and list through the tools', asy
   assert.match(await callFails('didit_get_user', { vendor_data: made }), /Didit API 404 /);
   assert.match(await callFails('didit_get_user', { vendor_data: enrolled }), /Didit API 404 /);
 });
+
+test('workflows: created, versioned, used and deleted through the tools; sessions keep their version', async () => {
+  const label = `mcp-wf-${Date.now()}`;
+  const made = await call('didit_create_workflow', {
+    workflow_label: label,
+    features: [
+      { feature: 'LIVENESS', config: { face_liveness_method: 'PASSIVE' } },
+      { feature: 'FACE_MATCH', config: { face_match_score_review_threshold: 70 } },
+    ],
+  });
+  assert.equal(made.workflow_type, 'biometric_authentication');
+  assert.equal(made.version, 1);
+  assert.deepEqual(made.features, ['LIVENESS', 'FACE_MATCH']);
+  const id = made.workflow_id;
+  assert.ok((await call('didit_list_workflows', {})).results.some((w) => w.uuid === id));
+  assert.equal((await call('didit_get_workflow', { workflow_id: id })).workflow_label, label);
+
+  // A session on version 1, then a change: version 2 for new sessions, the first keeps 1.
+  const vendor = `mcp-wf-user-${Date.now()}`;
+  const portrait = readFileSync(join(dataDir, ENROL)).toString('base64');
+  const first = await call('didit_create_session', { workflow_id: id, vendor_data: vendor, portrait_image: portrait });
+  const v2 = await call('didit_update_workflow', {
+    workflow_id: id,
+    features: [
+      { feature: 'LIVENESS' },
+      // Review above any real match score: every match of version 2 goes to review.
+      { feature: 'FACE_MATCH', config: { face_match_score_decline_threshold: 10, face_match_score_review_threshold: 100 } },
+    ],
+  });
+  assert.equal(v2.version, 2);
+  assert.equal(v2.workflow_id, id);
+  const second = await call('didit_create_session', { workflow_id: id, vendor_data: `${vendor}-2`, portrait_image: portrait });
+  assert.equal((await call('didit_get_session_decision', { session_id: first.session_id })).workflow_version, 1);
+  assert.equal((await capture(first.session_token)).status, 'Approved');
+  assert.equal((await capture(second.session_token)).status, 'In Review');
+
+  // Refusals say why, in Didit's field-keyed shape.
+  assert.match(
+    await callFails('didit_create_workflow', { features: [{ feature: 'OCR' }, { feature: 'LIVENESS' }] }),
+    /Didit API 400 .*"features".*does not run OCR/,
+  );
+  assert.match(
+    await callFails('didit_update_workflow', { workflow_id: id, is_white_label_enabled: true }),
+    /Didit API 400 .*is_white_label_enabled/,
+  );
+
+  assert.deepEqual(await call('didit_delete_workflow', { workflow_id: id }), { success: true });
+  assert.match(
+    await callFails('didit_create_session', { workflow_id: id, vendor_data: vendor }),
+    /Didit API 400 .*"workflow_id"/,
+  );
+  assert.equal((await call('didit_get_workflow', { workflow_id: id })).is_archived, true);
+});
+
+test('workflows: another application can neither read nor change them', async () => {
+  const made = await call('didit_create_workflow', { features: [{ feature: 'LIVENESS' }] });
+  const as = (key, method, body) =>
+    fetch(`${app.baseUrl}/workflows/${made.workflow_id}/`, {
+      method,
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+  for (const [method, body] of [['GET'], ['PATCH', { workflow_label: 'mine now' }], ['DELETE']]) {
+    assert.equal((await as(app.other.apiKey, method, body)).status, 404, method);
+  }
+  const list = await (await fetch(`${app.baseUrl}/workflows/`, { headers: { 'x-api-key': app.other.apiKey } })).json();
+  assert.ok(!list.results.some((w) => w.workflow_id === made.workflow_id));
+  // Their session cannot start on it either.
+  const theirs = await fetch(`${app.baseUrl}/session/`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.other.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ workflow_id: made.workflow_id, vendor_data: 'x' }),
+  });
+  assert.equal(theirs.status, 400);
+  assert.equal((await call('didit_get_workflow', { workflow_id: made.workflow_id })).workflow_label, null);
+  // Two changes at once both land as versions; neither is lost.
+  const [a, b] = await Promise.all(
+    ['one', 'two'].map((l) => as(app.apiKey, 'PATCH', { workflow_label: l }).then((r) => r.json())),
+  );
+  const versions = [a.version, b.version].sort();
+  assert.deepEqual(versions, [2, 3], JSON.stringify([a, b]));
+  const after = await call('didit_get_workflow', { workflow_id: made.workflow_id });
+  assert.equal(after.version, 3);
+});
+
+test("billing balance: this month's re-authentications and their cost under Didit's price model", async () => {
+  const theirBalance = async () =>
+    (await (await fetch(`${app.baseUrl}/billing/balance/`, { headers: { 'x-api-key': app.other.apiKey } })).json()).usage;
+  const before = (await call('didit_get_balance', {})).usage;
+  const theirsBefore = await theirBalance();
+  const dev = await devJson();
+  const portrait = readFileSync(join(dataDir, ENROL)).toString('base64');
+  const s = await call('didit_create_session', { workflow_id: dev.workflows.biometric_authentication, vendor_data: `bill-${Date.now()}`, portrait_image: portrait });
+  assert.equal((await capture(s.session_token)).status, 'Approved');
+  const b = await call('didit_get_balance', {});
+  assert.equal(b.balance, null, 'a self-hosted service holds no prepaid credit');
+  assert.equal(b.auto_refill_enabled, false);
+  const u = b.usage;
+  assert.equal(u.month, new Date().toISOString().slice(0, 7));
+  assert.equal(u.sessions, before.sessions + 1);
+  assert.equal(u.by_status.Approved, before.by_status.Approved + 1);
+  assert.equal(u.billable, before.billable + 1);
+  assert.equal(u.free_per_month, 500);
+  assert.equal(u.unit_price, '0.10');
+  assert.equal(u.cost, (Math.max(0, u.billable - 500) * 0.1).toFixed(2));
+  // Another application's sessions are its own.
+  assert.deepEqual(await theirBalance(), theirsBefore);
+});
+
+test("the tools for what facegate does not do fail with a 404 that says so", async () => {
+  for (const [tool, args] of [
+    ['didit_list_businesses', {}],
+    ['didit_list_questionnaires', {}],
+    ['didit_aml_screening', { full_name: 'Ada Lovelace' }],
+    ['didit_top_up', { amount_in_dollars: 50 }],
+  ]) {
+    assert.match(await callFails(tool, args), /Didit API 404 .*facegate does not offer/, tool);
+  }
+});
+
+test('customization: logos through the tool are re-encoded PNGs the hosted page shows; SVG, oversized and foreign reads refused', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'facegate-brand-'));
+  const jpeg = join(dir, 'logo.jpg');
+  writeFileSync(jpeg, readFileSync(join(dataDir, ENROL)));
+  const got = await call('didit_update_customization', { image_square_path: jpeg, image_favicon_path: jpeg });
+  assert.match(got.image_square, /^data:image\/png;base64,/);
+  assert.match(got.image_favicon, /^data:image\/png;base64,/);
+  assert.equal(got.image_rectangular, null);
+  const png = Buffer.from(got.image_square.split(',')[1], 'base64');
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.ok(png.readUInt32BE(16) <= 256 && png.readUInt32BE(20) <= 256, 'shrunk into the square box');
+  assert.deepEqual(await call('didit_get_customization', {}), got);
+
+  // Colours and title go with the same PATCH (multipart text fields).
+  const form = (fields) => {
+    const f = new FormData();
+    for (const [k, v] of Object.entries(fields)) f.append(k, v);
+    return f;
+  };
+  const patch = (key, body) => fetch(`${app.baseUrl}/customization/`, { method: 'PATCH', headers: { 'x-api-key': key }, body });
+  let r = await patch(app.apiKey, form({ primary_color: '#0a7f5c', title: 'Acme Bank' }));
+  assert.equal(r.status, 200, await r.clone().text());
+  const dev = await devJson();
+  const s = await call('didit_create_session', { workflow_id: dev.workflows.biometric_authentication, vendor_data: `brand-${Date.now()}`, portrait_image: readFileSync(join(dataDir, ENROL)).toString('base64') });
+  const summary = await (await fetch(`${app.origin}/hosted/v1/${s.session_token}`)).json();
+  assert.equal(summary.branding.primary_color, '#0a7f5c');
+  assert.equal(summary.branding.title, 'Acme Bank');
+  assert.equal(summary.branding.logo, got.image_square);
+  assert.equal(summary.branding.favicon, got.image_favicon);
+
+  // Attacks: SVG (script on the page's origin) named .png, a file over 1 MB, a body over the
+  // route's limit, a colour that is CSS, a text field in an image's place. Nothing changes.
+  const svg = new Blob(['<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'], { type: 'image/png' });
+  r = await patch(app.apiKey, form({ image_square: new File([svg], 'logo.png', { type: 'image/png' }) }));
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).image_square[0], /SVG/);
+  const big = new File([Buffer.alloc(1_100_000, 7)], 'big.png', { type: 'image/png' });
+  r = await patch(app.apiKey, form({ image_rectangular: big }));
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).image_rectangular[0], /larger than/);
+  const huge = new File([Buffer.alloc(4 * 1024 * 1024, 7)], 'huge.png', { type: 'image/png' });
+  r = await patch(app.apiKey, form({ image_square: huge }));
+  assert.equal(r.status, 413);
+  r = await patch(app.apiKey, form({ primary_color: 'red;background:url(https://evil.example)' }));
+  assert.equal(r.status, 400);
+  assert.ok((await r.json()).primary_color);
+  r = await patch(app.apiKey, form({ image_square: 'not a file' }));
+  assert.equal(r.status, 400);
+  r = await fetch(`${app.baseUrl}/customization/`, { method: 'PATCH', headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(r.status, 400);
+  const now = await call('didit_get_customization', {});
+  assert.equal(now.image_square, got.image_square);
+  assert.equal(now.primary_color, '#0a7f5c');
+
+  // Another application has its own (empty) branding and cannot change this one.
+  const theirs = await (await fetch(`${app.baseUrl}/customization/`, { headers: { 'x-api-key': app.other.apiKey } })).json();
+  assert.equal(theirs.image_square, null);
+  assert.equal(theirs.primary_color, null);
+  r = await patch('not-a-key', form({ title: 'x' }));
+  assert.equal(r.status, 401);
+});

@@ -380,6 +380,25 @@ async function fetchSummary() {
   return res.ok ? res.json() : null;
 }
 
+/** The application's branding (`GET/PATCH /v3/customization/`): PNG data URIs the server
+ * re-encoded and `#rrggbb` colours it checked, checked again here and set as properties and
+ * attributes, never as markup. */
+function brand(b) {
+  if (!b) return;
+  const colour = (c) => /^#[0-9a-f]{6}$/.test(c ?? '');
+  const png = (u) => /^data:image\/png;base64,[A-Za-z0-9+/=]+$/.test(u ?? '');
+  if (colour(b.primary_color)) document.documentElement.style.setProperty('--accent', b.primary_color);
+  if (colour(b.background_color)) document.body.style.background = b.background_color;
+  if (colour(b.text_color)) document.body.style.color = b.text_color;
+  if (png(b.logo)) {
+    $('brand').src = b.logo;
+    $('brand').alt = b.title ?? '';
+    $('brand').hidden = false;
+  }
+  if (png(b.favicon)) document.querySelector('link[rel=icon]').href = b.favicon;
+  if (b.title) document.title = `${b.title} · ${document.title}`;
+}
+
 async function run() {
   t = translator(await loadStrings(lang));
   localise();
@@ -390,6 +409,7 @@ async function run() {
     post('didit:error', { error: 'invalid_session' });
     return;
   }
+  brand(session.branding);
   post('didit:ready', { sessionId: session.session_id });
   if (!ACTIVE.includes(session.status)) {
     finish(session.status, null);

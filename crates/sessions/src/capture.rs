@@ -327,7 +327,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .application(&s.application_id)
             .ok_or(ApiError::NotFound)?;
         let s = self.settle_expiry(app, s).await?;
-        let wf = app.workflow(&s.workflow_id).ok_or_else(|| {
+        let wf = app.workflow_of(&s).ok_or_else(|| {
             ApiError::Conflict("The workflow of this session is no longer available.".into())
         })?;
         let now = self.clock.now();

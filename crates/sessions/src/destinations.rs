@@ -51,7 +51,7 @@ fn find<'a>(app: &'a Application, id: &str) -> Result<&'a WebhookDestination, Ap
         .ok_or(ApiError::NotFound)
 }
 
-fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::BadRequest("Expected a JSON object.".into())),

@@ -75,6 +75,10 @@ pub enum ApiError {
     MissingApiKey,
     #[error("not found")]
     NotFound,
+    /// 404 for one of Didit's endpoints facegate does not offer, saying so (an MCP tool for
+    /// documents or businesses gets a reason, not a bare "Not found.").
+    #[error("not offered: {0}")]
+    NotOffered(&'static str),
     #[error("method {method} not allowed")]
     MethodNotAllowed {
         method: String,
@@ -130,7 +134,7 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::BadRequest(_) => 400,
             ApiError::InvalidApiKey => 401,
             ApiError::MissingApiKey => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::NotOffered(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::Gone(_) => 410,
@@ -150,6 +154,9 @@ impl ApiError {
             ApiError::InvalidApiKey => detail(MSG_BAD_CREDENTIALS),
             ApiError::MissingApiKey => detail(MSG_PERMISSION),
             ApiError::NotFound => detail(MSG_NOT_FOUND),
+            ApiError::NotOffered(what) => detail(&format!(
+                "facegate does not offer {what}: it runs selfie liveness and face match, their sessions, workflows, users, reviews and webhooks."
+            )),
             ApiError::MethodNotAllowed { method, allow } => {
                 headers.push(("Allow".to_owned(), allow.join(", ")));
                 detail(&format!("Method \"{method}\" not allowed."))

@@ -37,6 +37,14 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             "language": s.language,
             "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
         });
+        if let Some(branding) = self
+            .store
+            .get_branding(&s.application_id)
+            .await?
+            .and_then(|b| b.for_page())
+        {
+            summary["branding"] = branding;
+        }
         // Where the page may post its events; absent: any embedding origin.
         if let Some(origins) = allowed_origins {
             summary["allowed_origins"] = json!(origins);
@@ -105,7 +113,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .ok_or(ApiError::NotFound)?;
         let wf = apps
             .application(&s.application_id)
-            .and_then(|app| app.workflow(&s.workflow_id));
+            .and_then(|app| app.workflow_of(&s));
         Ok((s, wf))
     }
 

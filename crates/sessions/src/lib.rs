@@ -6,6 +6,8 @@
 //! pipeline between `begin_capture` and `finish_capture`, and sends the webhook outbox.
 
 pub mod active;
+pub mod billing;
+pub mod branding;
 pub mod capture;
 pub mod cipher;
 pub mod deliveries;
@@ -27,6 +29,7 @@ pub mod types;
 pub mod user_records;
 pub mod users;
 pub mod validate;
+pub mod workflows;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
@@ -69,3 +72,5 @@ pub use store::{
     ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
 };
 pub use types::*;
+#[cfg(test)]
+mod tests_workflows;

@@ -38,6 +38,8 @@ pub struct MemoryStore {
     pub users: RefCell<BTreeMap<(String, String), UserRow>>,
     /// Insert-only, like the D1 `audit_log` table.
     pub audit: RefCell<Vec<AuditRow>>,
+    /// By application id.
+    pub branding: RefCell<BTreeMap<String, crate::branding::Branding>>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,
@@ -240,7 +242,8 @@ impl MemoryStore {
             w @ (Write::RequeueDelivery { .. }
             | Write::InsertAudit(_)
             | Write::PutUser(_)
-            | Write::DeleteUser { .. }) => self.apply_record(w)?,
+            | Write::DeleteUser { .. }
+            | Write::PutBranding { .. }) => self.apply_record(w)?,
         }
         Ok(())
     }
@@ -491,6 +494,13 @@ impl Store for MemoryStore {
         vendor_data: &str,
     ) -> Result<Option<UserRow>, StoreError> {
         Ok(self.user(application_id, vendor_data))
+    }
+
+    async fn get_branding(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<crate::branding::Branding>, StoreError> {
+        Ok(self.branding.borrow().get(application_id).cloned())
     }
 
     async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {

@@ -176,14 +176,17 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     ) -> Result<(Session, Option<AuditRow>), ApiError> {
         let s = self.load(app, id).await?;
         let now = self.clock.now();
-        let wf = app.workflow(&s.workflow_id);
+        let wf = app.workflow_of(&s);
         let event = Event::Manual {
             to: change.to,
             nodes: change
                 .nodes
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| default_nodes(wf)),
-            expires_at: now + app.settings.session_expiry_seconds,
+            expires_at: now
+                + wf.map_or(app.settings.session_expiry_seconds, |w| {
+                    w.session_expiry_seconds(&app.settings)
+                }),
         };
         let mut next = transition(&s, &event, now)?;
         if next.version == s.version {

@@ -86,6 +86,14 @@ pub enum Route {
     DeleteDestination(String),
     /// Destination id, delivery id.
     ResendDelivery(String, String),
+    BillingBalance,
+    GetCustomization,
+    UpdateCustomization,
+    ListWorkflows,
+    CreateWorkflow,
+    GetWorkflow(String),
+    UpdateWorkflow(String),
+    DeleteWorkflow(String),
     DeleteUsers,
     ListUsers,
     CreateUser,
@@ -202,6 +210,8 @@ pub const TWO_PHOTOS: usize = 11 * 1024 * 1024;
 /// The hosted page sends one ~640 px JPEG (50-150 KB) or a challenge's frames (at most 16 of
 /// ~480 px, 30-100 KB each): 4 MiB leaves room for a burst of larger frames, far from a photo.
 pub const CAPTURE: usize = 4 * 1024 * 1024;
+/// The three branding images (1 MiB each at most) and a few text fields.
+const BRANDING_FORM: usize = 3 * crate::branding::MAX_IMAGE_BYTES + 64 * 1024;
 
 /// One row of the route table.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -274,6 +284,14 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("PATCH", "/v3/webhook/destinations/{id}/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateDestination(p(x))),
     spec("DELETE", "/v3/webhook/destinations/{id}/", ApiKey, WRITE, NO_BODY, |x| Route::DeleteDestination(p(x))),
     spec("POST", "/v3/webhook/destinations/{id}/deliveries/{delivery}/resend/", ApiKey, WRITE, NO_BODY, |x| Route::ResendDelivery(x[0].clone(), x[1].clone())),
+    spec("GET", "/v3/customization/", ApiKey, READ, NO_BODY, |_| Route::GetCustomization),
+    spec("PATCH", "/v3/customization/", ApiKey, WRITE, BRANDING_FORM, |_| Route::UpdateCustomization),
+    spec("GET", "/v3/billing/balance/", ApiKey, READ, NO_BODY, |_| Route::BillingBalance),
+    spec("GET", "/v3/workflows/", ApiKey, READ, NO_BODY, |_| Route::ListWorkflows),
+    spec("POST", "/v3/workflows/", ApiKey, WRITE, SMALL_JSON, |_| Route::CreateWorkflow),
+    spec("GET", "/v3/workflows/{id}/", ApiKey, READ, NO_BODY, |x| Route::GetWorkflow(p(x))),
+    spec("PATCH", "/v3/workflows/{id}/", ApiKey, WRITE, SMALL_JSON, |x| Route::UpdateWorkflow(p(x))),
+    spec("DELETE", "/v3/workflows/{id}/", ApiKey, WRITE, NO_BODY, |x| Route::DeleteWorkflow(p(x))),
     spec("POST", "/v3/users/delete/", ApiKey, WRITE, BATCH_JSON, |_| Route::DeleteUsers),
     spec("GET", "/v3/users/", ApiKey, READ, NO_BODY, |_| Route::ListUsers),
     spec("POST", "/v3/users/create/", ApiKey, WRITE, SMALL_JSON, |_| Route::CreateUser),
@@ -343,10 +361,37 @@ pub fn resolve(method: &str, path: &str) -> Result<Matched, ApiError> {
         }
     }
     if allow.is_empty() {
-        return Err(ApiError::NotFound);
+        return Err(not_offered(&segs).map_or(ApiError::NotFound, ApiError::NotOffered));
     }
     allow.push("OPTIONS");
     Err(ApiError::MethodNotAllowed { method: m, allow })
+}
+
+/// Didit's v3 endpoints (contract Appendix A) that facegate does not serve, by their first
+/// path segment (or the session sub-resource), named for the 404 that says so.
+fn not_offered(segs: &[&str]) -> Option<&'static str> {
+    let what = match segs {
+        ["v3", "session", _, sub, ..] => match *sub {
+            "update-data" | "update-poa-data" => "editing extracted document data",
+            "share" => "session sharing",
+            _ => return None,
+        },
+        ["v3", "session", "import-shared" | "imports", ..] => "session imports",
+        ["v3", "billing", "top-up", ..] => "prepaid credit",
+        ["v3", first, ..] => match *first {
+            "questionnaires" => "questionnaires",
+            "businesses" | "kyb" => "business verification (KYB)",
+            "transactions" | "wallet-screening" => "transaction monitoring",
+            "id-verification" | "poa" | "database-validation" => "document verification",
+            "aml" => "AML screening",
+            "age-estimation" => "age estimation",
+            "email" | "phone" => "email and phone verification",
+            "lists" | "face-search" => "lists and face search yet",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(what)
 }
 
 /// `resolve` for the route alone.

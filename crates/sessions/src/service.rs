@@ -170,7 +170,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             workflow_version: wf.version,
             created_at: now,
             updated_at: now,
-            expires_at: now + app.settings.session_expiry_seconds,
+            expires_at: now + wf.session_expiry_seconds(&app.settings),
             liveness_checks: Vec::new(),
             face_matches: Vec::new(),
             reference,
@@ -285,7 +285,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
 
     pub async fn decision(&self, app: &Application, id: &str) -> Result<HttpResponse, ApiError> {
         let s = self.load(app, id).await?;
-        let wf = app.workflow(&s.workflow_id);
+        let wf = app.workflow_of(&s);
         Ok(HttpResponse::json(
             200,
             render::decision(&s, app, wf, &self.urls),
@@ -305,7 +305,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         };
         let rows = rows
             .iter()
-            .map(|s| render::list_row(s, app.workflow(&s.workflow_id), &self.urls))
+            .map(|s| render::list_row(s, app.workflow_of(s), &self.urls))
             .collect();
         Ok(HttpResponse::json(
             200,
@@ -449,7 +449,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             &event_id,
             app,
             s,
-            app.workflow(&s.workflow_id),
+            app.workflow_of(s),
             &self.urls_of(s),
             now,
         );

@@ -13,6 +13,7 @@ use facegate_pipeline::challenge::active::IssueHistory;
 use facegate_pipeline::challenge::Challenge;
 use serde::{Deserialize, Serialize};
 
+use crate::branding::Branding;
 use crate::idempotency::IdempotencyRecord;
 use crate::types::{AuditRow, DeliveryRow, Session, SessionStatus, TemplateRow};
 use crate::user_records::UserRow;
@@ -136,6 +137,12 @@ pub enum Write {
     DeleteUser {
         application_id: String,
         vendor_data: String,
+    },
+    /// Insert or replace the application's branding (always committed alone: a PATCH
+    /// replaces it whole).
+    PutBranding {
+        application_id: String,
+        branding: Branding,
     },
 }
 
@@ -280,6 +287,7 @@ pub trait Store {
     ) -> Result<Vec<AuditRow>, StoreError>;
 
     /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
+    async fn get_branding(&self, application_id: &str) -> Result<Option<Branding>, StoreError>;
     async fn get_idempotency(
         &self,
         application_id: &str,

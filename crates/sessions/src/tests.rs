@@ -1,7 +1,7 @@
 //! End-to-end tests of the service over `MemoryStore`, a hand-moved clock and sequential ids.
 
 use base64::Engine;
-use facegate_pipeline::decide::{Effect, Warning};
+use facegate_pipeline::decide::Warning;
 use facegate_pipeline::{CheckStatus, Embedding, FaceMatch, LivenessCheck};
 use serde_json::{json, Value};
 
@@ -13,7 +13,6 @@ use crate::service::{Service, MSG_NO_STORED_FACE};
 use crate::store::Store;
 use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
-use facegate_pipeline::challenge::LivenessMethod;
 
 pub(crate) const T0: i64 = 1_774_970_000;
 const BIO: &str = "11111111-1111-4111-8111-111111111111";
@@ -59,28 +58,15 @@ pub(crate) fn app() -> Application {
         settings: AppSettings::default(),
         workflows: vec![
             Workflow {
-                id: BIO.into(),
                 version: 3,
-                workflow_type: WorkflowType::BiometricAuthentication,
-                face_match: true,
-                thresholds: Thresholds::default(),
-                max_attempts: 3,
-                liveness_method: LivenessMethod::Passive,
-                on_face_change: Effect::Review,
-                liveness_escalation: Default::default(),
+                ..Workflow::new(BIO, WorkflowType::BiometricAuthentication)
             },
             Workflow {
-                id: KYC.into(),
-                version: 1,
-                workflow_type: WorkflowType::Kyc,
-                face_match: false,
-                thresholds: Thresholds::default(),
                 max_attempts: 1,
-                liveness_method: LivenessMethod::Passive,
-                on_face_change: Effect::Review,
-                liveness_escalation: Default::default(),
+                ..Workflow::new(KYC, WorkflowType::Kyc)
             },
         ],
+        workflow_history: Vec::new(),
     }
 }
 

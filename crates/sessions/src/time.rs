@@ -38,6 +38,18 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The UTC calendar month holding `unix`: its label (`2026-12`) and its bounds, start
+/// inclusive and end exclusive, in unix seconds.
+pub fn month_of(unix: i64) -> (String, i64, i64) {
+    let (y, m, _) = civil_from_days(unix.div_euclid(86_400));
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    (
+        format!("{y:04}-{m:02}"),
+        days_from_civil(y, m, 1) * 86_400,
+        days_from_civil(ny, nm, 1) * 86_400,
+    )
+}
+
 fn num(s: &str) -> Option<i64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;

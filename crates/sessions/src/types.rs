@@ -170,11 +170,44 @@ impl Default for Thresholds {
     }
 }
 
+/// Whether a workflow version may start sessions (Didit's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    #[default]
+    Published,
+    /// Saved, not yet usable: a session on it is refused until it is published.
+    Draft,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workflow {
+    /// The stable id sessions name (Didit's `workflow_id`, the version group).
     pub id: String,
     /// The published version new sessions pin; older-version sessions are never reused.
     pub version: u32,
+    /// This version's own id (Didit's per-version `uuid`). Unset for a first version, whose
+    /// uuid is the workflow id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_uuid: Option<String>,
+    /// Didit's `workflow_label` (at most 50 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub status: WorkflowStatus,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_default: bool,
+    /// Seconds a session of this workflow stays open; unset: the application's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expiration_time: Option<i64>,
+    /// Deleted: kept only for the sessions that began on it, never for new ones.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub archived: bool,
+    /// Node labels by feature (`LIVENESS`, `FACE_MATCH`), as the `features` body gave them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
     pub workflow_type: WorkflowType,
     /// Biometric only: `false` is Didit's liveness-only mode.
     #[serde(default = "yes")]
@@ -203,6 +236,10 @@ fn review() -> Effect {
     Effect::Review
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn yes() -> bool {
     true
 }
@@ -211,6 +248,30 @@ fn three() -> u32 {
 }
 
 impl Workflow {
+    /// A first, published version with Didit's defaults: re-authentication matches faces,
+    /// enrolment does not.
+    pub fn new(id: impl Into<String>, workflow_type: WorkflowType) -> Workflow {
+        Workflow {
+            id: id.into(),
+            version: 1,
+            version_uuid: None,
+            label: None,
+            status: WorkflowStatus::Published,
+            is_default: false,
+            session_expiration_time: None,
+            archived: false,
+            labels: Default::default(),
+            updated_at: None,
+            workflow_type,
+            face_match: workflow_type == WorkflowType::BiometricAuthentication,
+            thresholds: Thresholds::default(),
+            max_attempts: three(),
+            liveness_method: LivenessMethod::Passive,
+            on_face_change: review(),
+            liveness_escalation: EscalationSetting::default(),
+        }
+    }
+
     pub fn features(&self) -> Vec<Feature> {
         match (self.workflow_type, self.face_match) {
             (WorkflowType::BiometricAuthentication, true) => {
@@ -222,6 +283,17 @@ impl Workflow {
 
     pub fn has(&self, f: Feature) -> bool {
         self.features().contains(&f)
+    }
+
+    /// The uuid of this version (Didit's `uuid`, distinct per version).
+    pub fn uuid(&self) -> &str {
+        self.version_uuid.as_deref().unwrap_or(&self.id)
+    }
+
+    /// How long a new session of this workflow stays open.
+    pub fn session_expiry_seconds(&self, settings: &AppSettings) -> i64 {
+        self.session_expiration_time
+            .unwrap_or(settings.session_expiry_seconds)
     }
 
     /// The pipeline policy this workflow's thresholds imply; the adapter hands it to
@@ -275,6 +347,8 @@ pub struct AppSettings {
     /// Origins (`https://app.example`) that may frame the hosted page and receive its
     /// `didit:*` events. Unset: any origin may, as with Didit (a drop-in default).
     pub allowed_origins: Option<Vec<String>>,
+    /// The price model `GET /billing/balance/` reports this month's usage against.
+    pub pricing: crate::billing::Pricing,
 }
 
 impl Default for AppSettings {
@@ -284,6 +358,7 @@ impl Default for AppSettings {
             retention_days: None,
             environment: Environment::Live,
             allowed_origins: None,
+            pricing: Default::default(),
         }
     }
 }
@@ -298,15 +373,40 @@ pub struct Application {
     pub webhooks: Vec<WebhookDestination>,
     #[serde(default)]
     pub settings: AppSettings,
+    /// The latest version of each workflow, in creation order.
     #[serde(default)]
     pub workflows: Vec<Workflow>,
+    /// Superseded and deleted versions, oldest first: sessions keep the version they began
+    /// with. Bounded (`workflows::HISTORY_LIMIT`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflow_history: Vec<Workflow>,
 }
 
 impl Application {
+    /// The workflow a new session named: its latest version, by workflow id or by that
+    /// version's uuid.
     pub fn workflow(&self, id: &str) -> Option<&Workflow> {
-        self.workflows
-            .iter()
-            .find(|w| w.id.eq_ignore_ascii_case(id))
+        self.workflows.iter().find(|w| {
+            w.id.eq_ignore_ascii_case(id) || w.uuid().eq_ignore_ascii_case(id)
+        })
+    }
+
+    /// The workflow version `s` began with.
+    pub fn workflow_of(&self, s: &Session) -> Option<&Workflow> {
+        self.workflow_at(&s.workflow_id, s.workflow_version)
+    }
+
+    /// The workflow version a session began with. A version pruned from the bounded history
+    /// falls back to the workflow's latest version (or, deleted, the newest one kept).
+    pub fn workflow_at(&self, id: &str, version: u32) -> Option<&Workflow> {
+        let same = |w: &&Workflow| w.id.eq_ignore_ascii_case(id);
+        let current = self.workflows.iter().find(same);
+        let old = || self.workflow_history.iter().rev().filter(same);
+        current
+            .filter(|w| w.version == version)
+            .or_else(|| old().find(|w| w.version == version))
+            .or(current)
+            .or_else(|| old().next())
     }
 }
 

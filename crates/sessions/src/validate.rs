@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::store::SessionFilter;
-use crate::types::{Application, CallbackMethod, ResubmitNode, SessionStatus};
+use crate::types::{Application, CallbackMethod, ResubmitNode, SessionStatus, WorkflowStatus};
 
 /// Whole-body cap: a 2 MB portrait is ~2.8 MB of base64 plus the rest of the JSON.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -238,6 +238,13 @@ pub fn parse_create(app: &Application, body: &[u8]) -> Result<CreateRequest, Api
             None
         }
         Some(Value::String(s)) => match app.workflow(s.trim()) {
+            Some(w) if w.status == WorkflowStatus::Draft => {
+                e.add(
+                    "workflow_id",
+                    "This workflow is a draft: publish it before starting sessions.",
+                );
+                None
+            }
             Some(w) => Some(w.id.clone()),
             None => {
                 e.add(

@@ -1,4 +1,4 @@
-//! The in-memory store's audit log, user records and delivery resend (the D1 side is
+//! The in-memory store's audit log, user records, branding and delivery resend (the D1 side is
 //! edge-worker/src/d1_store/{audit,users}.rs).
 
 use crate::store::{StoreError, Write};
@@ -46,6 +46,14 @@ impl MemoryStore {
                     return Err(StoreError::Backend("UNIQUE constraint failed".into()));
                 }
                 all.push(row.clone());
+            }
+            Write::PutBranding {
+                application_id,
+                branding,
+            } => {
+                self.branding
+                    .borrow_mut()
+                    .insert(application_id.clone(), branding.clone());
             }
             // Every other write is `apply`'s.
             _ => {}
