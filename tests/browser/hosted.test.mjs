@@ -352,3 +352,41 @@ test('Cancel inside the web SDK\'s iframe closes it with a cancelled result', { 
     await integrator.close();
   }
 });
+
+// Last in this file: it brands the development application's page.
+test('branding from /v3/customization/ is applied by the page: logo, colour, title, within its CSP', { timeout: 120_000 }, async () => {
+  const form = new FormData();
+  form.append('image_rectangular', new File([readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg'))], 'logo.jpg', { type: 'image/jpeg' }));
+  form.append('primary_color', '#8a2be2');
+  form.append('title', 'Acme Bank');
+  const patched = await fetch(`${app.baseUrl}/customization/`, { method: 'PATCH', headers: { 'x-api-key': app.apiKey }, body: form });
+  assert.equal(patched.status, 200, await patched.clone().text());
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-brand', portrait_image: portrait() });
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
+  try {
+    const page = await b.context.newPage();
+    const violations = [];
+    page.on('console', (m) => m.text().includes('Content Security Policy') && violations.push(m.text()));
+    await page.goto(s.url);
+    await page.waitForSelector('#fallback:not([hidden])', { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('brand').complete && document.getElementById('brand').naturalWidth > 0);
+    const seen = await page.evaluate(() => ({
+      src: document.getElementById('brand').src.slice(0, 22),
+      alt: document.getElementById('brand').alt,
+      width: document.getElementById('brand').naturalWidth,
+      accent: getComputedStyle(document.documentElement).getPropertyValue('--accent').trim(),
+      button: getComputedStyle(document.getElementById('fallback')).color,
+      title: document.title,
+    }));
+    assert.equal(seen.src, 'data:image/png;base64,');
+    assert.equal(seen.alt, 'Acme Bank');
+    assert.ok(seen.width > 0 && seen.width <= 640, JSON.stringify(seen));
+    assert.equal(seen.accent, '#8a2be2');
+    assert.equal(seen.button, 'rgb(138, 43, 226)', 'the fallback link is drawn in the brand colour');
+    assert.match(seen.title, /^Acme Bank · /);
+    assert.deepEqual(violations, []);
+    await page.screenshot({ path: join(shots, 'branded-page.png') });
+  } finally {
+    await b.close();
+  }
+});

@@ -25,7 +25,8 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 async function call(key, method, path, body, contentType = 'application/json') {
   const headers = { 'x-api-key': key };
-  if (body !== undefined) headers['content-type'] = contentType;
+  // A form sets its own multipart content type (with the boundary).
+  if (body !== undefined && !(body instanceof FormData)) headers['content-type'] = contentType;
   const res = await fetch(`${app.origin}${path}`, { method, headers, body });
   const text = await res.text();
   return { status: res.status, text };
@@ -45,6 +46,8 @@ async function snapshot(sessionId) {
     reviews: await get(`/v3/sessions/${sessionId}/reviews/`),
     user: await get('/v3/users/victim-user/'),
     destinations: await get('/v3/webhook/destinations/'),
+    workflows: await get('/v3/workflows/'),
+    customization: await get('/v3/customization/'),
   };
 }
 
@@ -71,6 +74,15 @@ function bodies(pattern, method, victim) {
   if (pattern.endsWith('/sessions/delete/')) {
     return [JSON.stringify({ session_numbers: [victim.number] }), JSON.stringify({ delete_all: true })];
   }
+  if (pattern === '/v3/customization/') {
+    const f = new FormData();
+    f.append('title', 'cross-tenant');
+    f.append('primary_color', '#000000');
+    return [f];
+  }
+  if (pattern.startsWith('/v3/workflows/')) {
+    return [JSON.stringify({ workflow_label: 'cross-tenant', features: [{ feature: 'LIVENESS' }] })];
+  }
   if (pattern.includes('/webhook/destinations/')) {
     return [JSON.stringify({ url: 'https://attacker.example/hook', enabled: false, subscribed_events: [] })];
   }
@@ -92,6 +104,9 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
   // Let every queued delivery settle, so the log only changes if something changes it.
   await new Promise((r) => setTimeout(r, 1500));
+  const branded = new FormData();
+  branded.append('title', 'Victim Bank');
+  assert.equal((await call(app.apiKey, 'PATCH', '/v3/customization/', branded)).status, 200);
   const before = await snapshot(s.session_id);
   const victim = {
     number: before.session.session_number,
@@ -110,6 +125,8 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   for (const pattern of patterns) {
     const ids = pattern.includes('/webhook/destinations/')
       ? [destinationId]
+      : pattern.startsWith('/v3/workflows/{')
+        ? [victim.workflowId]
       : pattern.includes('{vendor}')
         ? [victim.vendorData]
         : [s.session_id, String(victim.number)];
@@ -125,7 +142,7 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
             assert.ok(!res.text.includes(secret), `${method} ${path} showed the first tenant's ${secret}: ${res.text}`);
           }
           // Only the other tenant's own collections and the stateless APIs may answer 2xx.
-          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/'].includes(pattern)
+          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/', '/v3/workflows/', '/v3/customization/', '/v3/billing/balance/'].includes(pattern)
             // vendor_data names a user per application: the walk's create above made the other
             // tenant its own "victim-user", which it may read and change (its own, not ours).
             || pattern.startsWith('/v3/users/{vendor}/');
@@ -150,6 +167,8 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   assert.deepEqual(afterwards.reviews, before.reviews, 'no review or audit row added');
   assert.deepEqual(afterwards.user, before.user, 'the user record unchanged');
   assert.deepEqual(afterwards.destinations, before.destinations, 'destinations unchanged');
+  assert.deepEqual(afterwards.workflows, before.workflows, 'workflows unchanged');
+  assert.deepEqual(afterwards.customization, before.customization, 'branding unchanged');
   // The first tenant's user is still enrolled: a re-auth without a portrait is accepted.
   const reauth = await call(app.apiKey, 'POST', '/v3/session/', JSON.stringify({ workflow_id: app.workflows.biometric_authentication, vendor_data: 'victim-user' }));
   assert.equal(reauth.status, 201, reauth.text);
