@@ -690,3 +690,16 @@ test('customization: logos through the tool are re-encoded PNGs the hosted page 
   r = await patch('not-a-key', form({ title: 'x' }));
   assert.equal(r.status, 401);
 });
+
+test('a blocked user cannot verify: create refused, an open session cannot be captured, unblocked it goes on', async () => {
+  const dev = await devJson();
+  const user = `mcp-blocked-${Date.now()}`;
+  const open = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: user });
+  assert.equal((await call('didit_update_user_status', { vendor_data: user, status: 'BLOCKED' })).status, 'BLOCKED');
+  assert.match(await callFails('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: user }), /Didit API 400 .*"vendor_data".*blocked/);
+  const refused = await captureBurst(app, open.session_token, burstOf(undefined, 0));
+  assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  assert.equal((await call('didit_get_session_decision', { session_id: open.session_id })).status, 'Not Started');
+  await call('didit_update_user_status', { vendor_data: user, status: 'ACTIVE' });
+  assert.equal((await capture(open.session_token)).status, 'Approved');
+});

@@ -20,6 +20,7 @@ use crate::routes::Directory;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
 use crate::state::{transition, Event};
 use crate::store::{ActiveRow, Clock, Ids, Store, Write};
+use crate::user_records::MSG_USER_BLOCKED;
 use crate::types::{
     Application, Feature, ReferenceSource, Session, SessionStatus, Workflow, WorkflowType,
     FACE_MATCH_NODE, LIVENESS_NODE,
@@ -330,6 +331,9 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         let wf = app.workflow_of(&s).ok_or_else(|| {
             ApiError::Conflict("The workflow of this session is no longer available.".into())
         })?;
+        if self.is_blocked(&app.id, s.vendor_data.as_deref()).await? {
+            return Err(ApiError::Conflict(MSG_USER_BLOCKED.into()));
+        }
         let now = self.clock.now();
         let next = transition(&s, &Event::Start, now)?;
         if next.version != s.version {

@@ -8,6 +8,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::render::{self, Urls};
 use crate::routes::{Directory, HttpResponse};
 use crate::state::{expiry_status, transition, Event};
+use crate::user_records::MSG_USER_BLOCKED;
 use crate::store::{Claim, Clock, Ids, Store, StoreError, Write};
 use crate::types::{
     Application, DeliveryRow, DeliveryStatus, Feature, ReferenceSource, ResubmitNode, Session,
@@ -60,6 +61,13 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         analyse: impl FnOnce(&PortraitImage) -> Result<Option<Embedding>, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
         let req = parse_create(app, body)?;
+        // Before the portrait is analysed: a blocked user costs no model run.
+        if self
+            .is_blocked(&app.id, req.vendor_data.as_deref())
+            .await?
+        {
+            return Err(FieldErrors::single("vendor_data", MSG_USER_BLOCKED));
+        }
         let needs_portrait = app
             .workflow(&req.workflow_id)
             .is_some_and(|w| w.has(Feature::FaceMatch));

@@ -209,7 +209,28 @@ fn vendor_of(path_segment: &str) -> Result<String, ApiError> {
     Ok(v)
 }
 
+/// A user the integrator set to `BLOCKED` may not verify: no new session, no capture on a
+/// session opened before the block.
+pub const MSG_USER_BLOCKED: &str =
+    "This user is blocked (PATCH /v3/users/{vendor_data}/update-status/ to unblock).";
+
 impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
+    /// Whether `vendor_data`'s record is `BLOCKED` (none is not).
+    pub(crate) async fn is_blocked(
+        &self,
+        application_id: &str,
+        vendor_data: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let Some(v) = vendor_data else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .get_user(application_id, v)
+            .await?
+            .is_some_and(|u| u.status == "BLOCKED"))
+    }
+
     /// The user's record, or the implicit one when only sessions or a face exist; 404 when
     /// the application knows nothing of that vendor_data.
     async fn user(&self, app: &Application, vendor_data: &str) -> Result<UserRow, ApiError> {
