@@ -28,7 +28,10 @@ pub async fn read_change(
             // An empty text field removes the image; any other text is not an image.
             Some(FormEntry::Field(v)) if v.is_empty() => change.images.push((slot, None)),
             Some(FormEntry::Field(_)) => {
-                return Err(FieldErrors::single(slot.field(), "Upload a file, not a text field."))
+                return Err(FieldErrors::single(
+                    slot.field(),
+                    "Upload a file, not a text field.",
+                ))
             }
         }
     }

@@ -7,8 +7,8 @@ use facegate_sessions::routes::{
     failed_authentication_bucket, rate_bucket, table_json, FAILED_AUTHENTICATION,
 };
 use facegate_sessions::{
-    authorize_operator, billing, branding, destinations, resolve, workflows, ApiError, Application, Auth, Clock,
-    HttpResponse, Matched, Route, Store,
+    authorize_operator, billing, branding, destinations, resolve, workflows, ApiError, Application,
+    Auth, Clock, HttpResponse, Matched, Route, Store,
 };
 use serde_json::json;
 use worker::{Context, Env, Request, Response, Result};
@@ -239,27 +239,21 @@ async fn dispatch(
         Route::ListDestinations => json(Ok(destinations::list(the(&mut app)?))),
         Route::GetDestination(id) => json(destinations::get(the(&mut app)?, &id)),
         Route::CreateDestination => {
-            let id = the(&mut app)?.id.clone();
             let policy = url_policy(env);
-            let created = apps::change(env, &id, |a| {
+            change_config(env, &mut app, |a| {
                 destinations::create(a, &r.body, &WorkerIds, policy)
             })
-            .await?;
-            Ok(Reply::Json(created))
+            .await
         }
         Route::UpdateDestination(id) => {
-            let app_id = the(&mut app)?.id.clone();
             let policy = url_policy(env);
-            let updated = apps::change(env, &app_id, |a| {
+            change_config(env, &mut app, |a| {
                 destinations::update(a, &id, &r.body, policy)
             })
-            .await?;
-            Ok(Reply::Json(updated))
+            .await
         }
         Route::DeleteDestination(id) => {
-            let app_id = the(&mut app)?.id.clone();
-            let deleted = apps::change(env, &app_id, |a| destinations::delete(a, &id)).await?;
-            Ok(Reply::Json(deleted))
+            change_config(env, &mut app, |a| destinations::delete(a, &id)).await
         }
         Route::GetCustomization => json(branding::get(&svc.store, the(&mut app)?).await),
         Route::UpdateCustomization => {
@@ -272,26 +266,21 @@ async fn dispatch(
         Route::ListWorkflows => json(Ok(workflows::list(the(&mut app)?))),
         Route::GetWorkflow(id) => json(workflows::get(the(&mut app)?, &id)),
         Route::CreateWorkflow => {
-            let app_id = the(&mut app)?.id.clone();
             let now = svc.clock.now();
-            let created =
-                apps::change(env, &app_id, |a| workflows::create(a, &r.body, &WorkerIds, now))
-                    .await?;
-            Ok(Reply::Json(created))
+            change_config(env, &mut app, |a| {
+                workflows::create(a, &r.body, &WorkerIds, now)
+            })
+            .await
         }
         Route::UpdateWorkflow(id) => {
-            let app_id = the(&mut app)?.id.clone();
             let now = svc.clock.now();
-            let updated = apps::change(env, &app_id, |a| {
+            change_config(env, &mut app, |a| {
                 workflows::update(a, &id, &r.body, &WorkerIds, now)
             })
-            .await?;
-            Ok(Reply::Json(updated))
+            .await
         }
         Route::DeleteWorkflow(id) => {
-            let app_id = the(&mut app)?.id.clone();
-            let deleted = apps::change(env, &app_id, |a| workflows::delete(a, &id)).await?;
-            Ok(Reply::Json(deleted))
+            change_config(env, &mut app, |a| workflows::delete(a, &id)).await
         }
         Route::PassiveLiveness => {
             let form = standalone::read_form(&r.headers, r.body).await?;
@@ -347,6 +336,17 @@ fn send_soon(env: &Env, ctx: &Context) {
             worker::console_error!("webhook delivery: {:?}", e);
         }
     });
+}
+
+/// A change to the calling application's configuration (webhook destinations, workflows),
+/// applied to what is stored by `apps::change`, never to the copy read at request start.
+async fn change_config(
+    env: &Env,
+    app: &mut Option<Application>,
+    apply: impl FnMut(&mut Application) -> std::result::Result<HttpResponse, ApiError>,
+) -> std::result::Result<Reply, ApiError> {
+    let id = the(app)?.id.clone();
+    apps::change(env, &id, apply).await.map(Reply::Json)
 }
 
 /// The application of an API-key route (the router authenticated it).

@@ -2,8 +2,8 @@
 //! Machine-readable results go to stdout, progress to stderr.
 
 mod bench;
-mod captures;
 mod calibrate;
+mod captures;
 mod eval;
 mod loso;
 mod measure;

@@ -924,8 +924,8 @@ mod tests {
             &[],
         );
         m.graph.as_mut().unwrap().value_info = vec![value("w"), value("y")];
-        let out =
-            ModelProto::decode(&dequantize_for_tract(&m.encode_to_vec(), &[]).unwrap()[..]).unwrap();
+        let out = ModelProto::decode(&dequantize_for_tract(&m.encode_to_vec(), &[]).unwrap()[..])
+            .unwrap();
         assert!(out.graph.as_ref().unwrap().value_info.is_empty());
         assert_eq!(folded(&out).1, [1.0, 2.0]);
     }

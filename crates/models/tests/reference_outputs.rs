@@ -218,7 +218,11 @@ fn check(name: &str, input: &str, hw: (usize, usize), key: &str) {
         return;
     };
     let manifest = Manifest::load().expect("embedded manifest");
-    let kept_int8 = manifest.get(name).expect("model in manifest").keep_int8.len();
+    let kept_int8 = manifest
+        .get(name)
+        .expect("model in manifest")
+        .keep_int8
+        .len();
     let diff = max_abs_diff(&path, kept_int8, input, hw, key);
     assert!(
         diff <= TOLERANCE,

@@ -114,13 +114,23 @@ mod tests {
             unit_price_cents: 10,
         };
         let ids: Vec<String> = (0..5)
-            .map(|i| bio_session(&s, &a, &format!("bill-{i}"))["session_id"].as_str().unwrap().to_owned())
+            .map(|i| {
+                bio_session(&s, &a, &format!("bill-{i}"))["session_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         for id in &ids[..3] {
             approve_capture(&s, &a, id);
         }
-        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &ids[3]))).unwrap();
-        block_on(s.finish_capture(ctx, outcome(CheckStatus::Declined, Some(CheckStatus::Declined), None))).unwrap();
+        let ctx =
+            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &ids[3]))).unwrap();
+        block_on(s.finish_capture(
+            ctx,
+            outcome(CheckStatus::Declined, Some(CheckStatus::Declined), None),
+        ))
+        .unwrap();
 
         let b = block_on(balance(&s.store, &a, T0)).unwrap().body.unwrap();
         let u = &b["usage"];
@@ -128,16 +138,25 @@ mod tests {
         assert_eq!(u["month"], "2026-03");
         assert_eq!(u["sessions"], 5);
         assert_eq!(u["by_status"]["Approved"], 3);
-        assert_eq!(u["billable"], 3, "declined and unfinished sessions are free: {u}");
+        assert_eq!(
+            u["billable"], 3,
+            "declined and unfinished sessions are free: {u}"
+        );
         assert_eq!(u["charged"], 1);
         assert_eq!(u["cost"], "0.10");
 
         // Next month starts from zero; another application's sessions are not counted.
-        let next = block_on(balance(&s.store, &a, month_of(T0).2)).unwrap().body.unwrap();
+        let next = block_on(balance(&s.store, &a, month_of(T0).2))
+            .unwrap()
+            .body
+            .unwrap();
         assert_eq!(next["usage"]["sessions"], 0);
         let mut other = app();
         other.id = "bbbbbbbb-0000-4000-8000-000000000000".into();
-        let theirs = block_on(balance(&s.store, &other, T0)).unwrap().body.unwrap();
+        let theirs = block_on(balance(&s.store, &other, T0))
+            .unwrap()
+            .body
+            .unwrap();
         assert_eq!(theirs["usage"]["sessions"], 0);
     }
 
@@ -145,7 +164,10 @@ mod tests {
     fn months_and_money() {
         assert_eq!(month_of(T0).0, "2026-03");
         let (label, from, to) = month_of(1_796_083_200 + 3600); // 2026-12-01T01:00Z
-        assert_eq!((label.as_str(), iso8601(from).as_str(), iso8601(to).as_str()), ("2026-12", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"));
+        assert_eq!(
+            (label.as_str(), iso8601(from).as_str(), iso8601(to).as_str()),
+            ("2026-12", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z")
+        );
         assert_eq!(dollars(0), "0.00");
         assert_eq!(dollars(12345), "123.45");
     }

@@ -172,7 +172,10 @@ impl Branding {
         if *self == Branding::default() {
             return None;
         }
-        let logo = self.image_rectangular.as_ref().or(self.image_square.as_ref());
+        let logo = self
+            .image_rectangular
+            .as_ref()
+            .or(self.image_square.as_ref());
         Some(json!({
             "logo": logo.map(Logo::data_uri),
             "favicon": self.image_favicon.as_ref().map(Logo::data_uri),
@@ -220,14 +223,13 @@ fn parse_colour(v: &str) -> Result<Option<String>, &'static str> {
     }
     match hex.len() {
         6 => Ok(Some(format!("#{}", hex.to_ascii_lowercase()))),
-        3 => Ok(Some(
-            hex.chars()
-                .flat_map(|c| [c, c])
-                .fold("#".to_owned(), |mut s, c| {
-                    s.push(c.to_ascii_lowercase());
-                    s
-                }),
-        )),
+        3 => Ok(Some(hex.chars().flat_map(|c| [c, c]).fold(
+            "#".to_owned(),
+            |mut s, c| {
+                s.push(c.to_ascii_lowercase());
+                s
+            },
+        ))),
         _ => Err(WHY),
     }
 }
@@ -301,7 +303,9 @@ mod tests {
     use image::{Rgba, RgbaImage};
 
     fn png(w: u32, h: u32) -> Vec<u8> {
-        let img = RgbaImage::from_fn(w, h, |x, y| Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255]));
+        let img = RgbaImage::from_fn(w, h, |x, y| {
+            Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
+        });
         let mut out = Vec::new();
         DynamicImage::ImageRgba8(img)
             .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
@@ -327,8 +331,14 @@ mod tests {
             .decode(&logo.png_base64)
             .unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
-        assert!(b.render()["image_rectangular"].as_str().unwrap().starts_with("data:image/png;base64,"));
-        assert_eq!(b.for_page().unwrap()["logo"], b.render()["image_rectangular"]);
+        assert!(b.render()["image_rectangular"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,"));
+        assert_eq!(
+            b.for_page().unwrap()["logo"],
+            b.render()["image_rectangular"]
+        );
         // A small favicon is kept at its size, never enlarged.
         let f = reencode(Slot::Favicon, &png(32, 32)).unwrap();
         assert_eq!((f.width, f.height), (32, 32));
@@ -340,7 +350,9 @@ mod tests {
         let why = reencode(Slot::Square, svg).unwrap_err();
         assert!(why.contains("SVG"), "{why}");
         // Named .png, sent as image/png: the bytes decide.
-        assert!(reencode(Slot::Square, b"GIF89a....").unwrap_err().contains("Not a PNG"));
+        assert!(reencode(Slot::Square, b"GIF89a....")
+            .unwrap_err()
+            .contains("Not a PNG"));
         // A PNG header over garbage.
         let mut broken = png(10, 10);
         broken.truncate(40);
@@ -349,7 +361,9 @@ mod tests {
         assert!(reencode(Slot::Square, &big).unwrap_err().contains("larger"));
         // Within the byte limit but past the pixel limit: refused before decoding.
         let wide = png(MAX_SIDE + 1, 1);
-        assert!(reencode(Slot::Square, &wide).unwrap_err().contains("pixels"));
+        assert!(reencode(Slot::Square, &wide)
+            .unwrap_err()
+            .contains("pixels"));
     }
 
     #[test]

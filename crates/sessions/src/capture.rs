@@ -20,11 +20,11 @@ use crate::routes::Directory;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
 use crate::state::{transition, Event};
 use crate::store::{ActiveRow, Clock, Ids, Store, Write};
-use crate::user_records::MSG_USER_BLOCKED;
 use crate::types::{
     Application, Feature, ReferenceSource, Session, SessionStatus, Workflow, WorkflowType,
     FACE_MATCH_NODE, LIVENESS_NODE,
 };
+use crate::user_records::MSG_USER_BLOCKED;
 
 /// The warning on a kyc capture whose face is not the one already enrolled for its user.
 pub const RISK_ENROLLED_FACE_MISMATCH: &str = "ENROLLED_FACE_MISMATCH";

@@ -8,12 +8,12 @@ use crate::error::{ApiError, FieldErrors};
 use crate::render::{self, Urls};
 use crate::routes::{Directory, HttpResponse};
 use crate::state::{expiry_status, transition, Event};
-use crate::user_records::MSG_USER_BLOCKED;
 use crate::store::{Claim, Clock, Ids, Store, StoreError, Write};
 use crate::types::{
     Application, DeliveryRow, DeliveryStatus, Feature, ReferenceSource, ResubmitNode, Session,
     SessionStatus, TemplateRow, Workflow, FACE_MATCH_NODE, LIVENESS_NODE,
 };
+use crate::user_records::MSG_USER_BLOCKED;
 use crate::validate::{parse_batch_delete, parse_create, parse_list, CreateRequest, PortraitImage};
 
 pub const MSG_NO_STORED_FACE: &str = "No stored face image was found for this user. Provide portrait_image or complete an enrolment session for this vendor_data first.";
@@ -62,10 +62,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     ) -> Result<HttpResponse, ApiError> {
         let req = parse_create(app, body)?;
         // Before the portrait is analysed: a blocked user costs no model run.
-        if self
-            .is_blocked(&app.id, req.vendor_data.as_deref())
-            .await?
-        {
+        if self.is_blocked(&app.id, req.vendor_data.as_deref()).await? {
             return Err(FieldErrors::single("vendor_data", MSG_USER_BLOCKED));
         }
         let needs_portrait = app
@@ -453,14 +450,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         }
         let now = self.clock.now();
         let event_id = self.ids.uuid()?;
-        let payload = render::status_webhook(
-            &event_id,
-            app,
-            s,
-            app.workflow_of(s),
-            &self.urls_of(s),
-            now,
-        );
+        let payload =
+            render::status_webhook(&event_id, app, s, app.workflow_of(s), &self.urls_of(s), now);
         for d in destinations {
             writes.push(Write::InsertDelivery(DeliveryRow {
                 id: self.ids.uuid()?,

@@ -243,22 +243,52 @@ fn a_blocked_user_can_neither_open_a_session_nor_finish_one_opened_before() {
         .as_str()
         .unwrap()
         .to_owned();
-    ok_body(patch(&s, &a, "blocked-user", json!({"status": "BLOCKED"}), true));
+    ok_body(patch(
+        &s,
+        &a,
+        "blocked-user",
+        json!({"status": "BLOCKED"}),
+        true,
+    ));
 
-    let (status, body) = err(create(&s, &a, json!({"workflow_id": KYC, "vendor_data": "blocked-user"})));
+    let (status, body) = err(create(
+        &s,
+        &a,
+        json!({"workflow_id": KYC, "vendor_data": "blocked-user"}),
+    ));
     assert_eq!(status, 400);
-    assert!(body["vendor_data"][0].as_str().unwrap().contains("blocked"), "{body}");
+    assert!(
+        body["vendor_data"][0].as_str().unwrap().contains("blocked"),
+        "{body}"
+    );
     let token = crate::tests::token_of(&s, &open);
     let refused = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap_err();
     assert_eq!(refused.status(), 409);
-    assert_eq!(s.store.sessions.borrow()[&open].status, SessionStatus::NotStarted, "nothing spent");
+    assert_eq!(
+        s.store.sessions.borrow()[&open].status,
+        SessionStatus::NotStarted,
+        "nothing spent"
+    );
     // Another application's user of the same name is not blocked.
     let mut b = other_app();
     b.id = "cccccccc-0000-4000-8000-000000000000".into();
-    ok_body(create(&s, &b, json!({"workflow_id": KYC, "vendor_data": "blocked-user"})));
+    ok_body(create(
+        &s,
+        &b,
+        json!({"workflow_id": KYC, "vendor_data": "blocked-user"}),
+    ));
 
     // Unblocked, the open session can be finished.
-    ok_body(patch(&s, &a, "blocked-user", json!({"status": "ACTIVE"}), true));
+    ok_body(patch(
+        &s,
+        &a,
+        "blocked-user",
+        json!({"status": "ACTIVE"}),
+        true,
+    ));
     approve_capture(&s, &a, &open);
-    assert_eq!(s.store.sessions.borrow()[&open].status, SessionStatus::Approved);
+    assert_eq!(
+        s.store.sessions.borrow()[&open].status,
+        SessionStatus::Approved
+    );
 }

@@ -20,7 +20,11 @@ fn post(a: &mut Application, body: &str) -> Result<crate::HttpResponse, crate::A
     workflows::create(a, body.as_bytes(), &ids, T0)
 }
 
-fn patch(a: &mut Application, id: &str, body: Value) -> Result<crate::HttpResponse, crate::ApiError> {
+fn patch(
+    a: &mut Application,
+    id: &str,
+    body: Value,
+) -> Result<crate::HttpResponse, crate::ApiError> {
     // Ids are drawn from a counter seeded by the history's length, so versions get distinct
     // uuids across calls.
     let ids = SeqIds(std::cell::Cell::new(1000 + a.workflow_history.len() as u64));
@@ -34,12 +38,21 @@ fn created(a: &mut Application, body: &str) -> String {
 }
 
 fn session(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> Result<String, (u16, Value)> {
-    create(s, a, json!({"workflow_id": workflow, "vendor_data": vendor, "portrait_image": portrait_b64()}))
-        .map(|r| r.body.expect("body")["session_id"].as_str().expect("id").to_owned())
-        .map_err(|e| {
-            let (st, _, b) = e.to_http();
-            (st, b)
-        })
+    create(
+        s,
+        a,
+        json!({"workflow_id": workflow, "vendor_data": vendor, "portrait_image": portrait_b64()}),
+    )
+    .map(|r| {
+        r.body.expect("body")["session_id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    })
+    .map_err(|e| {
+        let (st, _, b) = e.to_http();
+        (st, b)
+    })
 }
 
 /// The workflow a capture of session `id` would be decided with.
@@ -53,8 +66,14 @@ fn workflow_of_capture(s: &Svc, a: &Application, id: &str) -> Workflow {
 fn routes_of_workflows() {
     assert_eq!(route("GET", "/v3/workflows/"), Ok(Route::ListWorkflows));
     assert_eq!(route("POST", "/v3/workflows/"), Ok(Route::CreateWorkflow));
-    assert_eq!(route("PATCH", "/v3/workflows/w/"), Ok(Route::UpdateWorkflow("w".into())));
-    assert_eq!(route("DELETE", "/v3/workflows/w"), Ok(Route::DeleteWorkflow("w".into())));
+    assert_eq!(
+        route("PATCH", "/v3/workflows/w/"),
+        Ok(Route::UpdateWorkflow("w".into()))
+    );
+    assert_eq!(
+        route("DELETE", "/v3/workflows/w"),
+        Ok(Route::DeleteWorkflow("w".into()))
+    );
 }
 
 #[test]
@@ -77,7 +96,10 @@ fn a_features_body_becomes_a_reauthentication_workflow_that_sessions_use() {
     assert_eq!(got, b);
     let before = a.clone();
     ok_body(patch(&mut a, id, json!({"features": got["nodes"]})));
-    assert_eq!(a.workflows, before.workflows, "an unchanged body makes no version");
+    assert_eq!(
+        a.workflows, before.workflows,
+        "an unchanged body makes no version"
+    );
 
     let sid = session(&s, &a, id, "wf-user").expect("session");
     let wf = workflow_of_capture(&s, &a, &sid);
@@ -118,7 +140,11 @@ fn a_change_is_a_new_version_and_sessions_keep_theirs() {
     assert_eq!(old.liveness_method, LivenessMethod::Flashing);
     let new = workflow_of_capture(&s, &a, &new_session);
     assert_eq!((new.version, new.thresholds.face_match_review), (2, 90.0));
-    assert_eq!(new.liveness_method, LivenessMethod::Passive, "features replace the config whole");
+    assert_eq!(
+        new.liveness_method,
+        LivenessMethod::Passive,
+        "features replace the config whole"
+    );
 
     // Both versions are listed and readable by their uuid; only the latest can be changed.
     let list = workflows::list(&a).body.unwrap();
@@ -131,7 +157,10 @@ fn a_change_is_a_new_version_and_sessions_keep_theirs() {
         .collect();
     assert_eq!(versions, [&json!(2), &json!(1)], "newest first");
     let latest = workflows::get(&a, &id).unwrap().body.unwrap();
-    assert_eq!(latest["version"], 2, "the workflow id names the latest version");
+    assert_eq!(
+        latest["version"], 2,
+        "the workflow id names the latest version"
+    );
     let v2_uuid = b["uuid"].as_str().unwrap();
     assert_eq!(ok_body(workflows::get(&a, v2_uuid)).1["version"], 2);
     // The first version's uuid is the workflow id, so the history is reached by version.
@@ -147,19 +176,35 @@ fn a_draft_starts_no_session_until_published() {
     );
     let (st, b) = session(&s, &a, &id, "d").unwrap_err();
     assert_eq!(st, 400);
-    assert!(b["workflow_id"][0].as_str().unwrap().contains("draft"), "{b}");
+    assert!(
+        b["workflow_id"][0].as_str().unwrap().contains("draft"),
+        "{b}"
+    );
 
     // A draft is edited in place; saving without a status publishes it (Didit's rule).
-    let (_, b) = ok_body(patch(&mut a, &id, json!({"status": "draft", "workflow_label": "WIP"})));
-    assert_eq!((b["status"].as_str(), b["version"].as_u64()), (Some("draft"), Some(1)));
+    let (_, b) = ok_body(patch(
+        &mut a,
+        &id,
+        json!({"status": "draft", "workflow_label": "WIP"}),
+    ));
+    assert_eq!(
+        (b["status"].as_str(), b["version"].as_u64()),
+        (Some("draft"), Some(1))
+    );
     let (_, b) = ok_body(patch(&mut a, &id, json!({"workflow_label": "Ready"})));
-    assert_eq!((b["status"].as_str(), b["version"].as_u64()), (Some("published"), Some(1)));
+    assert_eq!(
+        (b["status"].as_str(), b["version"].as_u64()),
+        (Some("published"), Some(1))
+    );
     assert!(a.workflow_history.is_empty());
     session(&s, &a, &id, "d").expect("published");
 
     let (st, b) = err(patch(&mut a, &id, json!({"status": "draft"})));
     assert_eq!(st, 400);
-    assert!(b["status"][0].as_str().unwrap().contains("Cannot revert"), "{b}");
+    assert!(
+        b["status"][0].as_str().unwrap().contains("Cannot revert"),
+        "{b}"
+    );
 }
 
 #[test]
@@ -172,19 +217,45 @@ fn deleting_refuses_new_sessions_and_keeps_begun_ones() {
     assert_eq!(r.status, 204);
     let (st, _) = session(&s, &a, &id, "u2").unwrap_err();
     assert_eq!(st, 400);
-    assert_eq!(workflow_of_capture(&s, &a, &begun).thresholds.face_match_review, 75.0);
+    assert_eq!(
+        workflow_of_capture(&s, &a, &begun)
+            .thresholds
+            .face_match_review,
+        75.0
+    );
     let (_, deleted) = ok_body(workflows::get(&a, &id));
-    assert_eq!((deleted["is_archived"].as_bool(), deleted["version"].as_u64()), (Some(true), Some(2)));
-    assert_eq!(err(workflows::delete(&mut a, &id)).0, 400, "an archived version cannot change");
+    assert_eq!(
+        (
+            deleted["is_archived"].as_bool(),
+            deleted["version"].as_u64()
+        ),
+        (Some(true), Some(2))
+    );
+    assert_eq!(
+        err(workflows::delete(&mut a, &id)).0,
+        400,
+        "an archived version cannot change"
+    );
     assert_eq!(err(workflows::delete(&mut a, "no-such")).0, 404);
 }
 
 #[test]
 fn one_default_at_a_time() {
     let mut a = app();
-    let first = created(&mut a, r#"{"is_default": true, "features": [{"feature": "LIVENESS"}]}"#);
-    let second = created(&mut a, r#"{"is_default": true, "features": [{"feature": "LIVENESS"}]}"#);
-    let defaults: Vec<&str> = a.workflows.iter().filter(|w| w.is_default).map(|w| w.id.as_str()).collect();
+    let first = created(
+        &mut a,
+        r#"{"is_default": true, "features": [{"feature": "LIVENESS"}]}"#,
+    );
+    let second = created(
+        &mut a,
+        r#"{"is_default": true, "features": [{"feature": "LIVENESS"}]}"#,
+    );
+    let defaults: Vec<&str> = a
+        .workflows
+        .iter()
+        .filter(|w| w.is_default)
+        .map(|w| w.id.as_str())
+        .collect();
     assert_eq!(defaults, [second.as_str()]);
     assert_ne!(first, second);
 }
@@ -194,22 +265,82 @@ fn bodies_facegate_cannot_honour_are_refused_with_the_reason() {
     let mut a = app();
     let before = a.clone();
     for (body, field, says) in [
-        (r#"{"features": [{"feature": "OCR"}, {"feature": "LIVENESS"}]}"#, "features", "does not run OCR"),
-        (r#"{"features": [{"feature": "FACE_MATCH"}, {"feature": "LIVENESS"}]}"#, "features", "in that order"),
-        (r#"{"features": [{"feature": "LIVENESS"}, {"feature": "LIVENESS"}]}"#, "features", "twice"),
-        (r#"{"features": [{"feature": "SELFIE"}]}"#, "features", "not a valid choice"),
+        (
+            r#"{"features": [{"feature": "OCR"}, {"feature": "LIVENESS"}]}"#,
+            "features",
+            "does not run OCR",
+        ),
+        (
+            r#"{"features": [{"feature": "FACE_MATCH"}, {"feature": "LIVENESS"}]}"#,
+            "features",
+            "in that order",
+        ),
+        (
+            r#"{"features": [{"feature": "LIVENESS"}, {"feature": "LIVENESS"}]}"#,
+            "features",
+            "twice",
+        ),
+        (
+            r#"{"features": [{"feature": "SELFIE"}]}"#,
+            "features",
+            "not a valid choice",
+        ),
         (r#"{"features": []}"#, "features", "non-empty"),
-        (r#"{"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": "BLINK"}}]}"#, "features", "PASSIVE"),
-        (r#"{"features": [{"feature": "LIVENESS", "config": {"face_match_score_decline_threshold": 10}}]}"#, "features", "no such setting"),
-        (r#"{"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 80, "face_match_score_review_threshold": 60}}]}"#, "features", "must not be above"),
-        (r#"{"features": [{"feature": "LIVENESS", "config": {"face_liveness_score_decline_threshold": 101}}]}"#, "features", "0 to 100"),
-        (r#"{"features": [{"feature": "LIVENESS", "extra": 1}]}"#, "features", "unknown key"),
-        (r#"{"workflow_type": "kyc", "features": [{"feature": "LIVENESS"}]}"#, "workflow_type", "Unknown field"),
-        (r#"{"is_liveness_enabled": true, "features": [{"feature": "LIVENESS"}]}"#, "is_liveness_enabled", "Unknown field"),
-        (r#"{"retry_window_days": 7, "features": [{"feature": "LIVENESS"}]}"#, "retry_window_days", "no such setting"),
-        (r#"{"max_retry_attempts": 0, "features": [{"feature": "LIVENESS"}]}"#, "max_retry_attempts", "1 to 10"),
-        (r#"{"session_expiration_time": 5, "features": [{"feature": "LIVENESS"}]}"#, "session_expiration_time", "60"),
-        (r#"{"workflow_label": "this label is far longer than the fifty characters Didit allows", "features": [{"feature": "LIVENESS"}]}"#, "workflow_label", "50"),
+        (
+            r#"{"features": [{"feature": "LIVENESS", "config": {"face_liveness_method": "BLINK"}}]}"#,
+            "features",
+            "PASSIVE",
+        ),
+        (
+            r#"{"features": [{"feature": "LIVENESS", "config": {"face_match_score_decline_threshold": 10}}]}"#,
+            "features",
+            "no such setting",
+        ),
+        (
+            r#"{"features": [{"feature": "LIVENESS"}, {"feature": "FACE_MATCH", "config": {"face_match_score_decline_threshold": 80, "face_match_score_review_threshold": 60}}]}"#,
+            "features",
+            "must not be above",
+        ),
+        (
+            r#"{"features": [{"feature": "LIVENESS", "config": {"face_liveness_score_decline_threshold": 101}}]}"#,
+            "features",
+            "0 to 100",
+        ),
+        (
+            r#"{"features": [{"feature": "LIVENESS", "extra": 1}]}"#,
+            "features",
+            "unknown key",
+        ),
+        (
+            r#"{"workflow_type": "kyc", "features": [{"feature": "LIVENESS"}]}"#,
+            "workflow_type",
+            "Unknown field",
+        ),
+        (
+            r#"{"is_liveness_enabled": true, "features": [{"feature": "LIVENESS"}]}"#,
+            "is_liveness_enabled",
+            "Unknown field",
+        ),
+        (
+            r#"{"retry_window_days": 7, "features": [{"feature": "LIVENESS"}]}"#,
+            "retry_window_days",
+            "no such setting",
+        ),
+        (
+            r#"{"max_retry_attempts": 0, "features": [{"feature": "LIVENESS"}]}"#,
+            "max_retry_attempts",
+            "1 to 10",
+        ),
+        (
+            r#"{"session_expiration_time": 5, "features": [{"feature": "LIVENESS"}]}"#,
+            "session_expiration_time",
+            "60",
+        ),
+        (
+            r#"{"workflow_label": "this label is far longer than the fifty characters Didit allows", "features": [{"feature": "LIVENESS"}]}"#,
+            "workflow_label",
+            "50",
+        ),
         (r#"{"workflow_label": "x"}"#, "features", "required"),
     ] {
         let (st, b) = err(post(&mut a, body));
@@ -249,7 +380,10 @@ fn the_version_history_is_bounded() {
         ));
     }
     assert_eq!(a.workflow_history.len(), HISTORY_LIMIT);
-    assert_eq!(a.workflow(&id).unwrap().version as usize, HISTORY_LIMIT + 21);
+    assert_eq!(
+        a.workflow(&id).unwrap().version as usize,
+        HISTORY_LIMIT + 21
+    );
     // The pruned first version's session is decided on the latest.
     let wf = workflow_of_capture(&s, &a, &early);
     assert_eq!(wf.version as usize, HISTORY_LIMIT + 21);
@@ -268,8 +402,20 @@ fn didits_endpoints_facegate_does_not_offer_say_so() {
         let e = route(method, path).unwrap_err();
         let (status, _, body) = e.to_http();
         assert_eq!(status, 404, "{path}");
-        assert!(body["detail"].as_str().unwrap().starts_with("facegate does not offer"), "{path}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("facegate does not offer"),
+            "{path}: {body}"
+        );
     }
-    assert_eq!(route("GET", "/v3/nothing-here/").unwrap_err(), crate::ApiError::NotFound);
-    assert_eq!(route("GET", "/v3/session/abc/nothing/").unwrap_err(), crate::ApiError::NotFound);
+    assert_eq!(
+        route("GET", "/v3/nothing-here/").unwrap_err(),
+        crate::ApiError::NotFound
+    );
+    assert_eq!(
+        route("GET", "/v3/session/abc/nothing/").unwrap_err(),
+        crate::ApiError::NotFound
+    );
 }

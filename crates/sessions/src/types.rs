@@ -386,9 +386,9 @@ impl Application {
     /// The workflow a new session named: its latest version, by workflow id or by that
     /// version's uuid.
     pub fn workflow(&self, id: &str) -> Option<&Workflow> {
-        self.workflows.iter().find(|w| {
-            w.id.eq_ignore_ascii_case(id) || w.uuid().eq_ignore_ascii_case(id)
-        })
+        self.workflows
+            .iter()
+            .find(|w| w.id.eq_ignore_ascii_case(id) || w.uuid().eq_ignore_ascii_case(id))
     }
 
     /// The workflow version `s` began with.

@@ -23,9 +23,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::routes::HttpResponse;
 use crate::store::Ids;
 use crate::time::iso8601;
-use crate::types::{
-    Application, Feature, Thresholds, Workflow, WorkflowStatus, WorkflowType,
-};
+use crate::types::{Application, Feature, Thresholds, Workflow, WorkflowStatus, WorkflowType};
 use facegate_pipeline::challenge::escalate::EscalationSetting;
 use facegate_pipeline::challenge::LivenessMethod;
 
@@ -243,8 +241,7 @@ fn position(app: &Application, id: &str) -> Result<usize, ApiError> {
         .any(|w| w.uuid().eq_ignore_ascii_case(id))
     {
         return Err(ApiError::BadRequest(
-            "This is a superseded or deleted version; change the workflow's latest version."
-                .into(),
+            "This is a superseded or deleted version; change the workflow's latest version.".into(),
         ));
     }
     Err(ApiError::NotFound)
@@ -320,7 +317,10 @@ fn whole(v: &Value) -> Option<i64> {
 fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
     const KEY: &str = "features";
     let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
-        errors.add(KEY, "Expected a non-empty list of {feature, config, label}.");
+        errors.add(
+            KEY,
+            "Expected a non-empty list of {feature, config, label}.",
+        );
         return;
     };
     let mut names = Vec::new();
@@ -358,7 +358,10 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
                 continue;
             }
             other => {
-                errors.add(KEY, format!("{}: \"{other}\" is not a valid choice.", at(".feature")));
+                errors.add(
+                    KEY,
+                    format!("{}: \"{other}\" is not a valid choice.", at(".feature")),
+                );
                 continue;
             }
         };

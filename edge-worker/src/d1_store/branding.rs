@@ -18,7 +18,10 @@ impl D1Store {
         )
     }
 
-    pub(super) async fn branding(&self, application_id: &str) -> Result<Option<Branding>, StoreError> {
+    pub(super) async fn branding(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<Branding>, StoreError> {
         let rows: Vec<DataRow> = self
             .rows(
                 "SELECT data FROM branding WHERE application_id = ?1",
