@@ -3,6 +3,7 @@
 // `npm run demo -- --server-only` runs only the demo app, against a facegate that is already
 // running: configured by .facegate/dev.json or the FACEGATE_* environment variables.
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,12 +50,14 @@ function startFacegate() {
   return child;
 }
 
-/** Waits for facegate's health check; the first start builds the worker, which takes minutes. */
+/** Waits for facegate's health check and for the workflows dev.mjs then makes through the
+ * API; the first start builds the worker, which takes minutes. */
 async function facegateReady() {
   const url = `http://127.0.0.1:${facegatePort}/system/healthcheck`;
+  const hasWorkflows = () => existsSync(devFile) && JSON.parse(readFileSync(devFile, 'utf8')).workflows;
   for (;;) {
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url)).ok && hasWorkflows()) return;
     } catch {
       // not listening yet
     }

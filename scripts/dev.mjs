@@ -3,7 +3,7 @@
 // Also used by the tests (with --port) so that they drive exactly what a developer runs.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,23 +70,12 @@ const dev = {
   api_key: previous.api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
   webhook_secret: previous.webhook_secret ?? `whsec_${randomBytes(24).toString('hex')}`,
   webhook_url: process.env.FACEGATE_WEBHOOK_URL ?? previous.webhook_url ?? null,
-  workflows: {
-    biometric_authentication: previous.workflows?.biometric_authentication ?? randomUUID(),
-    kyc: previous.workflows?.kyc ?? randomUUID(),
-    biometric_authentication_flashing: previous.workflows?.biometric_authentication_flashing ?? randomUUID(),
-    biometric_authentication_active_3d: previous.workflows?.biometric_authentication_active_3d ?? randomUUID(),
-    biometric_authentication_step_up: previous.workflows?.biometric_authentication_step_up ?? randomUUID(),
-  },
   operator_token: operatorToken,
   // A second tenant, for the tenancy and framing tests: its own key and workflows, and the
   // hosted page of its sessions may only be framed by (and post events to) OTHER_ORIGIN.
   other_application_id: previous.other_application_id ?? randomUUID(),
   other_api_key: previous.other_api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
   other_allowed_origins: ['https://other-tenant.example'],
-  other_workflows: {
-    biometric_authentication: previous.other_workflows?.biometric_authentication ?? randomUUID(),
-    kyc: previous.other_workflows?.kyc ?? randomUUID(),
-  },
 };
 const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
 const config = {
@@ -96,21 +85,7 @@ const config = {
   webhooks: dev.webhook_url
     ? [{ id: 'dev-webhook', url: dev.webhook_url, secret_shared_key: dev.webhook_secret, subscribed_events: [], enabled: true }]
     : [],
-  workflows: [
-    { id: dev.workflows.biometric_authentication, version: 1, workflow_type: 'biometric_authentication' },
-    { id: dev.workflows.kyc, version: 1, workflow_type: 'kyc', face_match: false },
-    // Active liveness, spelled as Didit's flat workflow config does.
-    { id: dev.workflows.biometric_authentication_flashing, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'flashing' },
-    { id: dev.workflows.biometric_authentication_active_3d, version: 1, workflow_type: 'biometric_authentication', liveness_method: 'active_3d' },
-    // Escalation with a band as wide as the scale: every passive capture is stepped up to a
-    // FLASHING challenge (the default band is 10 points around the decline threshold).
-    {
-      id: dev.workflows.biometric_authentication_step_up,
-      version: 1,
-      workflow_type: 'biometric_authentication',
-      liveness_escalation: { enabled: true, band: 100 },
-    },
-  ],
+  workflows: [],
 };
 const otherKeyHash = createHash('sha256').update(dev.other_api_key).digest('hex');
 const otherConfig = {
@@ -119,20 +94,25 @@ const otherConfig = {
   api_key_hashes: [otherKeyHash],
   webhooks: [],
   settings: { allowed_origins: dev.other_allowed_origins },
-  workflows: [
-    { id: dev.other_workflows.biometric_authentication, version: 1, workflow_type: 'biometric_authentication' },
-    { id: dev.other_workflows.kyc, version: 1, workflow_type: 'kyc', face_match: false },
-  ],
+  workflows: [],
 };
 const quote = (s) => `'${s.replaceAll("'", "''")}'`;
 const now = Math.floor(Date.now() / 1000);
 const seed = (id, name, cfg, hash) =>
   `INSERT INTO applications (id, name, created_at, config) VALUES (${quote(id)}, ${quote(name)}, ${now}, ${quote(JSON.stringify(cfg))}) ` +
-  `ON CONFLICT (id) DO UPDATE SET config = excluded.config;` +
+  // Workflows are the API's (created below through /v3/workflows/): a restart keeps them.
+  `ON CONFLICT (id) DO UPDATE SET config = json_set(excluded.config, ` +
+  `'$.workflows', json(coalesce(json_extract(applications.config, '$.workflows'), '[]')), ` +
+  `'$.workflow_history', json(coalesce(json_extract(applications.config, '$.workflow_history'), '[]')));` +
   `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES (${quote(hash)}, ${quote(id)}, ${now});`;
 sql(seed(dev.application_id, 'Development', config, keyHash) + seed(dev.other_application_id, 'Other tenant', otherConfig, otherKeyHash));
-writeFileSync(devFile, JSON.stringify(dev, null, 2) + '\n');
-log(`wrote ${devFile}`);
+// Written now without workflows (whoever reads it waits for them), again once they exist;
+// replaced whole, so a reader never sees half a file.
+function writeDev() {
+  writeFileSync(`${devFile}.tmp`, JSON.stringify(dev, null, 2) + '\n');
+  renameSync(`${devFile}.tmp`, devFile);
+}
+writeDev();
 
 // Models go to the local R2 bucket under their manifest names; re-uploaded only when changed.
 const manifest = readFileSync(join(root, 'models', 'manifest.toml'), 'utf8');
@@ -164,3 +144,66 @@ setInterval(() => {
   fetch(`http://127.0.0.1:${port}/internal/housekeeping`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}` } }).catch(() => {});
 }, 60_000);
 child.on('exit', (code) => process.exit(code ?? 0));
+
+// The development workflows, made through the API as an integrator makes them (Didit's
+// features body; facegate's escalation setting on the step-up one). Ids kept from the last
+// start are reused while the workflow exists: a PATCH with an unchanged body makes no version.
+const LIVENESS = (config = {}) => ({ feature: 'LIVENESS', config });
+const FACE_MATCH = { feature: 'FACE_MATCH' };
+const wanted = {
+  biometric_authentication: [LIVENESS(), FACE_MATCH],
+  kyc: [LIVENESS()],
+  biometric_authentication_flashing: [LIVENESS({ face_liveness_method: 'FLASHING' }), FACE_MATCH],
+  biometric_authentication_active_3d: [LIVENESS({ face_liveness_method: 'ACTIVE_3D' }), FACE_MATCH],
+  // Escalation with a band as wide as the scale: every passive capture is stepped up to a
+  // FLASHING challenge (the default band is 10 points around the decline threshold).
+  biometric_authentication_step_up: [LIVENESS({ liveness_escalation: { enabled: true, band: 100 } }), FACE_MATCH],
+};
+const otherWanted = { biometric_authentication: wanted.biometric_authentication, kyc: wanted.kyc };
+
+async function api(apiKey, method, path, body) {
+  const res = await fetch(`${dev.base_url}${path}`, {
+    method,
+    headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+    body: body && JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+async function ensureWorkflows(apiKey, wantedByName, known = {}) {
+  const ids = {};
+  for (const [name, features] of Object.entries(wantedByName)) {
+    const body = { workflow_label: name, features };
+    const id = known[name];
+    const current = id && (await api(apiKey, 'GET', `/workflows/${id}/`));
+    if (current?.status === 200 && !current.body.is_archived) {
+      const r = await api(apiKey, 'PATCH', `/workflows/${id}/`, body);
+      if (r.status !== 200) throw new Error(`PATCH workflow ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+      ids[name] = id;
+    } else {
+      const r = await api(apiKey, 'POST', '/workflows/', body);
+      if (r.status !== 201) throw new Error(`POST workflow ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+      ids[name] = r.body.workflow_id;
+    }
+  }
+  return ids;
+}
+
+(async () => {
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/system/healthcheck`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  dev.workflows = await ensureWorkflows(dev.api_key, wanted, previous.workflows);
+  dev.other_workflows = await ensureWorkflows(dev.other_api_key, otherWanted, previous.other_workflows);
+  writeDev();
+  log(`wrote ${devFile} (workflows made through /v3/workflows/)`);
+})().catch((e) => {
+  log(`could not make the development workflows: ${e.message}`);
+  child.kill('SIGTERM');
+  process.exit(1);
+});

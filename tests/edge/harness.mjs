@@ -1,7 +1,7 @@
 // Spawns the real service (scripts/dev.mjs → wrangler dev → workerd) on a free port with a
 // fresh state folder, in the style of zero2prod's spawn_app: each test file gets its own app.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,7 +51,19 @@ export async function spawnApp({ webhookUrl, port: fixedPort, state: fixedState 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  const dev = JSON.parse(readFileSync(join(root, '.facegate', `dev-${port}.json`), 'utf8'));
+  // dev.mjs makes its workflows through the API once the worker answers, then rewrites the file.
+  const devFile = join(root, '.facegate', `dev-${port}.json`);
+  let dev;
+  for (;;) {
+    dev = existsSync(devFile) ? JSON.parse(readFileSync(devFile, 'utf8')) : {};
+    if (dev.workflows && dev.other_workflows) break;
+    if (child.exitCode !== null) throw new Error(`the service exited early:\n${output}`);
+    if (Date.now() > deadline) {
+      process.kill(-child.pid, 'SIGKILL');
+      throw new Error(`no workflows in ${devFile} within 180 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return {
     origin,
     baseUrl: dev.base_url,

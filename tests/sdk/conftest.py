@@ -204,7 +204,17 @@ def app(webhook_receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFact
                     f"{log_path.read_text(errors='replace')}"
                 )
             time.sleep(0.25)
-        dev = json.loads(dev_file.read_text())
+        # dev.mjs makes its workflows through the API once the worker answers, then rewrites
+        # the file (whole, by rename).
+        while True:
+            dev = json.loads(dev_file.read_text()) if dev_file.exists() else {}
+            if dev.get("workflows"):
+                break
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"no workflows in {dev_file}:\n{log_path.read_text(errors='replace')}"
+                )
+            time.sleep(0.1)
     except BaseException:
         stop()
         raise
