@@ -361,7 +361,10 @@ test('branding from /v3/customization/ is applied by the page: logo, colour, tit
   form.append('title', 'Acme Bank');
   const patched = await fetch(`${app.baseUrl}/customization/`, { method: 'PATCH', headers: { 'x-api-key': app.apiKey }, body: form });
   assert.equal(patched.status, 200, await patched.clone().text());
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-brand', portrait_image: portrait() });
+  // With the camera denied the page stops at its fallback link (shown when there is a
+  // callback), drawn in the brand colour.
+  const callback = new URL('/fallback', hooks.url).toString();
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'web-brand', portrait_image: portrait(), callback });
   const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { camera: false });
   try {
     const page = await b.context.newPage();
