@@ -5,6 +5,14 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/build-capture.sh"
+# The console (web/console) is a few static files: refreshed at every start, only those that
+# changed, so wrangler's watcher sees nothing when nothing changed.
+console="$root/edge-worker/public/console"
+mkdir -p "$console"
+for f in "$root"/web/console/*.html "$root"/web/console/*.js "$root"/web/console/*.css; do
+  cmp -s "$f" "$console/$(basename "$f")" || cp "$f" "$console/"
+done
+cmp -s "$root/web/console/_headers" "$root/edge-worker/public/_headers" || cp "$root/web/console/_headers" "$root/edge-worker/public/_headers"
 out="$root/edge-worker/build/index.js"
 if [ -f "$out" ] && [ -z "$(find "$root/edge-worker/src" "$root/edge-worker/Cargo.toml" "$root/crates" "$root/Cargo.lock" "$root/.cargo" "$root/web/hosted/index.html" \
     -newer "$out" -type f \( -name '*.rs' -o -name '*.toml' -o -name 'Cargo.lock' -o -name '*.html' -o -name '*.js' -o -name '*.css' \) -print -quit)" ]; then

@@ -113,3 +113,105 @@ pub async fn change<T>(
         "The configuration is being changed concurrently; retry.".into(),
     ))
 }
+
+#[derive(Deserialize)]
+struct KeyRow {
+    key_hash: String,
+    created_at: f64,
+    revoked_at: Option<f64>,
+}
+
+/// A new application and its first key, in one batch.
+pub async fn insert(env: &Env, app: &Application, now: i64) -> Result<(), ApiError> {
+    let db = http::database(env)?;
+    let config = serde_json::to_string(app).map_err(|e| internal("application config", e))?;
+    let mut batch = vec![db
+        .prepare("INSERT INTO applications (id, name, created_at, config) VALUES (?1, ?2, ?3, ?4)")
+        .bind(&[
+            app.id.as_str().into(),
+            app.name.as_str().into(),
+            (now as f64).into(),
+            config.into(),
+        ])
+        .map_err(|e| internal("bind", e))?];
+    for hash in &app.api_key_hashes {
+        batch.push(key_insert(&db, &app.id, hash, now)?);
+    }
+    db.batch(batch)
+        .await
+        .map_err(|e| ApiError::storage_unavailable(format!("application insert: {e}")))?;
+    Ok(())
+}
+
+fn key_insert(
+    db: &worker::D1Database,
+    app_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<worker::D1PreparedStatement, ApiError> {
+    db.prepare("INSERT INTO api_keys (key_hash, application_id, created_at) VALUES (?1, ?2, ?3)")
+        .bind(&[hash.into(), app_id.into(), (now as f64).into()])
+        .map_err(|e| internal("bind", e))
+}
+
+/// The application's keys, newest first, revoked ones too (the console shows when).
+pub async fn keys(
+    env: &Env,
+    app_id: &str,
+) -> Result<Vec<facegate_sessions::console::apps::StoredKey>, ApiError> {
+    let rows: Vec<KeyRow> = http::database(env)?
+        .prepare("SELECT key_hash, created_at, revoked_at FROM api_keys WHERE application_id = ?1 ORDER BY created_at DESC")
+        .bind(&[app_id.into()])
+        .map_err(|e| internal("bind", e))?
+        .all()
+        .await
+        .map_err(|e| internal("api keys", e))?
+        .results()
+        .map_err(|e| internal("api key rows", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| facegate_sessions::console::apps::StoredKey {
+            hash: r.key_hash,
+            created_at: r.created_at as i64,
+            revoked_at: r.revoked_at.map(|t| t as i64),
+        })
+        .collect())
+}
+
+/// A new key: in the key table first, then in the configuration whose hash list
+/// `authenticate` checks; until both hold the key does not work, which is safe.
+pub async fn add_key(env: &Env, app_id: &str, hash: &str, now: i64) -> Result<(), ApiError> {
+    let db = http::database(env)?;
+    key_insert(&db, app_id, hash, now)?
+        .run()
+        .await
+        .map_err(|e| ApiError::storage_unavailable(format!("api key insert: {e}")))?;
+    let hash = hash.to_owned();
+    change(env, app_id, |app| {
+        if !app.api_key_hashes.contains(&hash) {
+            app.api_key_hashes.push(hash.clone());
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Revokes a key: out of the configuration first (from then on it gets 401), then marked in
+/// the key table with the time.
+pub async fn revoke_key(env: &Env, app_id: &str, hash: &str, now: i64) -> Result<(), ApiError> {
+    let gone = hash.to_owned();
+    change(env, app_id, |app| {
+        app.api_key_hashes
+            .retain(|h| !h.eq_ignore_ascii_case(&gone));
+        Ok(())
+    })
+    .await?;
+    http::database(env)?
+        .prepare("UPDATE api_keys SET revoked_at = ?1 WHERE key_hash = ?2 AND application_id = ?3 AND revoked_at IS NULL")
+        .bind(&[(now as f64).into(), hash.into(), app_id.into()])
+        .map_err(|e| internal("bind", e))?
+        .run()
+        .await
+        .map_err(|e| ApiError::storage_unavailable(format!("api key revoke: {e}")))?;
+    Ok(())
+}

@@ -6,6 +6,7 @@
 mod app;
 mod apps;
 mod capture;
+mod console;
 mod customization;
 mod d1_store;
 mod deliver;

@@ -16,7 +16,10 @@ use worker::{Context, Env, Request, Response, Result};
 use crate::app::{self, setting, url_policy, AppService};
 use crate::http::{self, internal};
 use crate::ports::WorkerIds;
-use crate::{apps, capture, customization, deliver, hosted, models, rate_limit, standalone, steps};
+use crate::{
+    apps, capture, console, customization, deliver, hosted, models, rate_limit, standalone, steps,
+};
+use facegate_sessions::console::signin::{self, Principal};
 
 pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let matched = match resolve(req.method().as_ref(), &req.path()) {
@@ -52,6 +55,7 @@ enum Caller {
     App(Application),
     Token(String),
     Operator,
+    Console(Principal),
 }
 
 /// Declared size, then the caller, then the budget, then (only now) the body.
@@ -64,7 +68,7 @@ async fn serve(
     let spec = m.spec;
     http::check_declared_length(req, spec.body_limit)?;
     let headers = http::headers(req);
-    let caller = match authenticate(env, &headers, &m.route, spec.auth).await {
+    let caller = match authenticate(req, env, &headers, &m.route, spec.auth).await {
         Ok(caller) => caller,
         Err(e) => {
             if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(&headers)) {
@@ -73,9 +77,14 @@ async fn serve(
             return Err(e);
         }
     };
+    let operator_id;
     let (app_id, token) = match &caller {
         Caller::App(app) => (Some(app.id.as_str()), None),
         Caller::Token(token) => (None, Some(token.as_str())),
+        Caller::Console(who) => {
+            operator_id = who.operator().id;
+            (None, Some(operator_id.as_str()))
+        }
         Caller::Public | Caller::Operator => (None, None),
     };
     let bucket = rate_bucket(spec, app_id, token, &http::client_ip(&headers));
@@ -107,8 +116,10 @@ struct Incoming<'a> {
     body: Vec<u8>,
 }
 
-/// API key (→ the application), session token (→ it names a session), operator secret.
+/// API key (→ the application), session token (→ it names a session), operator secret,
+/// console cookie or operator secret (→ the operator).
 async fn authenticate(
+    req: &Request,
     env: &Env,
     headers: &[(String, String)],
     route: &Route,
@@ -120,6 +131,18 @@ async fn authenticate(
         Auth::Operator => {
             authorize_operator(headers, setting(env, "OPERATOR_TOKEN").as_deref())?;
             Ok(Caller::Operator)
+        }
+        Auth::Console => {
+            let origin = req
+                .url()
+                .map_err(|e| internal("url", e))?
+                .origin()
+                .ascii_serialization();
+            let unsafe_method = !matches!(req.method(), worker::Method::Get | worker::Method::Head);
+            let svc = app::housekeeping_service(env)?;
+            console::principal(env, &svc, headers, unsafe_method, &origin)
+                .await
+                .map(Caller::Console)
         }
         Auth::SessionToken => {
             let token = route.token().ok_or(ApiError::NotFound)?;
@@ -170,10 +193,14 @@ async fn dispatch(
     let env = r.env;
     let svc = app::service(env, r.req)?;
     let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
-    let mut app = match caller {
-        Caller::App(app) => Some(app),
-        _ => None,
+    let (mut app, who) = match caller {
+        Caller::App(app) => (Some(app), None),
+        Caller::Console(who) => (None, Some(who)),
+        _ => (None, None),
     };
+    if let Some(who) = who {
+        return console_route(r, route, &svc, &who).await;
+    }
     match route {
         Route::CreateSession => {
             let pipeline = models::pipeline(env).await?;
@@ -212,7 +239,14 @@ async fn dispatch(
         }
         Route::ListReviews(id) => json(svc.list_reviews(the(&mut app)?, &id).await),
         Route::AddReview(id) => {
-            let reply = svc.add_review(the(&mut app)?, &id, &r.body).await;
+            let reply = svc
+                .add_review(
+                    the(&mut app)?,
+                    &id,
+                    &r.body,
+                    facegate_sessions::Actor::api_key(),
+                )
+                .await;
             send_soon(r.env, r.ctx);
             json(reply)
         }
@@ -325,6 +359,116 @@ async fn dispatch(
             200,
             json!({ "count": facegate_sessions::ROUTES.len(), "results": table_json() }),
         ))),
+        // Sign-in and the first admin's link come before there is a console caller.
+        Route::ConsoleBootstrap => json(signin::bootstrap(&svc.store, &svc.clock, &svc.ids).await),
+        Route::ConsoleSetup => {
+            let names = console::names(env).await?;
+            json(signin::setup(&svc.store, &svc.clock, &svc.ids, &r.body, &names).await)
+        }
+        Route::ConsoleLogin => {
+            let names = console::names(env).await?;
+            json(signin::login(&svc.store, &svc.clock, &svc.ids, &r.body, &names).await)
+        }
+        _ => Err(internal("route", "a console route without its caller")),
+    }
+}
+
+/// The operator API's routes (`Auth::Console`): the caller is a signed-in operator or the
+/// operator token; each handler checks the role it needs in the application named.
+async fn console_route(
+    r: Incoming<'_>,
+    route: Route,
+    svc: &AppService,
+    who: &Principal,
+) -> std::result::Result<Reply, ApiError> {
+    use facegate_sessions::console::apps as console_apps;
+    let env = r.env;
+    let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
+    match route {
+        Route::ConsoleLogout => json(signin::logout(&svc.store, who).await),
+        Route::ConsoleMe => {
+            let names = console::names(env).await?;
+            json(Ok(http::json(200, signin::me_json(who, &names))))
+        }
+        Route::ConsoleCreateApplication => {
+            json(console::create_application(env, svc, who, &r.body).await)
+        }
+        Route::ConsoleInvite => {
+            let ids: Vec<String> = console::names(env)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            json(
+                console_apps::invite(&svc.store, &svc.clock, &svc.ids, who, &r.body, |id| {
+                    ids.iter().any(|a| a == id)
+                })
+                .await,
+            )
+        }
+        Route::ConsoleQueue(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(svc.review_queue(who, &app).await)
+        }
+        Route::ConsoleSessions(a) => {
+            let app = console::application(env, who, &a).await?;
+            let url = r.req.url().map_err(|e| internal("url", e))?;
+            json(
+                svc.console_sessions(who, &app, url.query().unwrap_or(""))
+                    .await,
+            )
+        }
+        Route::ConsoleSession(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(svc.session_evidence(who, &app, &id).await)
+        }
+        Route::ConsoleSessionPdf(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            let decision = svc.decision(&app, &id).await?.body.unwrap_or_default();
+            Ok(Reply::Pdf {
+                name: format!("facegate-{id}.pdf"),
+                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+            })
+        }
+        Route::ConsoleReview(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            let reply = svc.console_review(who, &app, &id, &r.body).await;
+            send_soon(env, r.ctx);
+            json(reply)
+        }
+        Route::ConsoleResend(a, destination, delivery) => {
+            let app = console::application(env, who, &a).await?;
+            let reply = svc.console_resend(who, &app, &destination, &delivery).await;
+            send_soon(env, r.ctx);
+            json(reply)
+        }
+        Route::ConsoleKeys(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(console::keys(env, who, &app).await)
+        }
+        Route::ConsoleCreateKey(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(console::create_key(env, svc, who, &app).await)
+        }
+        Route::ConsoleRevokeKey(a, key) => {
+            let app = console::application(env, who, &a).await?;
+            json(console::revoke_key(env, svc, who, &app, &key).await)
+        }
+        Route::ConsoleDestinations(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(Ok(destinations::list(&app)))
+        }
+        Route::ConsoleCreateDestination(a) => {
+            let app = console::application(env, who, &a).await?;
+            console_apps::may_configure(who, &app)?;
+            let policy = url_policy(env);
+            apps::change(env, &app.id, |a| {
+                destinations::create(a, &r.body, &WorkerIds, policy)
+            })
+            .await
+            .map(Reply::Json)
+        }
+        _ => Err(internal("route", "not a console route")),
     }
 }
 

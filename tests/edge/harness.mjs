@@ -71,6 +71,8 @@ export async function spawnApp({ webhookUrl, port: fixedPort, state: fixedState 
     webhookSecret: dev.webhook_secret,
     workflows: dev.workflows,
     operatorToken: dev.operator_token,
+    /** The console's first-admin link (a fresh state has one; null after a restart with one). */
+    consoleSetupUrl: dev.console_setup_url ?? null,
     other: { apiKey: dev.other_api_key, workflows: dev.other_workflows, allowedOrigins: dev.other_allowed_origins },
     output: () => output,
     port,

@@ -75,6 +75,15 @@ pub enum ApiError {
     MissingApiKey,
     #[error("not found")]
     NotFound,
+    /// 404 whose detail says what is missing (a used setup link).
+    #[error("no such thing: {0}")]
+    NoSuch(&'static str),
+    /// 401 of the operator API: no console session (or an expired one), wrong credentials.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// 403 of the operator API: a role without the right, a write without its CSRF token.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// 404 for one of Didit's endpoints facegate does not offer, saying so (an MCP tool for
     /// documents or businesses gets a reason, not a bare "Not found.").
     #[error("not offered: {0}")]
@@ -132,9 +141,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => 400,
-            ApiError::InvalidApiKey => 401,
-            ApiError::MissingApiKey => 403,
-            ApiError::NotFound | ApiError::NotOffered(_) => 404,
+            ApiError::InvalidApiKey | ApiError::Unauthenticated(_) => 401,
+            ApiError::MissingApiKey | ApiError::Forbidden(_) => 403,
+            ApiError::NotFound | ApiError::NotOffered(_) | ApiError::NoSuch(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
             ApiError::Gone(_) => 410,
@@ -154,6 +163,7 @@ impl ApiError {
             ApiError::InvalidApiKey => detail(MSG_BAD_CREDENTIALS),
             ApiError::MissingApiKey => detail(MSG_PERMISSION),
             ApiError::NotFound => detail(MSG_NOT_FOUND),
+            ApiError::NoSuch(m) | ApiError::Unauthenticated(m) | ApiError::Forbidden(m) => detail(m),
             ApiError::NotOffered(what) => detail(&format!(
                 "facegate does not offer {what}: it runs selfie liveness and face match, their sessions, workflows, users, reviews and webhooks."
             )),

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod branding;
 pub mod capture;
 pub mod cipher;
+pub mod console;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
@@ -40,6 +41,8 @@ mod tests;
 mod tests_active;
 #[cfg(test)]
 mod tests_capture_input;
+#[cfg(test)]
+mod tests_console;
 #[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Behaves like the SQL store it stands in for: versioned updates, unique tokens, a
 //! never-reused session counter, idempotent delivery inserts.
 
+mod operators;
 mod records;
 
 use std::cell::{Cell, RefCell};
@@ -40,6 +41,8 @@ pub struct MemoryStore {
     pub audit: RefCell<Vec<AuditRow>>,
     /// By application id.
     pub branding: RefCell<BTreeMap<String, crate::branding::Branding>>,
+    /// Console operators, their browser sessions and setup links.
+    pub operator_tables: RefCell<operators::OperatorTables>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,

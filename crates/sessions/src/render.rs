@@ -86,7 +86,7 @@ pub fn decision(s: &Session, app: &Application, workflow: Option<&Workflow>, url
                 "new_status": r.new_status,
                 "note": r.note,
                 // What didit-sdk's `ReviewData` reads; every review is an API key's today.
-                "reviewed_by": crate::types::API_CLIENT,
+                "reviewed_by": r.reviewed_by.as_deref().unwrap_or(crate::types::API_CLIENT),
                 "decision_reason": r.note,
                 "created_at": iso8601(r.created_at),
             })

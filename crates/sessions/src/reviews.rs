@@ -14,8 +14,7 @@ use crate::state::{transition, Event};
 use crate::store::{Clock, Ids, Store, Write};
 use crate::time::iso8601;
 use crate::types::{
-    Application, AuditRow, ResubmitNode, Review, Session, SessionStatus, WorkflowType,
-    ACTOR_API_KEY, API_CLIENT,
+    Actor, Application, AuditRow, ResubmitNode, Review, Session, SessionStatus, WorkflowType,
 };
 use crate::validate::{
     opt_str, parse_object, parse_update_status, required_choice, type_name, ManualStatus,
@@ -35,6 +34,7 @@ struct ManualChange {
     /// A review is a note even when the status stays: it is recorded. `update-status` to the
     /// current status is a no-op (§1.8) and writes nothing.
     record_unchanged: bool,
+    actor: Actor,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,7 @@ pub fn audit_json(r: &AuditRow) -> Value {
         "uuid": r.id,
         "activity_type": r.activity_type,
         "actor_display": r.actor_display,
-        "actor_email": null,
+        "actor_email": r.actor_email,
         "actor_type": r.actor_type,
         "new_status": r.new_status,
         "previous_status": r.previous_status,
@@ -113,17 +113,20 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 _ => "status_change",
             },
             record_unchanged: false,
+            actor: Actor::api_key(),
         };
         let (next, _) = self.change_status(app, id, change).await?;
         Ok(HttpResponse::json(200, render::update_status(&next)))
     }
 
-    /// `POST /sessions/{id}/reviews/` → 201 `{user, new_status, comment, created_at}`.
+    /// `POST /sessions/{id}/reviews/` → 201 `{user, new_status, comment, created_at}`, by an
+    /// API key or (the console) by the operator `actor`.
     pub async fn add_review(
         &self,
         app: &Application,
         id: &str,
         body: &[u8],
+        actor: Actor,
     ) -> Result<HttpResponse, ApiError> {
         let req = parse_review(body)?;
         let change = ManualChange {
@@ -132,6 +135,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             comment: req.comment,
             action: "review",
             record_unchanged: true,
+            actor,
         };
         let (_, audit) = self.change_status(app, id, change).await?;
         let audit = audit.ok_or_else(|| ApiError::Internal("review not recorded".into()))?;
@@ -202,8 +206,9 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             session_id: Some(s.id.clone()),
             vendor_data: s.vendor_data.clone(),
             activity_type: STATUS_UPDATED_ACTIVITY.into(),
-            actor_type: ACTOR_API_KEY.into(),
-            actor_display: API_CLIENT.into(),
+            actor_type: change.actor.actor_type,
+            actor_display: change.actor.display,
+            actor_email: change.actor.email,
             previous_status: Some(s.status),
             new_status: Some(next.status),
             comment: change.comment,
@@ -216,6 +221,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             new_status: next.status,
             note: audit.comment.clone(),
             created_at: now,
+            reviewed_by: Some(audit.actor_display.clone()),
         });
         let is_kyc = wf.is_some_and(|w| w.workflow_type == WorkflowType::Kyc);
         let enrol = match (change.to, next.pending_template.take()) {

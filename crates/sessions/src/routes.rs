@@ -113,6 +113,27 @@ pub enum Route {
     Healthcheck,
     Housekeeping,
     RouteTable,
+    // The operator API (the console's server side; `console` module).
+    ConsoleBootstrap,
+    ConsoleSetup,
+    ConsoleLogin,
+    ConsoleLogout,
+    ConsoleMe,
+    ConsoleCreateApplication,
+    ConsoleInvite,
+    /// Application id for each of these.
+    ConsoleQueue(String),
+    ConsoleSessions(String),
+    ConsoleSession(String, String),
+    ConsoleSessionPdf(String, String),
+    ConsoleReview(String, String),
+    /// Application, destination, delivery.
+    ConsoleResend(String, String, String),
+    ConsoleKeys(String),
+    ConsoleCreateKey(String),
+    ConsoleRevokeKey(String, String),
+    ConsoleDestinations(String),
+    ConsoleCreateDestination(String),
 }
 
 /// Who may call a route, checked before any byte of the body is read.
@@ -128,6 +149,9 @@ pub enum Auth {
     /// The platform's operator (`Authorization: Bearer` the Worker secret `OPERATOR_TOKEN`),
     /// never an application.
     Operator,
+    /// A person signed in to the console (its cookie; writes also need the CSRF token), or
+    /// the operator's bearer token from a script. Budgets are per operator.
+    Console,
 }
 
 /// A per-minute request budget shared by the routes of one class (contract 3.4's scopes).
@@ -194,6 +218,17 @@ const HEALTH: Budget = Budget {
 const OPERATOR: Budget = Budget {
     class: "operator",
     per_minute: 60,
+};
+/// Per client IP on sign-in and setup: with the per-account lock-out (5 failures), what bounds
+/// password guessing across accounts and the argon2 CPU a client can make the worker spend.
+const SIGN_IN: Budget = Budget {
+    class: "sign-in",
+    per_minute: 20,
+};
+/// A reviewer working the queue makes a few requests a decision.
+const CONSOLE: Budget = Budget {
+    class: "console",
+    per_minute: 300,
 };
 
 /// Body limits, enforced on `Content-Length` before reading and again while reading.
@@ -262,7 +297,12 @@ fn p(params: &[String]) -> String {
     params.last().cloned().unwrap_or_default()
 }
 
-use Auth::{ApiKey, Operator, Public, SessionToken};
+use Auth::{ApiKey, Console, Operator, Public, SessionToken};
+
+/// Application id and the second captured segment.
+fn p2(x: &[String]) -> (String, String) {
+    (x[0].clone(), x[1].clone())
+}
 
 /// Every route, in matching order (the first pattern that fits a path wins for its method).
 #[rustfmt::skip]
@@ -312,6 +352,24 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("GET", "/system/healthcheck/", Public, HEALTH, NO_BODY, |_| Route::Healthcheck),
     spec("POST", "/internal/housekeeping/", Operator, OPERATOR, NO_BODY, |_| Route::Housekeeping),
     spec("GET", "/internal/routes/", Operator, OPERATOR, NO_BODY, |_| Route::RouteTable),
+    spec("POST", "/console/api/bootstrap/", Operator, OPERATOR, NO_BODY, |_| Route::ConsoleBootstrap),
+    spec("POST", "/console/api/setup/", Public, SIGN_IN, SMALL_JSON, |_| Route::ConsoleSetup),
+    spec("POST", "/console/api/login/", Public, SIGN_IN, SMALL_JSON, |_| Route::ConsoleLogin),
+    spec("POST", "/console/api/logout/", Console, CONSOLE, NO_BODY, |_| Route::ConsoleLogout),
+    spec("GET", "/console/api/me/", Console, CONSOLE, NO_BODY, |_| Route::ConsoleMe),
+    spec("POST", "/console/api/applications/", Console, CONSOLE, SMALL_JSON, |_| Route::ConsoleCreateApplication),
+    spec("POST", "/console/api/operators/", Console, CONSOLE, SMALL_JSON, |_| Route::ConsoleInvite),
+    spec("GET", "/console/api/applications/{app}/queue/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleQueue(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/sessions/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleSessions(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/sessions/{id}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleSession(a, b) }),
+    spec("GET", "/console/api/applications/{app}/sessions/{id}/pdf/", Console, PDF, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleSessionPdf(a, b) }),
+    spec("POST", "/console/api/applications/{app}/sessions/{id}/reviews/", Console, CONSOLE, SMALL_JSON, |x| { let (a, b) = p2(x); Route::ConsoleReview(a, b) }),
+    spec("POST", "/console/api/applications/{app}/destinations/{d}/deliveries/{id}/resend/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleResend(x[0].clone(), x[1].clone(), x[2].clone())),
+    spec("GET", "/console/api/applications/{app}/keys/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleKeys(x[0].clone())),
+    spec("POST", "/console/api/applications/{app}/keys/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleCreateKey(x[0].clone())),
+    spec("DELETE", "/console/api/applications/{app}/keys/{key}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleRevokeKey(a, b) }),
+    spec("GET", "/console/api/applications/{app}/destinations/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleDestinations(x[0].clone())),
+    spec("POST", "/console/api/applications/{app}/destinations/", Console, CONSOLE, SMALL_JSON, |x| Route::ConsoleCreateDestination(x[0].clone())),
 ];
 
 /// A request's route and the table row it came from.
@@ -456,6 +514,8 @@ pub fn rate_bucket(
             format!("tok:{}:{client_ip}:{class}", &hash_api_key(token)[..32])
         }
         (Auth::Operator, ..) => format!("op:{class}"),
+        // The console's caller is an operator: its id comes in `token`'s place.
+        (Auth::Console, _, Some(operator)) => format!("con:{operator}:{class}"),
         _ => format!("ip:{client_ip}:{class}"),
     }
 }
@@ -471,8 +531,11 @@ pub const FAILED_AUTHENTICATION: Budget = Budget {
 
 /// The bucket a failed authentication is counted in, or `None` when `error` is not one.
 pub fn failed_authentication_bucket(error: &ApiError, client_ip: &str) -> Option<String> {
-    matches!(error, ApiError::InvalidApiKey | ApiError::NotFound)
-        .then(|| format!("ip:{client_ip}:{}", FAILED_AUTHENTICATION.class))
+    matches!(
+        error,
+        ApiError::InvalidApiKey | ApiError::NotFound | ApiError::Unauthenticated(_)
+    )
+    .then(|| format!("ip:{client_ip}:{}", FAILED_AUTHENTICATION.class))
 }
 
 /// The operator's credential (`Authorization: Bearer …`) against the configured secret, in

@@ -44,7 +44,12 @@ fn review(
     id: &str,
     body: Value,
 ) -> Result<crate::HttpResponse, crate::ApiError> {
-    block_on(s.add_review(a, id, body.to_string().as_bytes()))
+    block_on(s.add_review(
+        a,
+        id,
+        body.to_string().as_bytes(),
+        crate::types::Actor::api_key(),
+    ))
 }
 
 #[test]
@@ -234,7 +239,12 @@ fn review_refusals_are_400s_in_didits_shape_and_change_nothing() {
             "{body}"
         );
     }
-    let (st, b) = err(block_on(s.add_review(&a, &id, b"{not json")));
+    let (st, b) = err(block_on(s.add_review(
+        &a,
+        &id,
+        b"{not json",
+        crate::types::Actor::api_key(),
+    )));
     assert_eq!(st, 400);
     assert!(b["detail"]
         .as_str()

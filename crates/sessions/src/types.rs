@@ -439,6 +439,10 @@ pub struct Review {
     pub new_status: SessionStatus,
     pub note: Option<String>,
     pub created_at: i64,
+    /// The review's author as `reviews[].reviewed_by` shows it; unset on entries written
+    /// before the console existed, which were all by API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<String>,
 }
 
 /// One row of the `sessions` table. Nested values (metadata, details, decision items,
@@ -527,9 +531,30 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-/// Who made a change an audit row records. Only API keys change things today; the console's
-/// users (`CONSOLE_USER`) will be the other kind.
+/// Who made a change an audit row records: an API key (or the platform's operator token) or a
+/// person signed in to the console.
 pub const ACTOR_API_KEY: &str = "API_KEY";
+pub const ACTOR_CONSOLE_USER: &str = "CONSOLE_USER";
+
+/// The author of a change, as the audit log and the decision's `reviews` name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `ACTOR_API_KEY` or `ACTOR_CONSOLE_USER`.
+    pub actor_type: String,
+    pub display: String,
+    pub email: Option<String>,
+}
+
+impl Actor {
+    /// An application's API key, as Didit names it.
+    pub fn api_key() -> Actor {
+        Actor {
+            actor_type: ACTOR_API_KEY.into(),
+            display: API_CLIENT.into(),
+            email: None,
+        }
+    }
+}
 /// How Didit names an API key as the author of a review (`POST /sessions/{id}/reviews/` answers
 /// `"user": "API Client"`).
 pub const API_CLIENT: &str = "API Client";
@@ -547,6 +572,8 @@ pub struct AuditRow {
     pub activity_type: String,
     pub actor_type: String,
     pub actor_display: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
     pub previous_status: Option<SessionStatus>,
     pub new_status: Option<SessionStatus>,
     pub comment: Option<String>,

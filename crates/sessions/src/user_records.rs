@@ -447,6 +447,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 activity_type: USER_STATUS_UPDATED_ACTIVITY.into(),
                 actor_type: ACTOR_API_KEY.into(),
                 actor_display: API_CLIENT.into(),
+                actor_email: None,
                 previous_status: None,
                 new_status: None,
                 comment: Some(format!("User status {} → {}.", before.status, u.status)),

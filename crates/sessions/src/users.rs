@@ -170,6 +170,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             activity_type: USER_DELETED_ACTIVITY.into(),
             actor_type: ACTOR_API_KEY.into(),
             actor_display: API_CLIENT.into(),
+            actor_email: None,
             previous_status: None,
             new_status: None,
             comment: Some(comment),

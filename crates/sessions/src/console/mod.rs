@@ -1,0 +1,13 @@
+//! The operators' console, server side: accounts with roles per application, sign-in, and
+//! the operator API the console page (web/console/) is a client of — usable from scripts
+//! with the platform's operator token too.
+
+pub mod accounts;
+pub mod apps;
+pub mod review;
+pub mod signin;
+
+pub use accounts::{
+    Action, ConsoleSession, Grant, Operator, OperatorStore, OperatorWrite, Role, SetupLink,
+};
+pub use signin::Principal;

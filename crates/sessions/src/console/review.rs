@@ -1,0 +1,271 @@
+//! The review queue and a session's evidence as the console shows them: every score next to
+//! the threshold it was judged against and what that threshold was measured to mean, warnings
+//! in plain words, and the session's timeline (created, decided, reviewed, each webhook).
+
+use serde_json::{json, Value};
+
+use super::accounts::Action;
+use super::signin::Principal;
+use crate::cipher::TemplateCipher;
+use crate::deliveries::delivery_json;
+use crate::error::ApiError;
+use crate::render;
+use crate::routes::HttpResponse;
+use crate::service::Service;
+use crate::store::{Clock, Ids, SessionFilter, Store};
+use crate::time::iso8601;
+use crate::types::{Application, AuditRow, DeliveryRow, Session, SessionStatus, Thresholds};
+
+/// The queue shows at most this many, oldest first; the rest wait their turn.
+pub const QUEUE_LIMIT: u64 = 100;
+
+/// What the shipped thresholds were measured to do (crates/pipeline/CALIBRATION.md), shown
+/// beside the control; a workflow that moved a threshold gets no figure rather than a wrong one.
+fn face_match_calibration(t: &Thresholds) -> String {
+    let d = Thresholds::default();
+    if t.face_match_decline == d.face_match_decline && t.face_match_review == d.face_match_review {
+        "At these thresholds on LFW + deepface (2,080 pairs): FMR 0.10 %, FNMR 1.63 % at the \
+         approve threshold (70)."
+            .into()
+    } else {
+        "These thresholds differ from the calibrated ones (decline 50, review 70): no measured \
+         error rates for them."
+            .into()
+    }
+}
+
+fn liveness_calibration(t: &Thresholds) -> String {
+    if t.liveness_decline == Thresholds::default().liveness_decline {
+        "At 50, leave-one-source-out on the shared data: APCER 4.3 % / BPCER 6.2 % on printed \
+         photos, 22.7 % / 9.2 % over all spoof images (replays are the weak spot)."
+            .into()
+    } else {
+        "This threshold differs from the calibrated one (50): no measured error rates for it."
+            .into()
+    }
+}
+
+/// A session's evidence: the decision as the API renders it plus what a reviewer needs
+/// beside it. Images are `null`: the application does not retain them.
+pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> Value {
+    let wf = app.workflow_of(s);
+    let thresholds = wf.map(|w| w.thresholds).unwrap_or_default();
+    let live = s.liveness_checks.first();
+    let matched = s.face_matches.first();
+    let warnings: Vec<Value> = s
+        .liveness_checks
+        .iter()
+        .flat_map(|c| &c.warnings)
+        .chain(s.face_matches.iter().flat_map(|m| &m.warnings))
+        .map(|w| {
+            json!({
+                "risk": w.risk, "feature": w.feature, "log_type": w.log_type,
+                "plain": w.long_description,
+            })
+        })
+        .collect();
+    let method = live.map(|c| c.method.as_str());
+    json!({
+        "session_id": s.id,
+        "session_number": s.number,
+        "status": s.status,
+        "vendor_data": s.vendor_data,
+        "workflow": wf.map(|w| json!({
+            "id": w.id, "label": w.label, "type": w.workflow_type, "version": w.version,
+        })),
+        "created_at": iso8601(s.created_at),
+        "updated_at": iso8601(s.updated_at),
+        "attempts": s.attempts,
+        "max_attempts": wf.map_or(3, |w| w.max_attempts),
+        "liveness": live.map(|c| json!({
+            "method": c.method, "status": c.status, "score": c.score,
+            "decline_threshold": thresholds.liveness_decline,
+            "calibration": liveness_calibration(&thresholds),
+        })),
+        "face_match": matched.map(|m| json!({
+            "status": m.status, "score": m.score,
+            "decline_threshold": thresholds.face_match_decline,
+            "review_threshold": thresholds.face_match_review,
+            "calibration": face_match_calibration(&thresholds),
+        })),
+        "warnings": warnings,
+        "challenge": method.filter(|m| *m != "PASSIVE").map(|m| json!({
+            "method": m,
+            "result": if live.is_some_and(|c| c.warnings.is_empty()) { "passed" } else { "see warnings" },
+        })),
+        "ip_address": null,
+        "device": null,
+        "images": null,
+        "decision": render::decision(s, app, wf, urls),
+    })
+}
+
+/// The session's history, oldest first: creation, the automatic verdict, each person's or
+/// key's change, each webhook delivery.
+pub fn timeline(s: &Session, audit: &[AuditRow], deliveries: &[DeliveryRow]) -> Vec<Value> {
+    let mut items: Vec<(i64, Value)> = vec![(
+        s.created_at,
+        json!({ "at": iso8601(s.created_at), "kind": "created", "text": "Session created" }),
+    )];
+    // The automatic verdict is the status before the first manual change, or the current one.
+    let automatic = audit
+        .iter()
+        .find_map(|a| a.previous_status)
+        .unwrap_or(s.status);
+    if s.attempts > 0 {
+        let at = audit
+            .first()
+            .map_or(s.updated_at, |a| a.created_at.min(s.updated_at));
+        items.push((
+            at,
+            json!({
+                "at": iso8601(at), "kind": "decision",
+                "text": format!("{} after {} capture attempt(s)", status_text(automatic), s.attempts),
+            }),
+        ));
+    }
+    for a in audit {
+        let text = match (a.previous_status, a.new_status) {
+            (Some(from), Some(to)) if from != to => {
+                format!(
+                    "{} → {} by {}",
+                    status_text(from),
+                    status_text(to),
+                    a.actor_display
+                )
+            }
+            _ => format!(
+                "{} by {}",
+                a.activity_type.replace('_', " ").to_lowercase(),
+                a.actor_display
+            ),
+        };
+        let text = match &a.comment {
+            Some(c) => format!("{text}: {c}"),
+            None => text,
+        };
+        items.push((
+            a.created_at,
+            json!({ "at": iso8601(a.created_at), "kind": "review", "text": text,
+                    "actor": a.actor_display, "actor_type": a.actor_type }),
+        ));
+    }
+    for d in deliveries {
+        let outcome = d.last_response.as_deref().unwrap_or("not sent yet");
+        items.push((
+            d.updated_at,
+            json!({
+                "at": iso8601(d.updated_at), "kind": "webhook",
+                "text": format!("{} → {}: {} after {} attempt(s)", d.webhook_type, d.url, outcome, d.attempt),
+                "delivery": {
+                    "id": d.id, "destination_id": d.destination_id, "status": d.status,
+                    "http_status": d.last_response.as_deref().and_then(|r| r.parse::<u16>().ok()),
+                    "attempts": d.attempt, "latency_ms": null, "detail": delivery_json(d),
+                },
+            }),
+        ));
+    }
+    // Stable: equal seconds keep the order above (created, decision, reviews, webhooks).
+    items.sort_by_key(|(at, _)| *at);
+    items.into_iter().map(|(_, v)| v).collect()
+}
+
+fn status_text(s: SessionStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
+    /// `GET /console/api/applications/{app}/queue/`: In Review sessions, oldest first.
+    pub async fn review_queue(
+        &self,
+        who: &Principal,
+        app: &Application,
+    ) -> Result<HttpResponse, ApiError> {
+        who.operator().authorize(&app.id, Action::Read)?;
+        let filter = SessionFilter {
+            status: Some(SessionStatus::InReview),
+            ..SessionFilter::default()
+        };
+        // The store pages newest first: the oldest `QUEUE_LIMIT` are the last page.
+        let (count, _) = self.store.list_sessions(&app.id, &filter, 0, 1).await?;
+        let offset = count.saturating_sub(QUEUE_LIMIT);
+        let (_, mut rows) = self
+            .store
+            .list_sessions(&app.id, &filter, offset, QUEUE_LIMIT)
+            .await?;
+        rows.reverse();
+        let results: Vec<Value> = rows.iter().map(|s| evidence(s, app, &self.urls)).collect();
+        Ok(HttpResponse::json(
+            200,
+            json!({ "count": count, "results": results }),
+        ))
+    }
+
+    /// `GET /console/api/applications/{app}/sessions/{id}/`: evidence and timeline.
+    pub async fn session_evidence(
+        &self,
+        who: &Principal,
+        app: &Application,
+        id: &str,
+    ) -> Result<HttpResponse, ApiError> {
+        who.operator().authorize(&app.id, Action::Read)?;
+        let s = self.load(app, id).await?;
+        let audit = self.store.audit_for_session(&app.id, &s.id).await?;
+        let deliveries = self.store.deliveries_for_session(&app.id, &s.id).await?;
+        let mut body = evidence(&s, app, &self.urls);
+        body["timeline"] = Value::Array(timeline(&s, &audit, &deliveries));
+        Ok(HttpResponse::json(200, body))
+    }
+
+    /// `GET /console/api/applications/{app}/sessions/`: the API's list and filters, its page
+    /// links pointing back at the console's path.
+    pub async fn console_sessions(
+        &self,
+        who: &Principal,
+        app: &Application,
+        query: &str,
+    ) -> Result<HttpResponse, ApiError> {
+        who.operator().authorize(&app.id, Action::Read)?;
+        let mut r = self.list(app, query).await?;
+        if let Some(body) = r.body.as_mut() {
+            for key in ["next", "previous"] {
+                if let Some(link) = body[key].as_str() {
+                    let q = link.split_once('?').map_or("", |(_, q)| q);
+                    body[key] = json!(format!(
+                        "/console/api/applications/{}/sessions/?{q}",
+                        app.id
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// `POST /console/api/applications/{app}/sessions/{id}/reviews/`: the same review as the
+    /// API's, recorded as the signed-in person's.
+    pub async fn console_review(
+        &self,
+        who: &Principal,
+        app: &Application,
+        id: &str,
+        body: &[u8],
+    ) -> Result<HttpResponse, ApiError> {
+        who.operator().authorize(&app.id, Action::Decide)?;
+        self.add_review(app, id, body, who.actor()).await
+    }
+
+    /// `POST …/destinations/{d}/deliveries/{id}/resend/` from the console.
+    pub async fn console_resend(
+        &self,
+        who: &Principal,
+        app: &Application,
+        destination_id: &str,
+        delivery_id: &str,
+    ) -> Result<HttpResponse, ApiError> {
+        who.operator().authorize(&app.id, Action::Decide)?;
+        self.resend_delivery(app, destination_id, delivery_id).await
+    }
+}

@@ -1,0 +1,96 @@
+//! The operator API's adapter: who the caller is (cookie or operator token), applications and
+//! their keys in D1; everything else is the core's `console` module.
+
+use facegate_sessions::console::apps::{self as console_apps, find_key};
+use facegate_sessions::console::signin::{self, Principal};
+use facegate_sessions::console::Action;
+use facegate_sessions::routes::header;
+use facegate_sessions::{authorize_operator, ApiError, Application, Clock, HttpResponse};
+use worker::Env;
+
+use crate::app::{setting, AppService};
+use crate::apps;
+
+/// A console request's caller. A bearer token is a script's (the operator token, no CSRF
+/// needed: nothing ambient is sent); anything else must be a signed-in browser.
+pub async fn principal(
+    env: &Env,
+    svc: &AppService,
+    headers: &[(String, String)],
+    unsafe_method: bool,
+    own_origin: &str,
+) -> Result<Principal, ApiError> {
+    if header(headers, "authorization").is_some() {
+        authorize_operator(headers, setting(env, "OPERATOR_TOKEN").as_deref())?;
+        return Ok(Principal::Platform);
+    }
+    signin::from_cookie(
+        &svc.store,
+        svc.clock.now(),
+        headers,
+        unsafe_method,
+        own_origin,
+    )
+    .await
+}
+
+/// Every application as (id, name): sign-in and `me` list those the operator has a role in.
+pub async fn names(env: &Env) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(apps::all(env)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+/// The application a console path names, if the caller may read it: one they have no role
+/// in is a 404 whether or not it exists.
+pub async fn application(env: &Env, who: &Principal, id: &str) -> Result<Application, ApiError> {
+    who.operator().authorize(id, Action::Read)?;
+    apps::by_id(env, id).await?.ok_or(ApiError::NotFound)
+}
+
+pub async fn create_application(
+    env: &Env,
+    svc: &AppService,
+    who: &Principal,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let (app, key) = console_apps::new_application(who, body, &svc.ids)?;
+    apps::insert(env, &app, svc.clock.now()).await?;
+    Ok(console_apps::created_json(&app, &key))
+}
+
+pub async fn keys(env: &Env, who: &Principal, app: &Application) -> Result<HttpResponse, ApiError> {
+    console_apps::may_configure(who, app)?;
+    Ok(console_apps::keys_json(&apps::keys(env, &app.id).await?))
+}
+
+pub async fn create_key(
+    env: &Env,
+    svc: &AppService,
+    who: &Principal,
+    app: &Application,
+) -> Result<HttpResponse, ApiError> {
+    console_apps::may_configure(who, app)?;
+    let (key, hash) = console_apps::new_key(&svc.ids)?;
+    apps::add_key(env, &app.id, &hash, svc.clock.now()).await?;
+    Ok(HttpResponse::json(
+        201,
+        serde_json::json!({ "key_id": console_apps::key_id(&hash), "api_key": key }),
+    ))
+}
+
+pub async fn revoke_key(
+    env: &Env,
+    svc: &AppService,
+    who: &Principal,
+    app: &Application,
+    key_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    console_apps::may_configure(who, app)?;
+    let keys = apps::keys(env, &app.id).await?;
+    let key = find_key(&keys, key_id)?;
+    apps::revoke_key(env, &app.id, &key.hash, svc.clock.now()).await?;
+    Ok(HttpResponse::no_content())
+}

@@ -1,0 +1,211 @@
+// The operator API (the console's server side) under attack, against the real worker in
+// wrangler dev: the one-time first-admin link, sign-in and lock-out, the cookie and its CSRF
+// token, roles per application, another application's reviewer, keys shown once and revoked,
+// a huge comment, and the isolate's memory after argon2 ran beside the models.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { captureBurst, createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
+
+let app;
+let hooks;
+before(async () => {
+  hooks = await webhookReceiver();
+  app = await spawnApp({ webhookUrl: hooks.url });
+});
+after(async () => {
+  await app?.stop();
+  await hooks?.close();
+});
+
+const PASSWORD = 'a long enough console password';
+const api = (path) => `${app.origin}/console/api${path}`;
+
+/** A browser-like client: keeps the console cookie, sends the CSRF token on writes. */
+function client() {
+  const c = { cookie: null, csrf: null, setCookie: null };
+  c.call = async (method, path, body, { csrf = true, headers = {} } = {}) => {
+    const h = { ...headers };
+    if (c.cookie) h.cookie = c.cookie;
+    if (body !== undefined) h['content-type'] = 'application/json';
+    if (method !== 'GET' && csrf && c.csrf) h['x-csrf-token'] = c.csrf;
+    const res = await fetch(api(path), { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const set = res.headers.get('set-cookie');
+    if (set) {
+      c.setCookie = set;
+      c.cookie = set.split(';')[0];
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // PDF, empty
+    }
+    if (json?.csrf_token) c.csrf = json.csrf_token;
+    return { status: res.status, body: json, headers: res.headers, text };
+  };
+  return c;
+}
+
+const platform = (method, path, body) =>
+  fetch(api(path), { method, headers: { authorization: `Bearer ${app.operatorToken}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+
+const tokenOf = (url) => new URL(url, app.origin).hash.replace('#setup=', '');
+
+let admin;
+
+test('the first admin comes from a one-time link that works once', async () => {
+  assert.ok(app.consoleSetupUrl, 'npm run dev printed a first-admin link');
+  // Without the operator token nobody can ask for another.
+  assert.equal((await fetch(api('/bootstrap/'), { method: 'POST' })).status, 403);
+  admin = client();
+  const token = tokenOf(app.consoleSetupUrl);
+  const weak = await admin.call('POST', '/setup/', { token, name: 'Ada', email: 'ada@example.com', password: 'short' });
+  assert.equal(weak.status, 400);
+  assert.ok(weak.body.password);
+  const r = await admin.call('POST', '/setup/', { token, name: 'Ada', email: 'ada@example.com', password: PASSWORD });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.operator.platform_admin, true);
+  for (const attr of ['HttpOnly', 'Secure', 'SameSite=Strict', 'Path=/console']) assert.ok(admin.setCookie.includes(attr), admin.setCookie);
+  // Replayed (another tab, a leaked link): refused.
+  const again = await client().call('POST', '/setup/', { token, name: 'Eve', email: 'eve@example.com', password: PASSWORD });
+  assert.equal(again.status, 404);
+  assert.equal((await platform('POST', '/bootstrap/')).status, 409);
+  const me = await admin.call('GET', '/me/');
+  assert.equal(me.status, 200);
+  assert.ok(me.body.applications.some((a) => a.name === 'Development' && a.role === 'admin'));
+});
+
+test('writes need the CSRF token; a request from another origin is refused; sign-out ends the session', async () => {
+  const noToken = await admin.call('POST', '/applications/', { name: 'Sneaky' }, { csrf: false });
+  assert.equal(noToken.status, 403);
+  const forged = await admin.call('POST', '/applications/', { name: 'Sneaky' }, { csrf: false, headers: { 'x-csrf-token': 'forged' } });
+  assert.equal(forged.status, 403);
+  const crossSite = await admin.call('POST', '/applications/', { name: 'Sneaky' }, { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } });
+  assert.equal(crossSite.status, 403);
+  // No cookie at all, and a made-up cookie: 401, never another operator's session.
+  assert.equal((await client().call('GET', '/me/')).status, 401);
+  const guess = client();
+  guess.cookie = 'fg_console=AAAAAAAAAAAAAAAAAAAAAA';
+  assert.equal((await guess.call('GET', '/me/')).status, 401);
+  // A second sign-in, then its sign-out: that copy of the cookie stops working.
+  const tab = client();
+  assert.equal((await tab.call('POST', '/login/', { email: 'ADA@example.com ', password: PASSWORD })).status, 200);
+  const stolen = tab.cookie;
+  assert.equal((await tab.call('POST', '/logout/')).status, 204);
+  const replay = client();
+  replay.cookie = stolen;
+  assert.equal((await replay.call('GET', '/me/')).status, 401);
+  assert.equal((await admin.call('GET', '/me/')).status, 200, 'the other session is untouched');
+});
+
+test('an application and keys from the console work with the API; a revoked key does not', async () => {
+  const made = await admin.call('POST', '/applications/', { name: 'Shop' });
+  assert.equal(made.status, 201, made.text);
+  const list = (key) => fetch(`${app.baseUrl}/sessions/`, { headers: { 'x-api-key': key } }).then((r) => r.status);
+  assert.equal(await list(made.body.api_key), 200);
+  const second = await admin.call('POST', `/applications/${made.body.id}/keys/`);
+  assert.equal(second.status, 201);
+  const keys = await admin.call('GET', `/applications/${made.body.id}/keys/`);
+  assert.equal(keys.body.results.length, 2);
+  assert.ok(!JSON.stringify(keys.body).includes(made.body.api_key), 'a key is shown once, never listed');
+  assert.equal((await admin.call('DELETE', `/applications/${made.body.id}/keys/${made.body.key_id}/`)).status, 204);
+  assert.equal(await list(made.body.api_key), 401);
+  assert.equal(await list(second.body.api_key), 200);
+  // A session created with the new key can be made on its default workflow.
+  const wf = made.body.workflows.find((w) => w.type === 'biometric_authentication');
+  const s = await fetch(`${app.baseUrl}/session/`, { method: 'POST', headers: { 'x-api-key': second.body.api_key, 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: wf.id, vendor_data: 'shop-user', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') }) });
+  assert.equal(s.status, 201, await s.text());
+  app.shop = made.body;
+});
+
+test('a reviewer decides a session in review; cannot touch keys or other applications; a huge comment is refused', async () => {
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  const invite = await admin.call('POST', '/operators/', { email: 'rev@example.com', name: 'Rev', application_id: dev.id, role: 'reviewer' });
+  assert.equal(invite.status, 201, invite.text);
+  const rev = client();
+  assert.equal((await rev.call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
+  // A workflow whose every match goes to review (review threshold above any score).
+  const wf = await fetch(`${app.baseUrl}/workflows/`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ workflow_label: 'console review', features: [{ feature: 'LIVENESS' }, { feature: 'FACE_MATCH', config: { face_match_score_decline_threshold: 10, face_match_score_review_threshold: 100 } }] }),
+  }).then((r) => r.json());
+  const s = await createSession(app, { workflow_id: wf.workflow_id, vendor_data: 'console-rev', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') });
+  const captured = await captureBurst(app, s.session_token);
+  assert.equal(captured.body.status, 'In Review', JSON.stringify(captured));
+
+  const queue = await rev.call('GET', `/applications/${dev.id}/queue/`);
+  assert.equal(queue.status, 200);
+  const item = queue.body.results.find((e) => e.session_id === s.session_id);
+  assert.ok(item, 'the session is in the queue');
+  assert.equal(item.face_match.review_threshold, 100);
+  assert.ok(item.face_match.score > 10 && item.face_match.score <= 100);
+
+  const huge = await rev.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/reviews/`, { new_status: 'Approved', comment: 'x'.repeat(10_001) });
+  assert.equal(huge.status, 400);
+  const decided = await rev.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/reviews/`, { new_status: 'Approved', comment: 'Same person, glasses' });
+  assert.equal(decided.status, 201, decided.text);
+  assert.equal(decided.body.user, 'Rev');
+  await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Approved');
+  const reviews = await fetch(`${app.baseUrl}/sessions/${s.session_id}/reviews/`, { headers: { 'x-api-key': app.apiKey } }).then((r) => r.json());
+  assert.equal(reviews.results[0].actor_type, 'CONSOLE_USER');
+  assert.equal(reviews.results[0].actor_email, 'rev@example.com');
+  const detail = await rev.call('GET', `/applications/${dev.id}/sessions/${s.session_id}/`);
+  assert.ok(detail.body.timeline.some((t) => t.kind === 'review' && t.text.includes('Rev')));
+  const pdf = await rev.call('GET', `/applications/${dev.id}/sessions/${s.session_id}/pdf/`);
+  assert.equal(pdf.status, 200);
+  assert.ok(pdf.text.startsWith('%PDF'));
+
+  // Keys and destinations are an admin's; invitations too (no self-promotion).
+  assert.equal((await rev.call('POST', `/applications/${dev.id}/keys/`)).status, 403);
+  assert.equal((await rev.call('GET', `/applications/${dev.id}/keys/`)).status, 403);
+  assert.equal((await rev.call('POST', `/applications/${dev.id}/destinations/`, { url: 'https://example.com/hook' })).status, 403);
+  assert.equal((await rev.call('POST', '/operators/', { email: 'rev@example.com', name: 'Rev', application_id: dev.id, role: 'admin' })).status, 403);
+  assert.equal((await rev.call('POST', '/applications/', { name: 'Mine' })).status, 403);
+  // Another application (the one made above, and the other tenant): as if it did not exist.
+  for (const other of [app.shop.id, 'does-not-exist']) {
+    assert.equal((await rev.call('GET', `/applications/${other}/queue/`)).status, 404);
+    assert.equal((await rev.call('GET', `/applications/${other}/sessions/${s.session_id}/`)).status, 404);
+  }
+  // The reviewer's own application, another application's session id: 404.
+  assert.equal((await rev.call('GET', `/applications/${dev.id}/sessions/00000000-0000-4000-8000-000000000000/`)).status, 404);
+});
+
+test('sign-in locks an account after five failures, and says for how long', async () => {
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });
+  assert.equal((await client().call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
+  // Five wrong guesses in parallel are all counted.
+  const wrong = await Promise.all(Array.from({ length: 5 }, () => client().call('POST', '/login/', { email: 'lock@example.com', password: 'wrong password, wrong' })));
+  assert.deepEqual(wrong.map((r) => r.status), [401, 401, 401, 401, 401]);
+  const locked = await client().call('POST', '/login/', { email: 'lock@example.com', password: PASSWORD });
+  assert.equal(locked.status, 429, locked.text);
+  assert.ok(Number(locked.headers.get('retry-after')) > 800);
+  // An unknown email answers like a wrong password.
+  const unknown = await client().call('POST', '/login/', { email: 'nobody@example.com', password: PASSWORD });
+  assert.deepEqual([unknown.status, unknown.body], [401, { detail: 'Email or password is wrong.' }]);
+});
+
+test('the console page is served with a strict CSP and never framed', async () => {
+  const res = await fetch(`${app.origin}/console/`);
+  assert.equal(res.status, 200);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+});
+
+test('argon2 beside the models: the isolate stays inside its memory budget', async () => {
+  // A capture (models loaded, the largest image path) and a sign-in in the same isolate.
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'mem-user', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') });
+  await captureBurst(app, s.session_token);
+  const before = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
+  for (let i = 0; i < 3; i++) assert.equal((await client().call('POST', '/login/', { email: 'ada@example.com', password: PASSWORD })).status, 200);
+  const afterMb = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
+  console.log(`# isolate wasm memory: ${before} MB after a capture, ${afterMb} MB after three argon2id sign-ins`);
+  assert.ok(afterMb <= 104, `${afterMb} MB`);
+});
