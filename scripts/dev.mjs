@@ -202,7 +202,7 @@ async function ensureWorkflows(apiKey, wantedByName, known = {}) {
   dev.other_workflows = await ensureWorkflows(dev.other_api_key, otherWanted, previous.other_workflows);
   // The console's first admin: a one-time link while nobody has set up an admin account
   // (later starts get 409 and print where to sign in).
-  const boot = await fetch(`${dev.base_url.replace(/\/v3$/, '')}/console/api/bootstrap/`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}` } });
+  const boot = await fetch(`${dev.base_url.replace(/\/v3$/, '')}/internal/console-bootstrap/`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}` } });
   const consoleUrl = `http://127.0.0.1:${port}/console/`;
   if (boot.status === 201) {
     dev.console_setup_url = new URL((await boot.json()).setup_url, consoleUrl).toString();

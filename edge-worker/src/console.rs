@@ -5,7 +5,7 @@ use facegate_sessions::console::apps::{self as console_apps, find_key};
 use facegate_sessions::console::signin::{self, Principal};
 use facegate_sessions::console::Action;
 use facegate_sessions::routes::header;
-use facegate_sessions::{authorize_operator, ApiError, Application, Clock, HttpResponse};
+use facegate_sessions::{authorize_operator, ApiError, Application, Clock, HttpResponse, Store};
 use worker::Env;
 
 use crate::app::{setting, AppService};
@@ -58,6 +58,12 @@ pub async fn create_application(
 ) -> Result<HttpResponse, ApiError> {
     let (app, key) = console_apps::new_application(who, body, &svc.ids)?;
     apps::insert(env, &app, svc.clock.now()).await?;
+    let detail = format!(
+        "Application {:?}, first API key {}",
+        app.name,
+        console_apps::key_id(&app.api_key_hashes[0])
+    );
+    audit(svc, who, &app.id, "APPLICATION_CREATED", detail).await?;
     Ok(console_apps::created_json(&app, &key))
 }
 
@@ -75,6 +81,14 @@ pub async fn create_key(
     console_apps::may_configure(who, app)?;
     let (key, hash) = console_apps::new_key(&svc.ids)?;
     apps::add_key(env, &app.id, &hash, svc.clock.now()).await?;
+    audit(
+        svc,
+        who,
+        &app.id,
+        "API_KEY_CREATED",
+        format!("API key {}", console_apps::key_id(&hash)),
+    )
+    .await?;
     Ok(HttpResponse::json(
         201,
         serde_json::json!({ "key_id": console_apps::key_id(&hash), "api_key": key }),
@@ -92,5 +106,68 @@ pub async fn revoke_key(
     let keys = apps::keys(env, &app.id).await?;
     let key = find_key(&keys, key_id)?;
     apps::revoke_key(env, &app.id, &key.hash, svc.clock.now()).await?;
+    audit(
+        svc,
+        who,
+        &app.id,
+        "API_KEY_REVOKED",
+        format!("API key {}", console_apps::key_id(&key.hash)),
+    )
+    .await?;
     Ok(HttpResponse::no_content())
+}
+
+/// `POST /console/api/operators/`: the core decides; the application's audit log says who
+/// gave whom which role.
+pub async fn invite(
+    env: &Env,
+    svc: &AppService,
+    who: &Principal,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let ids: Vec<String> = names(env).await?.into_iter().map(|(id, _)| id).collect();
+    let r = console_apps::invite(&svc.store, &svc.clock, &svc.ids, who, body, |id| {
+        ids.iter().any(|a| a == id)
+    })
+    .await?;
+    let op = r
+        .body
+        .as_ref()
+        .map(|b| b["operator"].clone())
+        .unwrap_or_default();
+    let grant = op["grants"]
+        .as_array()
+        .and_then(|g| g.last())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(app_id) = grant["application_id"].as_str() {
+        let detail = format!(
+            "{} <{}> is {}",
+            op["name"].as_str().unwrap_or(""),
+            op["email"].as_str().unwrap_or(""),
+            grant["role"].as_str().unwrap_or("")
+        );
+        audit(svc, who, app_id, "OPERATOR_ROLE_GRANTED", detail).await?;
+    }
+    Ok(r)
+}
+
+/// Records a change made through the operator API, after it and never instead of it: a
+/// failure here is the caller's 503 (the change stands; the log never says something false).
+pub async fn audit(
+    svc: &AppService,
+    who: &Principal,
+    application_id: &str,
+    activity: &str,
+    detail: String,
+) -> Result<(), ApiError> {
+    let row = console_apps::audit(
+        who,
+        application_id,
+        activity,
+        detail,
+        &svc.ids,
+        svc.clock.now(),
+    )?;
+    svc.store.commit(&[row]).await.map_err(ApiError::from)
 }

@@ -702,6 +702,52 @@ impl Store for D1Store {
         self.user(application_id, vendor_data).await
     }
 
+    async fn audit_for_application(
+        &self,
+        application_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows: Vec<DataRow> = self
+            .rows(
+                "SELECT data FROM audit_log WHERE application_id = ?1 ORDER BY rowid DESC LIMIT ?2",
+                &[text(application_id), int(i64::from(limit))],
+            )
+            .await?;
+        rows.iter().map(|r| decode(&r.data)).collect()
+    }
+
+    async fn session_counts_by_day(
+        &self,
+        application_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<facegate_sessions::store::DayCount>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            day: f64,
+            status: String,
+            n: f64,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT created_at / 86400 AS day, status, COUNT(*) AS n FROM sessions \
+                 WHERE application_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY day, status",
+                &[text(application_id), int(from), int(to)],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let status = facegate_sessions::SessionStatus::parse(&r.status)
+                    .ok_or_else(|| backend(format!("stored status {:?}", r.status)))?;
+                Ok(facegate_sessions::store::DayCount {
+                    day: r.day as i64,
+                    status,
+                    count: r.n as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn get_branding(
         &self,
         application_id: &str,

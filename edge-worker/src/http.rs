@@ -50,8 +50,13 @@ pub fn replay(replay: facegate_sessions::Replay) -> Result<Response> {
 }
 
 pub fn pdf(name: &str, bytes: Vec<u8>) -> Result<Response> {
+    attachment("application/pdf", name, bytes)
+}
+
+/// A download (the PDF report, the usage CSV), never rendered inline.
+pub fn attachment(content_type: &str, name: &str, bytes: Vec<u8>) -> Result<Response> {
     let h = Headers::new();
-    h.set("content-type", "application/pdf")?;
+    h.set("content-type", content_type)?;
     h.set(
         "content-disposition",
         &format!("attachment; filename=\"{name}\""),

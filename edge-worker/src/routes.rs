@@ -29,6 +29,9 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     match serve(&mut req, &env, &ctx, matched).await {
         Ok(Reply::Json(response)) => http::respond(Ok(response)),
         Ok(Reply::Pdf { name, bytes }) => http::pdf(&name, bytes),
+        Ok(Reply::Csv { name, text }) => {
+            http::attachment("text/csv; charset=utf-8", &name, text.into_bytes())
+        }
         Ok(Reply::Replay(replay)) => http::replay(replay),
         Ok(Reply::Svg(svg)) => http::svg(svg),
         Ok(Reply::Page(response)) => Ok(response),
@@ -36,12 +39,16 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     }
 }
 
-/// What a route answers: JSON, except the PDF report, the QR code and the page.
+/// What a route answers: JSON, except the PDF report, the usage CSV, the QR code and the page.
 enum Reply {
     Json(HttpResponse),
     Pdf {
         name: String,
         bytes: Vec<u8>,
+    },
+    Csv {
+        name: String,
+        text: String,
     },
     /// An earlier answer to the same `Idempotency-Key`, sent as first sent.
     Replay(facegate_sessions::Replay),
@@ -393,19 +400,7 @@ async fn console_route(
         Route::ConsoleCreateApplication => {
             json(console::create_application(env, svc, who, &r.body).await)
         }
-        Route::ConsoleInvite => {
-            let ids: Vec<String> = console::names(env)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            json(
-                console_apps::invite(&svc.store, &svc.clock, &svc.ids, who, &r.body, |id| {
-                    ids.iter().any(|a| a == id)
-                })
-                .await,
-            )
-        }
+        Route::ConsoleInvite => json(console::invite(env, svc, who, &r.body).await),
         Route::ConsoleQueue(a) => {
             let app = console::application(env, who, &a).await?;
             json(svc.review_queue(who, &app).await)
@@ -462,11 +457,45 @@ async fn console_route(
             let app = console::application(env, who, &a).await?;
             console_apps::may_configure(who, &app)?;
             let policy = url_policy(env);
-            apps::change(env, &app.id, |a| {
+            let created = apps::change(env, &app.id, |a| {
                 destinations::create(a, &r.body, &WorkerIds, policy)
             })
-            .await
-            .map(Reply::Json)
+            .await?;
+            let url = created
+                .body
+                .as_ref()
+                .and_then(|b| b["url"].as_str())
+                .unwrap_or("");
+            console::audit(
+                svc,
+                who,
+                &app.id,
+                "WEBHOOK_DESTINATION_CREATED",
+                format!("Webhook destination {url}"),
+            )
+            .await?;
+            Ok(Reply::Json(created))
+        }
+        Route::ConsoleAudit(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(console_apps::audit_log(&svc.store, who, &app).await)
+        }
+        Route::ConsoleUsage(a) => {
+            let app = console::application(env, who, &a).await?;
+            let now = svc.clock.now();
+            let days = console_apps::usage(&svc.store, who, &app, now).await?;
+            json(Ok(http::json(
+                200,
+                facegate_sessions::usage::usage_json(&app, now, &days),
+            )))
+        }
+        Route::ConsoleUsageCsv(a) => {
+            let app = console::application(env, who, &a).await?;
+            let days = console_apps::usage(&svc.store, who, &app, svc.clock.now()).await?;
+            Ok(Reply::Csv {
+                name: format!("facegate-usage-{}.csv", app.id),
+                text: facegate_sessions::usage::usage_csv(&days),
+            })
         }
         _ => Err(internal("route", "not a console route")),
     }

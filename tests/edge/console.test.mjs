@@ -60,7 +60,7 @@ let admin;
 test('the first admin comes from a one-time link that works once', async () => {
   assert.ok(app.consoleSetupUrl, 'npm run dev printed a first-admin link');
   // Without the operator token nobody can ask for another.
-  assert.equal((await fetch(api('/bootstrap/'), { method: 'POST' })).status, 403);
+  assert.equal((await fetch(`${app.origin}/internal/console-bootstrap/`, { method: 'POST' })).status, 403);
   admin = client();
   const token = tokenOf(app.consoleSetupUrl);
   const weak = await admin.call('POST', '/setup/', { token, name: 'Ada', email: 'ada@example.com', password: 'short' });
@@ -73,7 +73,7 @@ test('the first admin comes from a one-time link that works once', async () => {
   // Replayed (another tab, a leaked link): refused.
   const again = await client().call('POST', '/setup/', { token, name: 'Eve', email: 'eve@example.com', password: PASSWORD });
   assert.equal(again.status, 404);
-  assert.equal((await platform('POST', '/bootstrap/')).status, 409);
+  assert.equal((await fetch(`${app.origin}/internal/console-bootstrap/`, { method: 'POST', headers: { authorization: `Bearer ${app.operatorToken}` } })).status, 409);
   const me = await admin.call('GET', '/me/');
   assert.equal(me.status, 200);
   assert.ok(me.body.applications.some((a) => a.name === 'Development' && a.role === 'admin'));
@@ -120,6 +120,28 @@ test('an application and keys from the console work with the API; a revoked key 
   const s = await fetch(`${app.baseUrl}/session/`, { method: 'POST', headers: { 'x-api-key': second.body.api_key, 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: wf.id, vendor_data: 'shop-user', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') }) });
   assert.equal(s.status, 201, await s.text());
   app.shop = made.body;
+  // The audit log says who did each of these, newest first.
+  const audit = await admin.call('GET', `/applications/${made.body.id}/audit/`);
+  assert.deepEqual(audit.body.results.map((r) => r.activity_type), ['API_KEY_REVOKED', 'API_KEY_CREATED', 'APPLICATION_CREATED']);
+  assert.ok(audit.body.results.every((r) => r.actor_type === 'CONSOLE_USER' && r.actor_email === 'ada@example.com'));
+});
+
+test('usage per day and month with its cost, and as CSV', async () => {
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  const u = await admin.call('GET', `/applications/${dev.id}/usage/`);
+  assert.equal(u.status, 200);
+  assert.equal(u.body.months.length, 12);
+  assert.equal(u.body.pricing.free_per_month, 500);
+  const thisMonth = u.body.months.at(-1);
+  assert.ok(thisMonth.sessions >= 1, JSON.stringify(thisMonth));
+  assert.equal(thisMonth.sessions, u.body.days.filter((d) => d.date.startsWith(thisMonth.month)).reduce((n, d) => n + d.sessions, 0));
+  const csv = await fetch(api(`/applications/${dev.id}/usage.csv`), { headers: { cookie: admin.cookie } });
+  assert.equal(csv.status, 200);
+  assert.match(csv.headers.get('content-type'), /^text\/csv/);
+  assert.match(csv.headers.get('content-disposition'), /attachment/);
+  const lines = (await csv.text()).trim().split('\n');
+  assert.match(lines[0], /^date,sessions,billable,/);
+  assert.equal(lines.length, u.body.days.length + 1);
 });
 
 test('a reviewer decides a session in review; cannot touch keys or other applications; a huge comment is refused', async () => {

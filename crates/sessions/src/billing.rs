@@ -95,7 +95,7 @@ pub async fn balance(
 }
 
 /// Didit's decimal-string money (`"12.30"`).
-fn dollars(cents: u64) -> String {
+pub(crate) fn dollars(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 

@@ -27,6 +27,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod types;
+pub mod usage;
 pub mod user_records;
 pub mod users;
 pub mod validate;
@@ -72,7 +73,8 @@ pub use routes::{
 pub use service::Service;
 pub use state::{transition, Event};
 pub use store::{
-    ActiveRow, Claim, Clock, Ids, RandomnessUnavailable, SessionFilter, Store, StoreError, Write,
+    ActiveRow, Claim, Clock, DayCount, Ids, RandomnessUnavailable, SessionFilter, Store,
+    StoreError, Write,
 };
 pub use types::*;
 #[cfg(test)]

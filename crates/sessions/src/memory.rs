@@ -514,6 +514,44 @@ impl Store for MemoryStore {
         Ok(self.vendor_data(application_id))
     }
 
+    async fn audit_for_application(
+        &self,
+        application_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(self
+            .audit
+            .borrow()
+            .iter()
+            .rev()
+            .filter(|a| a.application_id == application_id)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn session_counts_by_day(
+        &self,
+        application_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<crate::store::DayCount>, StoreError> {
+        let mut counts: BTreeMap<(i64, &'static str), (crate::types::SessionStatus, u64)> =
+            BTreeMap::new();
+        for s in self.sessions.borrow().values() {
+            if s.application_id == application_id && (from..to).contains(&s.created_at) {
+                counts
+                    .entry((s.created_at.div_euclid(86_400), s.status.as_str()))
+                    .or_insert((s.status, 0))
+                    .1 += 1;
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((day, _), (status, count))| crate::store::DayCount { day, status, count })
+            .collect())
+    }
+
     async fn audit_for_session(
         &self,
         application_id: &str,

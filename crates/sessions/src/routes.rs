@@ -134,6 +134,9 @@ pub enum Route {
     ConsoleRevokeKey(String, String),
     ConsoleDestinations(String),
     ConsoleCreateDestination(String),
+    ConsoleAudit(String),
+    ConsoleUsage(String),
+    ConsoleUsageCsv(String),
 }
 
 /// Who may call a route, checked before any byte of the body is read.
@@ -352,7 +355,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("GET", "/system/healthcheck/", Public, HEALTH, NO_BODY, |_| Route::Healthcheck),
     spec("POST", "/internal/housekeeping/", Operator, OPERATOR, NO_BODY, |_| Route::Housekeeping),
     spec("GET", "/internal/routes/", Operator, OPERATOR, NO_BODY, |_| Route::RouteTable),
-    spec("POST", "/console/api/bootstrap/", Operator, OPERATOR, NO_BODY, |_| Route::ConsoleBootstrap),
+    spec("POST", "/internal/console-bootstrap/", Operator, OPERATOR, NO_BODY, |_| Route::ConsoleBootstrap),
     spec("POST", "/console/api/setup/", Public, SIGN_IN, SMALL_JSON, |_| Route::ConsoleSetup),
     spec("POST", "/console/api/login/", Public, SIGN_IN, SMALL_JSON, |_| Route::ConsoleLogin),
     spec("POST", "/console/api/logout/", Console, CONSOLE, NO_BODY, |_| Route::ConsoleLogout),
@@ -370,6 +373,9 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("DELETE", "/console/api/applications/{app}/keys/{key}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleRevokeKey(a, b) }),
     spec("GET", "/console/api/applications/{app}/destinations/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleDestinations(x[0].clone())),
     spec("POST", "/console/api/applications/{app}/destinations/", Console, CONSOLE, SMALL_JSON, |x| Route::ConsoleCreateDestination(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/audit/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleAudit(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/usage/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsage(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/usage.csv", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsageCsv(x[0].clone())),
 ];
 
 /// A request's route and the table row it came from.

@@ -153,6 +153,14 @@ pub struct Claim {
     pub lease_until: i64,
 }
 
+/// How many sessions of one status were created on one UTC day (unix seconds / 86 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCount {
+    pub day: i64,
+    pub status: SessionStatus,
+    pub count: u64,
+}
+
 /// Filters of `GET /sessions/`, already validated. All present filters must match.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionFilter {
@@ -286,8 +294,24 @@ pub trait Store {
         session_id: &str,
     ) -> Result<Vec<AuditRow>, StoreError>;
 
-    /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
+    /// The application's audit rows, newest first, up to `limit` (the console's audit log).
+    async fn audit_for_application(
+        &self,
+        application_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError>;
+
+    /// The application's sessions created in `[from, to)`, counted per UTC day and status
+    /// (one grouped query; no rows are read).
+    async fn session_counts_by_day(
+        &self,
+        application_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DayCount>, StoreError>;
+
     async fn get_branding(&self, application_id: &str) -> Result<Option<Branding>, StoreError>;
+    /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).
     async fn get_idempotency(
         &self,
         application_id: &str,

@@ -205,3 +205,68 @@ pub async fn invite(
         json!({ "operator": operator.public_json(), "setup_url": setup_url }),
     ))
 }
+
+/// An audit row for a change made through the operator API (an application, a key, an
+/// invitation, a webhook destination), by the caller, about `detail`.
+pub fn audit(
+    who: &Principal,
+    application_id: &str,
+    activity: &str,
+    detail: String,
+    ids: &impl Ids,
+    now: i64,
+) -> Result<crate::store::Write, ApiError> {
+    let actor = who.actor();
+    Ok(crate::store::Write::InsertAudit(crate::types::AuditRow {
+        id: ids.uuid()?,
+        application_id: application_id.to_owned(),
+        session_id: None,
+        vendor_data: None,
+        activity_type: activity.to_owned(),
+        actor_type: actor.actor_type,
+        actor_display: actor.display,
+        actor_email: actor.email,
+        previous_status: None,
+        new_status: None,
+        comment: Some(detail),
+        created_at: now,
+    }))
+}
+
+/// The audit log page shows this many newest entries.
+pub const AUDIT_PAGE: u32 = 200;
+
+/// `GET /console/api/applications/{app}/audit/`: every change by an operator or an API key,
+/// newest first, with the session and vendor_data it names.
+pub async fn audit_log(
+    store: &impl crate::store::Store,
+    who: &Principal,
+    app: &Application,
+) -> Result<HttpResponse, ApiError> {
+    who.operator().authorize(&app.id, Action::Read)?;
+    let rows = store.audit_for_application(&app.id, AUDIT_PAGE).await?;
+    let results: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = crate::reviews::audit_json(r);
+            v["session_id"] = json!(r.session_id);
+            v["vendor_data"] = json!(r.vendor_data);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::json(
+        200,
+        json!({ "count": results.len(), "results": results }),
+    ))
+}
+
+/// `GET …/usage/` and `…/usage.csv`: anyone who may read the application.
+pub async fn usage(
+    store: &impl crate::store::Store,
+    who: &Principal,
+    app: &Application,
+    now: i64,
+) -> Result<Vec<crate::usage::DayUsage>, ApiError> {
+    who.operator().authorize(&app.id, Action::Read)?;
+    crate::usage::days(store, app, now).await
+}

@@ -364,7 +364,7 @@ pub fn issue_setup_link(
     Ok((writes, format!("/console/#setup={token}")))
 }
 
-/// `POST /console/api/bootstrap/` (platform token): a setup link for the first platform
+/// `POST /internal/console-bootstrap/` (platform token): a setup link for the first platform
 /// admin, as long as none has set a password yet. Run by `npm run dev` / setup, which print it.
 pub async fn bootstrap(
     store: &impl OperatorStore,

@@ -50,6 +50,16 @@ fn every_row_chose_its_auth_budget_and_limit() {
             "{}",
             spec.pattern
         );
+        // The operator API: a console caller, except signing in (which makes one).
+        if spec.pattern.starts_with("/console/") {
+            let signs_in = spec.pattern.ends_with("/login/") || spec.pattern.ends_with("/setup/");
+            let want = if signs_in {
+                Auth::Public
+            } else {
+                Auth::Console
+            };
+            assert_eq!(spec.auth, want, "{}", spec.pattern);
+        }
     }
     // No two rows answer the same method and path (the page's two forms aside: a language
     // segment is what tells them apart).
