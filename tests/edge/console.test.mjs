@@ -91,6 +91,10 @@ test('writes need the CSRF token; a request from another origin is refused; sign
   const guess = client();
   guess.cookie = 'fg_console=AAAAAAAAAAAAAAAAAAAAAA';
   assert.equal((await guess.call('GET', '/me/')).status, 401);
+  // Login CSRF: another site's form cannot sign this browser in to the attacker's account.
+  const fromElsewhere = await client().call('POST', '/login/', { email: 'ada@example.com', password: PASSWORD }, { headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } });
+  assert.equal(fromElsewhere.status, 403);
+  assert.equal(fromElsewhere.headers.get('set-cookie'), null);
   // A second sign-in, then its sign-out: that copy of the cookie stops working.
   const tab = client();
   assert.equal((await tab.call('POST', '/login/', { email: 'ADA@example.com ', password: PASSWORD })).status, 200);
