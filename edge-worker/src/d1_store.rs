@@ -225,6 +225,21 @@ impl D1Store {
         self.db.prepare(sql).bind(args).map_err(backend)
     }
 
+    /// One transaction; a guard row refused by `write_conflicts` is a `Conflict`.
+    async fn run_batch(&self, batch: Vec<D1PreparedStatement>) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.db.batch(batch).await.map(|_| ()).map_err(|e| {
+            let message = e.to_string();
+            if message.contains(VERSION_CONFLICT) {
+                StoreError::Conflict
+            } else {
+                StoreError::Backend(message)
+            }
+        })
+    }
+
     async fn run(&self, sql: &str, args: &[JsValue]) -> Result<D1Result, StoreError> {
         self.statement(sql, args)?.run().await.map_err(backend)
     }
@@ -399,17 +414,7 @@ impl Store for D1Store {
         if self.injects_fault(writes) {
             batch.push(self.statement("SELECT * FROM facegate_injected_fault", &[])?);
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.db.batch(batch).await.map(|_| ()).map_err(|e| {
-            let message = e.to_string();
-            if message.contains(VERSION_CONFLICT) {
-                StoreError::Conflict
-            } else {
-                StoreError::Backend(message)
-            }
-        })
+        self.run_batch(batch).await
     }
 
     async fn next_session_number(&self, application_id: &str) -> Result<i64, StoreError> {

@@ -60,6 +60,11 @@ fn first_admin(s: &Svc) -> (String, String) {
     )
 }
 
+/// The status of what must be a refusal.
+fn refused<T: std::fmt::Debug>(r: Result<T, crate::ApiError>) -> u16 {
+    r.expect_err("refused").status()
+}
+
 fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)> {
     let mut h = vec![("Cookie".to_owned(), format!("other=1; {cookie}"))];
     if let Some(c) = csrf {
@@ -254,46 +259,29 @@ fn writes_need_the_csrf_token_and_the_same_origin() {
     let (cookie, csrf) = first_admin(&s);
     // Reads need only the cookie.
     assert!(who(&s, &headers(&cookie, None), false).is_ok());
-    let (st, _) =
-        err(who(&s, &headers(&cookie, None), true).map(|_| crate::HttpResponse::no_content()));
-    assert_eq!(st, 403);
-    let (st, _) =
-        err(who(&s, &headers(&cookie, Some("forged")), true)
-            .map(|_| crate::HttpResponse::no_content()));
-    assert_eq!(st, 403);
+    assert_eq!(refused(who(&s, &headers(&cookie, None), true)), 403);
+    assert_eq!(
+        refused(who(&s, &headers(&cookie, Some("forged")), true)),
+        403
+    );
     assert!(who(&s, &headers(&cookie, Some(&csrf)), true).is_ok());
     // The right token from another site's page (a browser names the origin) is refused too.
     let mut cross = headers(&cookie, Some(&csrf));
     cross.push(("Origin".into(), "https://evil.example".into()));
-    assert_eq!(
-        err(who(&s, &cross, true).map(|_| crate::HttpResponse::no_content())).0,
-        403
-    );
+    assert_eq!(refused(who(&s, &cross, true)), 403);
     let mut cross = headers(&cookie, Some(&csrf));
     cross.push(("Sec-Fetch-Site".into(), "cross-site".into()));
-    assert_eq!(
-        err(who(&s, &cross, true).map(|_| crate::HttpResponse::no_content())).0,
-        403
-    );
+    assert_eq!(refused(who(&s, &cross, true)), 403);
     let mut same = headers(&cookie, Some(&csrf));
     same.push(("Origin".into(), ORIGIN.into()));
     same.push(("Sec-Fetch-Site".into(), "same-origin".into()));
     assert!(who(&s, &same, true).is_ok());
     // No cookie, a forged cookie, an expired session: 401.
-    assert_eq!(
-        err(who(&s, &[], false).map(|_| crate::HttpResponse::no_content())).0,
-        401
-    );
+    assert_eq!(refused(who(&s, &[], false)), 401);
     let forged = headers("fg_console=tok-999", None);
-    assert_eq!(
-        err(who(&s, &forged, false).map(|_| crate::HttpResponse::no_content())).0,
-        401
-    );
+    assert_eq!(refused(who(&s, &forged, false)), 401);
     s.clock.advance(signin::SESSION_SECONDS);
-    assert_eq!(
-        err(who(&s, &headers(&cookie, None), false).map(|_| crate::HttpResponse::no_content())).0,
-        401
-    );
+    assert_eq!(refused(who(&s, &headers(&cookie, None), false)), 401);
 }
 
 #[test]
@@ -308,10 +296,7 @@ fn sign_out_ends_the_session_on_the_server() {
         .iter()
         .any(|(k, v)| k == "Set-Cookie" && v.contains("Max-Age=0")));
     // A copy of the old cookie no longer works.
-    assert_eq!(
-        err(who(&s, &headers(&cookie, None), false).map(|_| crate::HttpResponse::no_content())).0,
-        401
-    );
+    assert_eq!(refused(who(&s, &headers(&cookie, None), false)), 401);
 }
 
 #[test]
@@ -324,28 +309,10 @@ fn roles_decide_what_an_operator_may_do_in_each_application() {
     let a = app().id;
     assert_eq!(reviewer.role_in(&a), Some(Role::Reviewer));
     assert!(reviewer.authorize(&a, Action::Decide).is_ok());
-    assert_eq!(
-        err(reviewer
-            .authorize(&a, Action::Configure)
-            .map(|_| crate::HttpResponse::no_content()))
-        .0,
-        403
-    );
-    assert_eq!(
-        err(reader
-            .authorize(&a, Action::Decide)
-            .map(|_| crate::HttpResponse::no_content()))
-        .0,
-        403
-    );
+    assert_eq!(refused(reviewer.authorize(&a, Action::Configure)), 403);
+    assert_eq!(refused(reader.authorize(&a, Action::Decide)), 403);
     // Another application: as if it did not exist.
-    assert_eq!(
-        err(reviewer
-            .authorize("other-app", Action::Read)
-            .map(|_| crate::HttpResponse::no_content()))
-        .0,
-        404
-    );
+    assert_eq!(refused(reviewer.authorize("other-app", Action::Read)), 404);
     // A reviewer cannot invite (not even themselves as admin), nor create applications.
     let rev = Principal::Operator {
         operator: reviewer.clone(),
@@ -368,10 +335,11 @@ fn roles_decide_what_an_operator_may_do_in_each_application() {
         |id| id == a,
     )));
     assert_eq!(st, 403);
-    let (st, _) = err(
-        console_apps::new_application(&rev, br#"{"name":"Mine"}"#, &s.ids)
-            .map(|_| crate::HttpResponse::no_content()),
-    );
+    let st = refused(console_apps::new_application(
+        &rev,
+        br#"{"name":"Mine"}"#,
+        &s.ids,
+    ));
     assert_eq!(st, 403);
     // `me` lists only the applications with a role, with that role.
     let me = signin::me_json(&rev, &names());
@@ -384,12 +352,8 @@ fn roles_decide_what_an_operator_may_do_in_each_application() {
 #[test]
 fn a_new_application_comes_with_workflows_and_a_key_shown_once() {
     let s = crate::tests::svc();
-    let (st, _) =
-        err(
-            console_apps::new_application(&Principal::Platform, br#"{"name": ""}"#, &s.ids)
-                .map(|_| crate::HttpResponse::no_content()),
-        );
-    assert_eq!(st, 400);
+    let empty = console_apps::new_application(&Principal::Platform, br#"{"name": ""}"#, &s.ids);
+    assert_eq!(refused(empty), 400);
     let (a, key) =
         console_apps::new_application(&Principal::Platform, br#"{"name": "Shop"}"#, &s.ids)
             .expect("app");

@@ -9,7 +9,7 @@ use facegate_sessions::StoreError;
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 
-use super::{backend, decode, encode, int, text, D1Store, DataRow, VERSION_CONFLICT};
+use super::{decode, encode, int, text, D1Store, DataRow};
 
 #[derive(Deserialize)]
 struct OperatorRow {
@@ -133,17 +133,7 @@ impl OperatorStore for D1Store {
         for w in writes {
             self.operator_statements(w, &mut batch)?;
         }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.db.batch(batch).await.map(|_| ()).map_err(|e| {
-            let message = e.to_string();
-            if message.contains(VERSION_CONFLICT) {
-                StoreError::Conflict
-            } else {
-                backend(message)
-            }
-        })
+        self.run_batch(batch).await
     }
 
     async fn operator(&self, id: &str) -> Result<Option<Operator>, StoreError> {
