@@ -28,10 +28,6 @@ function run(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { cwd: workerDir, env, stdio: ['ignore', 'pipe', 'inherit'], ...opts }).toString();
 }
 
-function sql(text) {
-  run(wrangler, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', text]);
-}
-
 log('building the worker');
 execFileSync('bash', [join(root, 'scripts', 'build-worker.sh')], { stdio: 'inherit', env });
 
@@ -61,14 +57,17 @@ writeFileSync(
 );
 chmodSync(join(workerDir, '.dev.vars'), 0o600);
 
-// One development application per state folder; its secrets and ids are generated once and
-// kept, its configuration rewritten at each start (so FACEGATE_WEBHOOK_URL can change).
+// One development application per state folder (and a second tenant): ids and keys generated
+// once and kept; made through the operator API once wrangler answers, their configuration
+// brought up to date at each start (so FACEGATE_WEBHOOK_URL can change).
 const previous = existsSync(devFile) ? JSON.parse(readFileSync(devFile, 'utf8')) : {};
 const dev = {
   base_url: `http://127.0.0.1:${port}/v3`,
   application_id: previous.application_id ?? randomUUID(),
   api_key: previous.api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
-  webhook_secret: previous.webhook_secret ?? `whsec_${randomBytes(24).toString('hex')}`,
+  // The development destination's signing secret and id, as the API made them.
+  webhook_secret: previous.webhook_secret ?? null,
+  webhook_destination_id: previous.webhook_destination_id ?? null,
   webhook_url: process.env.FACEGATE_WEBHOOK_URL ?? previous.webhook_url ?? null,
   operator_token: operatorToken,
   // A second tenant, for the tenancy and framing tests: its own key and workflows, and the
@@ -77,35 +76,6 @@ const dev = {
   other_api_key: previous.other_api_key ?? `fg_dev_${randomBytes(24).toString('hex')}`,
   other_allowed_origins: ['https://other-tenant.example'],
 };
-const keyHash = createHash('sha256').update(dev.api_key).digest('hex');
-const config = {
-  id: dev.application_id,
-  name: 'Development',
-  api_key_hashes: [keyHash],
-  webhooks: dev.webhook_url
-    ? [{ id: 'dev-webhook', url: dev.webhook_url, secret_shared_key: dev.webhook_secret, subscribed_events: [], enabled: true }]
-    : [],
-  workflows: [],
-};
-const otherKeyHash = createHash('sha256').update(dev.other_api_key).digest('hex');
-const otherConfig = {
-  id: dev.other_application_id,
-  name: 'Other tenant',
-  api_key_hashes: [otherKeyHash],
-  webhooks: [],
-  settings: { allowed_origins: dev.other_allowed_origins },
-  workflows: [],
-};
-const quote = (s) => `'${s.replaceAll("'", "''")}'`;
-const now = Math.floor(Date.now() / 1000);
-const seed = (id, name, cfg, hash) =>
-  `INSERT INTO applications (id, name, created_at, config) VALUES (${quote(id)}, ${quote(name)}, ${now}, ${quote(JSON.stringify(cfg))}) ` +
-  // Workflows are the API's (created below through /v3/workflows/): a restart keeps them.
-  `ON CONFLICT (id) DO UPDATE SET config = json_set(excluded.config, ` +
-  `'$.workflows', json(coalesce(json_extract(applications.config, '$.workflows'), '[]')), ` +
-  `'$.workflow_history', json(coalesce(json_extract(applications.config, '$.workflow_history'), '[]')));` +
-  `INSERT OR IGNORE INTO api_keys (key_hash, application_id, created_at) VALUES (${quote(hash)}, ${quote(id)}, ${now});`;
-sql(seed(dev.application_id, 'Development', config, keyHash) + seed(dev.other_application_id, 'Other tenant', otherConfig, otherKeyHash));
 // Written now without workflows (whoever reads it waits for them), again once they exist;
 // replaced whole, so a reader never sees half a file.
 function writeDev() {
@@ -170,6 +140,49 @@ async function api(apiKey, method, path, body) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
+async function operatorApi(method, path, body) {
+  const res = await fetch(`http://127.0.0.1:${port}/console/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+    body: body && JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** The application with this id and first key (409: made at an earlier start), its settings as wanted. */
+async function ensureApplication(id, name, apiKey, settings) {
+  const made = await operatorApi('POST', '/applications/', { id, name, api_key: apiKey });
+  if (made.status !== 201 && made.status !== 409) throw new Error(`POST application ${name}: ${made.status} ${JSON.stringify(made.body)}`);
+  const current = (await operatorApi('GET', `/applications/${id}/settings/`)).body;
+  const want = { name, ...settings };
+  if (Object.entries(want).some(([k, v]) => JSON.stringify(current?.[k] ?? null) !== JSON.stringify(v))) {
+    const r = await operatorApi('PATCH', `/applications/${id}/settings/`, want);
+    if (r.status !== 200) throw new Error(`PATCH settings of ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+/** The development destination (every event, to FACEGATE_WEBHOOK_URL), or none without one. */
+async function ensureWebhook() {
+  const listed = (await api(dev.api_key, 'GET', '/webhook/destinations/')).body?.results ?? [];
+  const mine = listed.find((d) => d.uuid === dev.webhook_destination_id);
+  if (!dev.webhook_url) {
+    if (mine) await api(dev.api_key, 'DELETE', `/webhook/destinations/${mine.uuid}/`);
+    return;
+  }
+  if (mine) {
+    if (mine.url !== dev.webhook_url || !mine.enabled) {
+      const r = await api(dev.api_key, 'PATCH', `/webhook/destinations/${mine.uuid}/`, { url: dev.webhook_url, enabled: true });
+      if (r.status !== 200) throw new Error(`PATCH destination: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    dev.webhook_secret = mine.secret_shared_key;
+    return;
+  }
+  const r = await api(dev.api_key, 'POST', '/webhook/destinations/', { url: dev.webhook_url, label: 'development', subscribed_events: [] });
+  if (r.status !== 201) throw new Error(`POST destination: ${r.status} ${JSON.stringify(r.body)}`);
+  dev.webhook_destination_id = r.body.uuid;
+  dev.webhook_secret = r.body.secret_shared_key;
+}
+
 async function ensureWorkflows(apiKey, wantedByName, known = {}) {
   const ids = {};
   for (const [name, features] of Object.entries(wantedByName)) {
@@ -198,6 +211,9 @@ async function ensureWorkflows(apiKey, wantedByName, known = {}) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  await ensureApplication(dev.application_id, 'Development', dev.api_key, { allowed_origins: null });
+  await ensureApplication(dev.other_application_id, 'Other tenant', dev.other_api_key, { allowed_origins: dev.other_allowed_origins });
+  await ensureWebhook();
   dev.workflows = await ensureWorkflows(dev.api_key, wanted, previous.workflows);
   dev.other_workflows = await ensureWorkflows(dev.other_api_key, otherWanted, previous.other_workflows);
   // The console's first admin: a one-time link while nobody has set up an admin account

@@ -137,9 +137,14 @@ pub async fn insert(env: &Env, app: &Application, now: i64) -> Result<(), ApiErr
     for hash in &app.api_key_hashes {
         batch.push(key_insert(&db, &app.id, hash, now)?);
     }
-    db.batch(batch)
-        .await
-        .map_err(|e| ApiError::storage_unavailable(format!("application insert: {e}")))?;
+    db.batch(batch).await.map_err(|e| {
+        // A provisioning script's id or key already in use (the primary keys refuse it).
+        if e.to_string().contains("UNIQUE") {
+            ApiError::Conflict("An application with this id or API key exists.".into())
+        } else {
+            ApiError::storage_unavailable(format!("application insert: {e}"))
+        }
+    })?;
     Ok(())
 }
 

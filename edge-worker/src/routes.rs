@@ -392,7 +392,7 @@ async fn console_route(
     svc: &AppService,
     who: &Principal,
 ) -> std::result::Result<Reply, ApiError> {
-    use facegate_sessions::console::apps as console_apps;
+    use facegate_sessions::console::{apps as console_apps, settings as console_settings};
     let env = r.env;
     let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
     match route {
@@ -479,6 +479,18 @@ async fn console_route(
             )
             .await?;
             Ok(Reply::Json(created))
+        }
+        Route::ConsoleSettings(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(Ok(http::json(200, console_settings::settings_json(&app))))
+        }
+        Route::ConsoleUpdateSettings(a) => {
+            let app = console::application(env, who, &a).await?;
+            let changed =
+                apps::change(env, &app.id, |a| console_settings::patch(who, a, &r.body)).await?;
+            let detail = String::from_utf8_lossy(&r.body).chars().take(500).collect();
+            console::audit(svc, who, &app.id, "SETTINGS_CHANGED", detail).await?;
+            Ok(Reply::Json(changed))
         }
         Route::ConsoleAudit(a) => {
             let app = console::application(env, who, &a).await?;

@@ -69,6 +69,7 @@ export async function spawnApp({ webhookUrl, port: fixedPort, state: fixedState 
     baseUrl: dev.base_url,
     apiKey: dev.api_key,
     webhookSecret: dev.webhook_secret,
+    webhookDestinationId: dev.webhook_destination_id,
     workflows: dev.workflows,
     operatorToken: dev.operator_token,
     /** The console's first-admin link (a fresh state has one; null after a restart with one). */

@@ -236,7 +236,7 @@ test('webhook destinations are managed as the MCP server does it, and each deliv
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.ok(log.body.results.some((d) => d.destination === id && d.status === 'delivered'), JSON.stringify(log.body));
-  assert.ok(log.body.results.some((d) => d.destination === 'dev-webhook' && d.status === 'delivered'));
+  assert.ok(log.body.results.some((d) => d.destination === app.webhookDestinationId && d.status === 'delivered'));
 
   assert.equal((await api('DELETE', `/webhook/destinations/${id}/`)).status, 204);
   assert.equal((await api('GET', `/webhook/destinations/${id}/`)).status, 404);

@@ -135,6 +135,8 @@ pub enum Route {
     ConsoleDestinations(String),
     ConsoleCreateDestination(String),
     ConsoleAudit(String),
+    ConsoleSettings(String),
+    ConsoleUpdateSettings(String),
     ConsoleUsage(String),
     ConsoleUsageCsv(String),
 }
@@ -373,6 +375,8 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("DELETE", "/console/api/applications/{app}/keys/{key}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleRevokeKey(a, b) }),
     spec("GET", "/console/api/applications/{app}/destinations/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleDestinations(x[0].clone())),
     spec("POST", "/console/api/applications/{app}/destinations/", Console, CONSOLE, SMALL_JSON, |x| Route::ConsoleCreateDestination(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/settings/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleSettings(x[0].clone())),
+    spec("PATCH", "/console/api/applications/{app}/settings/", Console, CONSOLE, SMALL_JSON, |x| Route::ConsoleUpdateSettings(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/audit/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleAudit(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/usage/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsage(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/usage.csv", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsageCsv(x[0].clone())),

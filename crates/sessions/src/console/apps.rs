@@ -59,15 +59,40 @@ pub fn new_application(
         ),
         _ => {}
     }
+    // A script provisioning from its own secrets store may name the id and the first key
+    // (`scripts/dev.mjs` keeps them across restarts); otherwise both are fresh.
+    let id = opt_str(&m, "id", false, &mut e);
+    if id
+        .as_deref()
+        .is_some_and(|id| id.len() != 36 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+    {
+        e.add("id", "A UUID.");
+    }
+    let given_key = opt_str(&m, "api_key", false, &mut e);
+    if given_key
+        .as_deref()
+        .is_some_and(|k| !(32..=200).contains(&k.len()) || !k.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        e.add("api_key", "32 to 200 printable characters, no spaces.");
+    }
     e.into_result()?;
-    let (key, hash) = new_key(ids)?;
+    let (key, hash) = match given_key {
+        Some(k) => {
+            let h = hash_api_key(&k);
+            (k, h)
+        }
+        None => new_key(ids)?,
+    };
     let mut reauth = Workflow::new(ids.uuid()?, WorkflowType::BiometricAuthentication);
     reauth.label = Some("Re-authentication".into());
     reauth.is_default = true;
     let mut enrol = Workflow::new(ids.uuid()?, WorkflowType::Kyc);
     enrol.label = Some("Enrolment".into());
     let app = Application {
-        id: ids.uuid()?,
+        id: match id {
+            Some(id) => id.to_lowercase(),
+            None => ids.uuid()?,
+        },
         name: name.unwrap_or_default(),
         api_key_hashes: vec![hash],
         webhooks: Vec::new(),

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod apps;
 pub mod review;
+pub mod settings;
 pub mod signin;
 
 pub use accounts::{
