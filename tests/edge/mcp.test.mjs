@@ -391,6 +391,40 @@ test('reviews: the tools send a session to review and decide it; the webhook and
   assert.equal(other.status, 404);
 });
 
+test('a decision made in the console is read by the MCP review tools and sent as a webhook', async () => {
+  // The first admin signs in through the link npm run dev printed (the operator API, as the
+  // console page calls it: cookie plus CSRF token).
+  const token = new URL(app.consoleSetupUrl).hash.replace('#setup=', '');
+  const setup = await fetch(`${app.origin}/console/api/setup/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, name: 'Ada Reviewer', email: 'ada@example.com', password: 'a long enough console password' }),
+  });
+  assert.equal(setup.status, 200, await setup.clone().text());
+  const cookie = setup.headers.get('set-cookie').split(';')[0];
+  const { csrf_token: csrf, applications } = await setup.json();
+  const dev = await devJson();
+  const appId = applications.find((a) => a.name === 'Development').id;
+  const s = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: `mcp-console-${Date.now()}` });
+  assert.equal((await capture(s.session_token, 0)).status, 'Approved');
+  const review = await fetch(`${app.origin}/console/api/applications/${appId}/sessions/${s.session_id}/reviews/`, {
+    method: 'POST',
+    headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' },
+    body: JSON.stringify({ new_status: 'Declined', comment: 'a printed photo, seen in the console' }),
+  });
+  assert.equal(review.status, 201, await review.clone().text());
+
+  const log = await call('didit_list_session_reviews', { session_id: s.session_id });
+  assert.deepEqual(
+    log.results.map((r) => [r.actor_type, r.actor_display, r.actor_email, r.previous_status, r.new_status, r.comment]),
+    [['CONSOLE_USER', 'Ada Reviewer', 'ada@example.com', 'Approved', 'Declined', 'a printed photo, seen in the console']],
+  );
+  const decision = await call('didit_get_session_decision', { session_id: s.session_id });
+  assert.deepEqual(decision.reviews.map((r) => [r.reviewed_by, r.decision_reason]), [['Ada Reviewer', 'a printed photo, seen in the console']]);
+  const hook = await hooks.waitFor((b) => b.session_id === s.session_id && b.status === 'Declined');
+  assert.equal(JSON.parse(hook.body).decision.reviews.at(-1).reviewed_by, 'Ada Reviewer');
+});
+
 test('resend of a delivered webhook: queued again, re-signed with a fresh timestamp, same event', async () => {
   const dev = await devJson();
   const s = await call('didit_create_session', { workflow_id: dev.workflows.kyc, vendor_data: `mcp-resend-${Date.now()}` });
