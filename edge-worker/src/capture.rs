@@ -70,7 +70,7 @@ pub async fn handle(
         _ => None,
     };
     let applications = apps::all(env).await?;
-    let ctx = svc.begin_capture(&applications, token).await?;
+    let mut ctx = svc.begin_capture(&applications, token).await?;
     ctx.expect(kind)?;
     let pipeline = models::pipeline(env).await?;
     let measured = match &labels {
@@ -108,6 +108,9 @@ pub async fn handle(
         // A frame read and refused costs an attempt; the core says which refusals count.
         Err(e) => return Err(svc.refuse_capture(ctx, e, &pipeline.config).await),
     };
+    // The burst's best frame (a challenge's first): kept only if the application retains images.
+    let best = evidence.burst.as_ref().and_then(|b| b.best).unwrap_or(0);
+    ctx.image = frames.get(best).cloned();
     let result = svc.capture(ctx, evidence, &pipeline.config).await?;
     Ok(HttpResponse::json(200, result.to_json()))
 }

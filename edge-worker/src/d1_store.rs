@@ -128,6 +128,7 @@ impl D1Store {
                     "DELETE FROM active_challenges WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM templates WHERE application_id = ?1 AND source_session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM webhook_deliveries WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
+                    "DELETE FROM session_images WHERE application_id = ?1 AND session_id IN (SELECT value FROM json_each(?2))",
                     "DELETE FROM sessions WHERE application_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
                 ] {
                     out.push(self.statement(sql, &[text(application_id), ids.clone()])?);
@@ -217,6 +218,15 @@ impl D1Store {
                 application_id,
                 branding,
             } => out.push(self.put_branding(application_id, branding)?),
+            Write::PutImage {
+                application_id,
+                session_id,
+                slot,
+                blob,
+            } => out.push(self.statement(
+                "INSERT OR REPLACE INTO session_images (application_id, session_id, slot, blob) VALUES (?1, ?2, ?3, ?4)",
+                &[text(application_id), text(session_id), text(slot), text(&hex::encode(blob))],
+            )?),
         }
         Ok(())
     }
@@ -751,6 +761,27 @@ impl Store for D1Store {
                 })
             })
             .collect()
+    }
+
+    async fn get_image(
+        &self,
+        application_id: &str,
+        session_id: &str,
+        slot: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            blob: String,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT blob FROM session_images WHERE application_id = ?1 AND session_id = ?2 AND slot = ?3",
+                &[text(application_id), text(session_id), text(slot)],
+            )
+            .await?;
+        rows.first()
+            .map(|r| hex::decode(&r.blob).map_err(backend))
+            .transpose()
     }
 
     async fn get_branding(

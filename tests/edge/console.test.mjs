@@ -202,6 +202,33 @@ test('a reviewer decides a session in review; cannot touch keys or other applica
   assert.equal((await rev.call('GET', `/applications/${dev.id}/sessions/00000000-0000-4000-8000-000000000000/`)).status, 404);
 });
 
+test('settings: images kept only when asked, shown to reviewers; origins that could break a CSP refused; admins only', async () => {
+  const shop = app.shop;
+  const bad = await admin.call('PATCH', `/applications/${shop.id}/settings/`, { allowed_origins: ["https://shop.example; script-src *"] });
+  assert.equal(bad.status, 400);
+  const set = await admin.call('PATCH', `/applications/${shop.id}/settings/`, { retain_images: true, retention_days: 30, allowed_origins: ['https://shop.example'] });
+  assert.equal(set.status, 200, set.text);
+  assert.deepEqual([set.body.retain_images, set.body.retention_days, set.body.allowed_origins], [true, 30, ['https://shop.example']]);
+  const key = (await admin.call('POST', `/applications/${shop.id}/keys/`)).body.api_key;
+  const wf = shop.workflows.find((w) => w.type === 'biometric_authentication');
+  const s = await createSession({ ...app, apiKey: key }, { workflow_id: wf.id, vendor_data: 'shop-img', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') });
+  const captured = await captureBurst(app, s.session_token);
+  assert.equal(captured.status, 200, JSON.stringify(captured.body));
+  const detail = await admin.call('GET', `/applications/${shop.id}/sessions/${s.session_id}/`);
+  assert.match(detail.body.images.captured, /^data:image\/jpeg;base64,/);
+  // The API never shows it: images are for the console's reviewers only.
+  const decision = await fetch(`${app.baseUrl}/session/${s.session_id}/decision/`, { headers: { 'x-api-key': key } }).then((r) => r.text());
+  assert.ok(!decision.includes('data:image/jpeg'));
+  // A reviewer of another application cannot change this one's settings; nobody without a role can read them.
+  const rev = client();
+  const invite = await admin.call('POST', '/operators/', { email: 'shoprev@example.com', name: 'Shop Rev', application_id: shop.id, role: 'reviewer' });
+  assert.equal((await rev.call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
+  assert.equal((await rev.call('PATCH', `/applications/${shop.id}/settings/`, { retain_images: false })).status, 403);
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  assert.equal((await rev.call('GET', `/applications/${dev.id}/settings/`)).status, 404);
+  assert.equal((await admin.call('PATCH', `/applications/${shop.id}/settings/`, { retain_images: false })).status, 200);
+});
+
 test('sign-in locks an account after five failures, and says for how long', async () => {
   const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
   const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });

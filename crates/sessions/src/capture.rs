@@ -49,6 +49,9 @@ pub struct CaptureContext {
     /// Kyc only: the face already enrolled for this vendor_data by another session, and that
     /// session's id. A capture enrolling a different face must not silently replace it.
     pub enrolled: Option<(Embedding, String)>,
+    /// The frame the capture is decided on, as sent: kept (sealed) only when the application
+    /// retains images. The adapter sets it once it knows which frame that is.
+    pub image: Option<Vec<u8>>,
 }
 
 /// What the page sent for a capture.
@@ -376,6 +379,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             active,
             active_row,
             enrolled,
+            image: None,
         })
     }
 
@@ -480,10 +484,11 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     /// outbox rows, and the spent challenge (replaced by a fresh one for a recapture).
     pub async fn finish_capture(
         &self,
-        ctx: CaptureContext,
+        mut ctx: CaptureContext,
         outcome: CaptureOutcome,
     ) -> Result<CaptureResult, ApiError> {
         let had_challenge = ctx.challenge.is_some();
+        let image = ctx.image.take();
         let active_row = ctx.active_row.clone();
         let CaptureContext {
             application: app,
@@ -554,6 +559,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         ) {
             writes.push(self.enrol(&app, vendor, &next.id, e, now)?);
         }
+        writes.extend(self.keep_capture(&app, &next.id, image.as_deref())?);
         if next.status != s.status {
             self.enqueue_status(&app, &next, &mut writes)?;
         }

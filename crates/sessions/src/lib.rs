@@ -18,6 +18,7 @@ mod escalation;
 pub mod frames;
 pub mod hosted;
 pub mod idempotency;
+pub mod images;
 pub mod pdf;
 pub mod render;
 pub mod reviews;

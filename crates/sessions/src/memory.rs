@@ -41,6 +41,8 @@ pub struct MemoryStore {
     pub audit: RefCell<Vec<AuditRow>>,
     /// By application id.
     pub branding: RefCell<BTreeMap<String, crate::branding::Branding>>,
+    /// Sealed images by (application_id, session_id, slot).
+    pub images: RefCell<BTreeMap<(String, String, String), Vec<u8>>>,
     /// Console operators, their browser sessions and setup links.
     pub operator_tables: RefCell<operators::OperatorTables>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
@@ -57,6 +59,7 @@ type Snapshot = (
     BTreeMap<(String, String), ActiveRow>,
     Vec<AuditRow>,
     BTreeMap<(String, String), UserRow>,
+    BTreeMap<(String, String, String), Vec<u8>>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -126,13 +129,15 @@ impl MemoryStore {
             self.active.borrow().clone(),
             self.audit.borrow().clone(),
             self.users.borrow().clone(),
+            self.images.borrow().clone(),
         )
     }
 
     fn restore(
         &self,
-        (sessions, templates, deliveries, challenges, active, audit, users): Snapshot,
+        (sessions, templates, deliveries, challenges, active, audit, users, images): Snapshot,
     ) {
+        *self.images.borrow_mut() = images;
         *self.users.borrow_mut() = users;
         *self.audit.borrow_mut() = audit;
         *self.active.borrow_mut() = active;
@@ -182,6 +187,9 @@ impl MemoryStore {
                 self.deliveries
                     .borrow_mut()
                     .retain(|_, d| !gone(&d.application_id, &d.session_id));
+                self.images
+                    .borrow_mut()
+                    .retain(|(a, sid, _), _| !gone(a, sid));
             }
             Write::PutChallenge {
                 application_id,
@@ -246,7 +254,8 @@ impl MemoryStore {
             | Write::InsertAudit(_)
             | Write::PutUser(_)
             | Write::DeleteUser { .. }
-            | Write::PutBranding { .. }) => self.apply_record(w)?,
+            | Write::PutBranding { .. }
+            | Write::PutImage { .. }) => self.apply_record(w)?,
         }
         Ok(())
     }
@@ -497,6 +506,20 @@ impl Store for MemoryStore {
         vendor_data: &str,
     ) -> Result<Option<UserRow>, StoreError> {
         Ok(self.user(application_id, vendor_data))
+    }
+
+    async fn get_image(
+        &self,
+        application_id: &str,
+        session_id: &str,
+        slot: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (
+            application_id.to_owned(),
+            session_id.to_owned(),
+            slot.to_owned(),
+        );
+        Ok(self.images.borrow().get(&key).cloned())
     }
 
     async fn get_branding(

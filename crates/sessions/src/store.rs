@@ -86,7 +86,7 @@ pub enum Write {
         expected_version: i64,
     },
     /// Removes those sessions of the application and everything hanging off them: their
-    /// challenges, the templates they enrolled, their webhook rows. Ids of other applications
+    /// challenges, the templates they enrolled, their webhook rows, their kept images. Ids of other applications
     /// match nothing.
     EraseSessions {
         application_id: String,
@@ -137,6 +137,13 @@ pub enum Write {
     DeleteUser {
         application_id: String,
         vendor_data: String,
+    },
+    /// Insert or replace a session's sealed image in `slot` (`images` module).
+    PutImage {
+        application_id: String,
+        session_id: String,
+        slot: String,
+        blob: Vec<u8>,
     },
     /// Insert or replace the application's branding (always committed alone: a PATCH
     /// replaces it whole).
@@ -309,6 +316,14 @@ pub trait Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<DayCount>, StoreError>;
+
+    /// A session's sealed image in `slot`, if kept.
+    async fn get_image(
+        &self,
+        application_id: &str,
+        session_id: &str,
+        slot: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 
     async fn get_branding(&self, application_id: &str) -> Result<Option<Branding>, StoreError>;
     /// The answer kept for an `Idempotency-Key`, expired or not (the caller judges age).

@@ -494,3 +494,56 @@ fn a_console_review_is_the_operators_and_reaches_the_api_and_the_webhook() {
         404
     );
 }
+
+#[test]
+fn images_are_kept_only_when_the_application_retains_them_and_go_with_their_session() {
+    let jpeg: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], b"a captured frame"].concat();
+    let run = |retain: bool| {
+        let s = crate::tests::svc();
+        let mut a = app();
+        a.settings.retain_images = retain;
+        let id = bio_session(&s, &a, "img-1")["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut ctx =
+            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+        ctx.image = Some(jpeg.clone());
+        block_on(s.finish_capture(
+            ctx,
+            outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),
+        ))
+        .unwrap();
+        (s, a, id)
+    };
+    let (s, a, _) = run(false);
+    assert!(
+        s.store.images.borrow().is_empty(),
+        "off by default: nothing kept"
+    );
+    let (_, q) = ok_body(block_on(s.review_queue(&Principal::Platform, &a)));
+    assert_eq!(q["results"][0]["images"], Value::Null);
+
+    let (s, a, id) = run(true);
+    let stored = s
+        .store
+        .images
+        .borrow()
+        .values()
+        .next()
+        .cloned()
+        .expect("kept");
+    assert!(
+        !stored.windows(8).any(|w| w == b"captured"),
+        "sealed, not in clear"
+    );
+    let (_, detail) = ok_body(block_on(s.session_evidence(&Principal::Platform, &a, &id)));
+    let captured = detail["images"]["captured"].as_str().expect("a picture");
+    assert!(
+        captured.starts_with("data:image/jpeg;base64,"),
+        "{captured}"
+    );
+    // Deleting the session deletes its picture.
+    ok_body(block_on(s.delete(&a, &id)));
+    assert!(s.store.images.borrow().is_empty());
+}

@@ -343,6 +343,8 @@ pub struct AppSettings {
     pub session_expiry_seconds: i64,
     /// Sessions (and their templates) older than this are purged by `purge_retention`.
     pub retention_days: Option<u32>,
+    /// Keep each capture's frame (sealed) for reviewers (`images` module). Off by default.
+    pub retain_images: bool,
     pub environment: Environment,
     /// Origins (`https://app.example`) that may frame the hosted page and receive its
     /// `didit:*` events. Unset: any origin may, as with Didit (a drop-in default).
@@ -356,6 +358,7 @@ impl Default for AppSettings {
         AppSettings {
             session_expiry_seconds: 30 * 60,
             retention_days: None,
+            retain_images: false,
             environment: Environment::Live,
             allowed_origins: None,
             pricing: Default::default(),

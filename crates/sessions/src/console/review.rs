@@ -18,6 +18,8 @@ use crate::types::{Application, AuditRow, DeliveryRow, Session, SessionStatus, T
 
 /// The queue shows at most this many, oldest first; the rest wait their turn.
 pub const QUEUE_LIMIT: u64 = 100;
+/// Queue items that carry their images (when the application retains them).
+pub const QUEUE_IMAGES: usize = 5;
 
 /// What the shipped thresholds were measured to do (crates/pipeline/CALIBRATION.md), shown
 /// beside the control; a workflow that moved a threshold gets no figure rather than a wrong one.
@@ -46,7 +48,8 @@ fn liveness_calibration(t: &Thresholds) -> String {
 }
 
 /// A session's evidence: the decision as the API renders it plus what a reviewer needs
-/// beside it. Images are `null`: the application does not retain them.
+/// beside it. `images` is `null` here; the queue and the session page fill it in when the
+/// application retains images (`images` module).
 pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> Value {
     let wf = app.workflow_of(s);
     let thresholds = wf.map(|w| w.thresholds).unwrap_or_default();
@@ -197,7 +200,16 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .list_sessions(&app.id, &filter, offset, QUEUE_LIMIT)
             .await?;
         rows.reverse();
-        let results: Vec<Value> = rows.iter().map(|s| evidence(s, app, &self.urls)).collect();
+        let mut results = Vec::with_capacity(rows.len());
+        for (i, s) in rows.iter().enumerate() {
+            let mut e = evidence(s, app, &self.urls);
+            // The pictures of the first few only: the reviewer works from the top, and each
+            // is ~100 KB; the rest come with the session's own page.
+            if i < QUEUE_IMAGES {
+                e["images"] = json!(self.evidence_images(app, s).await?);
+            }
+            results.push(e);
+        }
         Ok(HttpResponse::json(
             200,
             json!({ "count": count, "results": results }),
@@ -216,6 +228,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         let audit = self.store.audit_for_session(&app.id, &s.id).await?;
         let deliveries = self.store.deliveries_for_session(&app.id, &s.id).await?;
         let mut body = evidence(&s, app, &self.urls);
+        body["images"] = json!(self.evidence_images(app, &s).await?);
         body["timeline"] = Value::Array(timeline(&s, &audit, &deliveries));
         Ok(HttpResponse::json(200, body))
     }

@@ -15,9 +15,10 @@ use crate::validate::parse_object;
 const MAX_ORIGINS: usize = 20;
 const MAX_RETENTION_DAYS: u64 = 3650;
 const SESSION_EXPIRY: std::ops::RangeInclusive<i64> = 60..=30 * 86_400;
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     "name",
     "retention_days",
+    "retain_images",
     "allowed_origins",
     "session_expiry_seconds",
     "pricing",
@@ -29,6 +30,7 @@ pub fn settings_json(app: &Application) -> Value {
         "id": app.id,
         "name": app.name,
         "retention_days": s.retention_days,
+        "retain_images": s.retain_images,
         "allowed_origins": s.allowed_origins,
         "session_expiry_seconds": s.session_expiry_seconds,
         "pricing": { "free_per_month": s.pricing.free_per_month, "unit_price_cents": s.pricing.unit_price_cents },
@@ -88,6 +90,12 @@ pub fn patch(
                     format!("null, or whole days from 1 to {MAX_RETENTION_DAYS}."),
                 ),
             },
+        }
+    }
+    if let Some(v) = m.get("retain_images") {
+        match v.as_bool() {
+            Some(b) => next.settings.retain_images = b,
+            None => e.add("retain_images", "true or false."),
         }
     }
     if let Some(v) = m.get("allowed_origins") {

@@ -55,6 +55,15 @@ impl MemoryStore {
                     .borrow_mut()
                     .insert(application_id.clone(), branding.clone());
             }
+            Write::PutImage {
+                application_id,
+                session_id,
+                slot,
+                blob,
+            } => {
+                let key = (application_id.clone(), session_id.clone(), slot.clone());
+                self.images.borrow_mut().insert(key, blob.clone());
+            }
             // Every other write is `apply`'s.
             _ => {}
         }
