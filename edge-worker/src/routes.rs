@@ -435,6 +435,10 @@ async fn console_route(
             send_soon(env, r.ctx);
             json(reply)
         }
+        Route::ConsoleAssign(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(svc.console_assign(who, &app, &id, &r.body).await)
+        }
         Route::ConsoleResend(a, destination, delivery) => {
             let app = console::application(env, who, &a).await?;
             let reply = svc.console_resend(who, &app, &destination, &delivery).await;

@@ -127,6 +127,7 @@ pub enum Route {
     ConsoleSession(String, String),
     ConsoleSessionPdf(String, String),
     ConsoleReview(String, String),
+    ConsoleAssign(String, String),
     /// Application, destination, delivery.
     ConsoleResend(String, String, String),
     ConsoleKeys(String),
@@ -369,6 +370,7 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("GET", "/console/api/applications/{app}/sessions/{id}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleSession(a, b) }),
     spec("GET", "/console/api/applications/{app}/sessions/{id}/pdf/", Console, PDF, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleSessionPdf(a, b) }),
     spec("POST", "/console/api/applications/{app}/sessions/{id}/reviews/", Console, CONSOLE, SMALL_JSON, |x| { let (a, b) = p2(x); Route::ConsoleReview(a, b) }),
+    spec("POST", "/console/api/applications/{app}/sessions/{id}/assign/", Console, CONSOLE, SMALL_JSON, |x| { let (a, b) = p2(x); Route::ConsoleAssign(a, b) }),
     spec("POST", "/console/api/applications/{app}/destinations/{d}/deliveries/{id}/resend/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleResend(x[0].clone(), x[1].clone(), x[2].clone())),
     spec("GET", "/console/api/applications/{app}/keys/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleKeys(x[0].clone())),
     spec("POST", "/console/api/applications/{app}/keys/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleCreateKey(x[0].clone())),

@@ -187,6 +187,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             version: 1,
             public_origin: Some(self.urls.hosted_base.clone()).filter(|o| !o.is_empty()),
             escalations: 0,
+            assignee: None,
         };
         self.store
             .commit(&[Write::InsertSession(session.clone())])

@@ -172,6 +172,7 @@ mod tests {
             version: 5,
             public_origin: None,
             escalations: 0,
+            assignee: None,
         }
     }
 

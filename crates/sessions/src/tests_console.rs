@@ -547,3 +547,46 @@ fn images_are_kept_only_when_the_application_retains_them_and_go_with_their_sess
     ok_body(block_on(s.delete(&a, &id)));
     assert!(s.store.images.borrow().is_empty());
 }
+
+#[test]
+fn assign_to_me_one_reviewer_at_a_time() {
+    let s = crate::tests::svc();
+    let a = app();
+    let (cookie, _) = first_admin(&s);
+    let admin = who(&s, &headers(&cookie, None), false).unwrap();
+    let one = invited(&s, &admin, "one@example.com", "reviewer");
+    let two = invited(&s, &admin, "two@example.com", "reviewer");
+    let reader = invited(&s, &admin, "ro2@example.com", "read_only");
+    let id = bio_session(&s, &a, "assign-1")["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+    block_on(s.finish_capture(
+        ctx,
+        outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),
+    ))
+    .unwrap();
+    let take = |p: &Principal, assign: bool| {
+        let body = json!({ "assign": assign }).to_string();
+        block_on(s.console_assign(p, &a, &id, body.as_bytes()))
+    };
+    assert_eq!(refused(take(&reader, true)), 403);
+    let (_, e) = ok_body(take(&one, true));
+    assert_eq!(e["assigned_to"]["name"], "Rev");
+    let (st, b) = err(take(&two, true));
+    assert_eq!(
+        (st, b["detail"].as_str()),
+        (409, Some("Rev is reviewing this session."))
+    );
+    assert_eq!(refused(take(&two, false)), 403, "not theirs to release");
+    // The queue shows who has it; the API never does.
+    let (_, q) = ok_body(block_on(s.review_queue(&Principal::Platform, &a)));
+    assert_eq!(q["results"][0]["assigned_to"]["name"], "Rev");
+    let (_, d) = ok_body(block_on(s.decision(&a, &id)));
+    assert!(!d.to_string().contains("assignee") && !d.to_string().contains("operator_id"));
+    // An admin frees it; then the other reviewer takes it.
+    let (_, e) = ok_body(take(&admin, false));
+    assert_eq!(e["assigned_to"], Value::Null);
+    assert!(take(&two, true).is_ok());
+}

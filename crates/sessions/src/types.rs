@@ -488,6 +488,16 @@ pub struct Session {
     /// Challenges asked for instead of deciding a borderline passive capture (escalation).
     #[serde(default)]
     pub escalations: u32,
+    /// The console operator who took this session to review ("assign to me"): others see
+    /// who is on it. Never in the API's answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Assignee>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignee {
+    pub operator_id: String,
+    pub name: String,
 }
 
 /// A row of the `templates` table, keyed by (application_id, vendor_data).

@@ -78,6 +78,7 @@ pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> V
         })),
         "created_at": iso8601(s.created_at),
         "updated_at": iso8601(s.updated_at),
+        "assigned_to": s.assignee.as_ref().map(|a| json!({ "id": a.operator_id, "name": a.name })),
         "attempts": s.attempts,
         "max_attempts": wf.map_or(3, |w| w.max_attempts),
         "liveness": live.map(|c| json!({
@@ -268,6 +269,63 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     ) -> Result<HttpResponse, ApiError> {
         who.operator().authorize(&app.id, Action::Decide)?;
         self.add_review(app, id, body, who.actor()).await
+    }
+
+    /// `POST …/sessions/{id}/assign/` `{"assign": true|false}`: take a session in review for
+    /// yourself, or give it back. Taking one someone else holds is a 409 naming them (two
+    /// reviewers racing for one session: one wins, the other is told who has it); giving back
+    /// is for the holder (or an admin, to free a session whose reviewer left).
+    pub async fn console_assign(
+        &self,
+        who: &Principal,
+        app: &Application,
+        id: &str,
+        body: &[u8],
+    ) -> Result<HttpResponse, ApiError> {
+        let role = who.operator().authorize(&app.id, Action::Decide)?;
+        let m = crate::validate::parse_object(body)?;
+        let Some(assign) = m.get("assign").and_then(Value::as_bool) else {
+            return Err(crate::error::FieldErrors::single(
+                "assign",
+                "true or false.",
+            ));
+        };
+        let me = who.operator();
+        let s = self.load(app, id).await?;
+        if s.status != SessionStatus::InReview && assign {
+            return Err(ApiError::Conflict(
+                "Only a session in review can be assigned.".into(),
+            ));
+        }
+        let mut next = s.clone();
+        match (&s.assignee, assign) {
+            (Some(a), true) if a.operator_id != me.id => {
+                return Err(ApiError::Conflict(format!(
+                    "{} is reviewing this session.",
+                    a.name
+                )));
+            }
+            (Some(a), false) if a.operator_id != me.id && role != super::Role::Admin => {
+                return Err(ApiError::Forbidden(
+                    "Only its reviewer or an admin can release this session.",
+                ));
+            }
+            _ => {}
+        }
+        next.assignee = assign.then(|| crate::types::Assignee {
+            operator_id: me.id.clone(),
+            name: me.name.clone(),
+        });
+        if next.assignee != s.assignee {
+            next.version = s.version + 1;
+            self.store
+                .commit(&[crate::store::Write::UpdateSession {
+                    session: next.clone(),
+                    expected_version: s.version,
+                }])
+                .await?;
+        }
+        Ok(HttpResponse::json(200, evidence(&next, app, &self.urls)))
     }
 
     /// `POST …/destinations/{d}/deliveries/{id}/resend/` from the console.
