@@ -172,6 +172,12 @@ test('a reviewer decides a session in review; cannot touch keys or other applica
   assert.equal(item.face_match.review_threshold, 100);
   assert.ok(item.face_match.score > 10 && item.face_match.score <= 100);
 
+  // Assign to me: the reviewer takes it; someone else trying is told who has it.
+  const took = await rev.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/assign/`, { assign: true });
+  assert.equal(took.status, 200, took.text);
+  assert.equal(took.body.assigned_to.name, 'Rev');
+  const race = await admin.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/assign/`, { assign: true });
+  assert.deepEqual([race.status, race.body.detail], [409, 'Rev is reviewing this session.']);
   const huge = await rev.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/reviews/`, { new_status: 'Approved', comment: 'x'.repeat(10_001) });
   assert.equal(huge.status, 400);
   const decided = await rev.call('POST', `/applications/${dev.id}/sessions/${s.session_id}/reviews/`, { new_status: 'Approved', comment: 'Same person, glasses' });
