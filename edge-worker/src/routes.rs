@@ -492,7 +492,16 @@ async fn console_route(
             let app = console::application(env, who, &a).await?;
             let changed =
                 apps::change(env, &app.id, |a| console_settings::patch(who, a, &r.body)).await?;
-            let detail = String::from_utf8_lossy(&r.body).chars().take(500).collect();
+            // What changed, by name and new value, from the settings as stored (never the raw
+            // body, whose extra fields were refused anyway).
+            let after = changed.body.clone().unwrap_or_default();
+            let detail =
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&r.body)
+                    .unwrap_or_default()
+                    .keys()
+                    .map(|k| format!("{k} = {}", after[k]))
+                    .collect::<Vec<_>>()
+                    .join(", ");
             console::audit(svc, who, &app.id, "SETTINGS_CHANGED", detail).await?;
             Ok(Reply::Json(changed))
         }

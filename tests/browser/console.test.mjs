@@ -1,7 +1,8 @@
 // The operator console (/console/, web/console/) in a real browser (Debian's Chromium, driven by
 // playwright-core) against the real service: the first admin's setup link, sign-in, deciding an
 // In Review session from the queue (the review and the integrator's webhook checked through the
-// API), the session list and page, applications and API keys, an invited reviewer, and CSRF.
+// API), the session list and page, applications and API keys, an invited reviewer, usage and
+// the audit log, and CSRF.
 // Each screen is screenshotted at 1280×800 and 390×844 (out/screenshots/console-*.png) and
 // checked with axe-core for serious or critical violations.
 import assert from 'node:assert/strict';
@@ -30,6 +31,8 @@ let page;
 let axeSource;
 /** The In Review session the queue test decides, reused by the session page test. */
 let reviewed;
+/** The application and the key the applications test makes and revokes, for the audit log. */
+let acme;
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
@@ -372,6 +375,7 @@ test('an application and an API key made in the console work on /v3 until the ke
   await page.waitForSelector(`#keys-table tr[data-key-id="${keyId}"] .revoke-key`, { state: 'detached', timeout: WAIT });
   assert.equal(await v3Status(key), 401, 'a revoked key is refused at once');
   assert.equal(await v3Status(appKey), 200, 'the application\'s other key still works');
+  acme = { id: made, name, keyId };
 });
 
 test('an invited reviewer sets a password from the link and gets no key controls; the server refuses them too', { timeout: 180_000 }, async () => {
@@ -423,6 +427,131 @@ test('an invited reviewer sets a password from the link and gets no key controls
   } finally {
     await other.close();
   }
+});
+
+test('usage: the chart and the months count what the API counts; the CSV downloads', { timeout: 180_000 }, async () => {
+  assert.ok(reviewed, 'runs after the queue test (its session was created today)');
+  const { dev } = reviewed;
+  await open(page, `#/sessions/${dev}`, new RegExp(`^#/sessions/${dev}$`));
+  await page.click('#nav-usage');
+  await rendered(page, new RegExp(`^#/usage/${dev}$`));
+  assert.equal(await page.getAttribute('#nav-usage', 'aria-current'), 'page');
+
+  const usage = await consoleApi(page, 'GET', `/applications/${dev}/usage/`);
+  assert.equal(usage.status, 200, JSON.stringify(usage.body));
+  const { months, days, pricing } = usage.body;
+  assert.equal(months.length, 12, JSON.stringify(months));
+
+  // Today's bar (a UTC day, as the server counts them) has the sessions the API lists for it.
+  const today = await page.evaluate(() => new Date().toISOString().slice(0, 10));
+  const apiToday = days.find((d) => d.date === today);
+  assert.ok(apiToday && apiToday.sessions >= 1, `today (${today}) has sessions: ${JSON.stringify(days)}`);
+  assert.equal(await page.locator('#usage-chart .chart-bar').count(), 31);
+  const bar = await page.$eval(`#usage-chart .chart-bar[data-date="${today}"]`, (b) => ({
+    sessions: Number(b.dataset.sessions),
+    billable: Number(b.dataset.billable),
+    height: b.getBoundingClientRect().height,
+    last: b.classList.contains('is-last'),
+  }));
+  assert.deepEqual({ sessions: bar.sessions, billable: bar.billable }, { sessions: apiToday.sessions, billable: apiToday.billable });
+  assert.ok(bar.height > 0, 'today\'s bar is drawn');
+  assert.ok(bar.last, 'today is the last bar');
+  assert.equal(await page.getAttribute('#usage-chart', 'role'), 'img');
+  assert.match(await page.getAttribute('#usage-chart', 'aria-label'), /^Sessions per day from .+: \d+ sessions?, \d+ billable/);
+  // The text equivalent: the same numbers in a table, shown on request.
+  const cells = await page.$$eval(`#usage-days tr[data-date="${today}"] td`, (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(cells, [apiToday.sessions, apiToday.billable, apiToday.sessions - apiToday.billable].map((n) => n.toLocaleString('en-US')));
+  assert.equal(await page.locator('#usage-days tbody tr').count(), 31);
+  // Visually hidden (a 1 px box, still read) until asked for.
+  const tableWidth = () => page.$eval('#usage-days-wrap', (t) => t.getBoundingClientRect().width);
+  assert.ok((await tableWidth()) <= 1);
+  await page.click('#usage-days-toggle');
+  assert.equal(await page.getAttribute('#usage-days-toggle', 'aria-expanded'), 'true');
+  assert.ok((await tableWidth()) > 100);
+  await page.click('#usage-days-toggle');
+
+  // The month table: the current month (the server's last) highlighted, with the API's count.
+  const current = months.at(-1);
+  const row = await page.$eval('#usage-months tbody tr[aria-current="true"]', (tr) => ({
+    month: tr.dataset.month,
+    cells: [...tr.querySelectorAll('td')].map((td) => td.textContent),
+  }));
+  assert.equal(row.month, current.month);
+  const count = (text) => Number(text.replace(/[^\d]/g, ''));
+  assert.equal(count(row.cells[0]), current.sessions);
+  assert.equal(count(row.cells[1]), current.billable);
+  assert.equal(count(row.cells[2]), current.charged);
+  assert.equal(row.cells[3], `$${current.cost}`);
+  assert.ok(current.sessions >= apiToday.sessions);
+  assert.equal(await page.locator('#usage-months tbody tr').count(), 12);
+  const price = await page.textContent('#usage-pricing');
+  assert.ok(price.includes(`free a month, then $${pricing.unit_price} each; billable: ${pricing.billable_statuses.join(', ')}`), price);
+  await capture(page, 'usage');
+
+  // The CSV: a plain same-origin link, downloaded with the page's cookie.
+  assert.equal(await page.getAttribute('#usage-csv', 'href'), `/console/api/applications/${dev}/usage.csv`);
+  assert.notEqual(await page.getAttribute('#usage-csv', 'download'), null);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: WAIT }), page.click('#usage-csv')]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv, /^date,sessions,billable/);
+  assert.ok(csv.split('\n').some((line) => line.startsWith(`${today},${apiToday.sessions},${apiToday.billable},`)), csv);
+});
+
+test('the audit log lists the review, the role granted, and the API key created and revoked, newest first', { timeout: 180_000 }, async () => {
+  assert.ok(reviewed && acme, 'runs after the queue, applications and invitation tests');
+  const { dev, session_id: id, comment } = reviewed;
+  await open(page, `#/usage/${dev}`, new RegExp(`^#/usage/${dev}$`));
+  await page.click('#nav-audit');
+  await rendered(page, new RegExp(`^#/audit/${dev}$`));
+
+  const readRows = () =>
+    page.$$eval('#audit-table tbody tr[data-audit-id]', (trs) =>
+      trs.map((tr) => ({
+        id: tr.dataset.auditId,
+        at: Date.parse(tr.dataset.createdAt),
+        what: tr.querySelector('.audit-activity').textContent,
+        who: tr.querySelector('.audit-who').textContent,
+        details: tr.querySelector('.audit-details').textContent,
+        link: tr.querySelector('a.audit-session')?.getAttribute('href') ?? null,
+      })),
+    );
+  const sameAsApi = async (app, rows) => {
+    const api = await consoleApi(page, 'GET', `/applications/${app}/audit/`);
+    assert.equal(api.status, 200, JSON.stringify(api.body));
+    assert.deepEqual(rows.map((r) => r.id), api.body.results.map((r) => r.uuid), 'the rows the API gives, in its order');
+    for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].at >= rows[i].at, 'newest first');
+  };
+
+  const rows = await readRows();
+  await sameAsApi(dev, rows);
+  const review = rows.find((r) => r.what === 'Status changed' && r.details.includes(comment));
+  assert.ok(review, `the review is listed: ${JSON.stringify(rows)}`);
+  assert.ok(review.who.includes(ADMIN.name) && review.who.includes(ADMIN.email) && review.who.includes('console'), review.who);
+  assert.match(review.details, /In Review\W*to\s*Declined/);
+  assert.equal(review.link, `#/session/${dev}/${id}`);
+  const grant = rows.find((r) => r.what === 'Role granted');
+  assert.ok(grant, `the invitation is listed: ${JSON.stringify(rows)}`);
+  assert.ok(grant.who.includes(ADMIN.name), grant.who);
+  assert.match(grant.details, /reviewer/);
+  await capture(page, 'audit');
+
+  await page.click(`#audit-table tr[data-audit-id="${review.id}"] a.audit-session`);
+  await rendered(page, new RegExp(`^#/session/${dev}/${id}$`));
+
+  // The keys of the application the applications test made.
+  await open(page, `#/audit/${acme.id}`, new RegExp(`^#/audit/${acme.id}$`));
+  const acmeRows = await readRows();
+  await sameAsApi(acme.id, acmeRows);
+  const index = (what) => acmeRows.findIndex((r) => r.what === what && r.details.includes(acme.keyId));
+  const created = index('API key created');
+  const revoked = index('API key revoked');
+  assert.ok(created >= 0 && revoked >= 0, `key ${acme.keyId} created and revoked: ${JSON.stringify(acmeRows)}`);
+  assert.ok(revoked < created, 'the revocation, newer, is above the creation');
+  assert.ok(acmeRows[revoked].who.includes(ADMIN.name) && acmeRows[revoked].who.includes('console'));
+  assert.ok(acmeRows.some((r) => r.what === 'Application created'), JSON.stringify(acmeRows));
+  await page.selectOption('#audit-filter', 'API_KEY_REVOKED');
+  assert.equal(await page.locator('#audit-table tbody tr[data-audit-id]:visible').count(), 1);
+  assert.match(await page.textContent('#audit-summary'), /^1 of \d+ entries: API key revoked\.$/);
 });
 
 test('CSRF: a write without the token is refused; a form posted from another origin creates nothing', { timeout: 180_000 }, async () => {

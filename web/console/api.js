@@ -104,6 +104,9 @@ export const paths = {
   key: (app, keyId) => `/applications/${enc(app)}/keys/${enc(keyId)}/`,
   destinations: (app) => `/applications/${enc(app)}/destinations/`,
   operators: () => '/operators/',
+  audit: (app) => `/applications/${enc(app)}/audit/`,
+  usage: (app) => `/applications/${enc(app)}/usage/`,
+  usageCsv: (app) => `${BASE}/applications/${enc(app)}/usage.csv`,
 };
 
 /** The operator's role on `appId`: platform admins are admin everywhere. */

@@ -3,10 +3,12 @@
 // its own module and renders into #view.
 import { ApiError, loadMe, post, session, setUnauthorizedHandler } from './api.js';
 import { renderApps } from './apps.js';
+import { renderAudit } from './audit.js';
 import { renderLogin, renderSetup } from './auth.js';
 import { el } from './dom.js';
 import { renderQueue } from './queue.js';
 import { renderSessionDetail, renderSessions } from './sessions.js';
+import { renderUsage } from './usage.js';
 
 const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
@@ -39,6 +41,10 @@ function parse(hash) {
       return { name: 'sessions', app: parts[1] ?? null, query };
     case 'session':
       return parts[2] ? { name: 'session', app: parts[1], id: parts[2] } : { name: 'sessions', app: parts[1] ?? null, query: '' };
+    case 'usage':
+      return { name: 'usage', app: parts[1] ?? null };
+    case 'audit':
+      return { name: 'audit', app: parts[1] ?? null };
     case 'apps':
       return { name: 'apps', app: parts[1] ?? null };
     default:
@@ -52,6 +58,8 @@ const SCREENS = {
   queue: renderQueue,
   sessions: renderSessions,
   session: renderSessionDetail,
+  usage: renderUsage,
+  audit: renderAudit,
   apps: renderApps,
 };
 
@@ -219,6 +227,8 @@ function renderHeader(r) {
   const links = [
     ['queue', 'Review queue'],
     ['sessions', 'Sessions'],
+    ['usage', 'Usage'],
+    ['audit', 'Audit log'],
     ['apps', 'Applications'],
   ];
   const active = r.name === 'session' ? 'sessions' : r.name;
@@ -229,6 +239,7 @@ function renderHeader(r) {
   );
   $('operator-name').textContent = me.operator.name || me.operator.email;
   $('operator-name').title = me.operator.email;
+  $('sign-out').title = `Signed in as ${me.operator.name || me.operator.email} (${me.operator.email})`;
 
   const switcher = $('app-switch');
   const apps = me.applications;
