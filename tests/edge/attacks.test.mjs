@@ -138,7 +138,7 @@ test('internals are the operator\'s: an application key gets 403, nothing gets 4
   assert.equal((await fetch(`${app.origin}/internal/routes`, { headers: { 'x-api-key': app.apiKey } })).status, 403);
   const table = await routeTable();
   for (const row of table) {
-    assert.ok(['public', 'api_key', 'session_token', 'operator'].includes(row.auth), JSON.stringify(row));
+    assert.ok(['public', 'api_key', 'session_token', 'operator', 'console'].includes(row.auth), JSON.stringify(row));
     assert.ok(row.budget.per_minute > 0 && row.body_limit > 0, JSON.stringify(row));
   }
 });
