@@ -368,17 +368,18 @@ async fn dispatch(
         ))),
         // Sign-in and the first admin's link come before there is a console caller.
         Route::ConsoleBootstrap => json(signin::bootstrap(&svc.store, &svc.clock, &svc.ids).await),
-        // Signing in from another site's form would sign the victim's browser in to the
-        // attacker's account (login CSRF): these two are same-origin only, like every write.
-        Route::ConsoleSetup => {
-            signin::check_same_site(&r.headers, &svc.urls.hosted_base)?;
+        Route::ConsoleSetup | Route::ConsoleLogin => {
+            let form = signin::SignInForm {
+                headers: &r.headers,
+                own_origin: &svc.urls.hosted_base,
+                body: &r.body,
+            };
             let names = console::names(env).await?;
-            json(signin::setup(&svc.store, &svc.clock, &svc.ids, &r.body, &names).await)
-        }
-        Route::ConsoleLogin => {
-            signin::check_same_site(&r.headers, &svc.urls.hosted_base)?;
-            let names = console::names(env).await?;
-            json(signin::login(&svc.store, &svc.clock, &svc.ids, &r.body, &names).await)
+            json(if route == Route::ConsoleSetup {
+                signin::setup(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+            } else {
+                signin::login(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+            })
         }
         _ => Err(internal("route", "a console route without its caller")),
     }

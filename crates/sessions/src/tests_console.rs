@@ -15,6 +15,15 @@ use facegate_pipeline::CheckStatus;
 const ORIGIN: &str = "https://console.example";
 const PASSWORD: &str = "correct horse battery staple";
 
+/// A form sent from the console's own page (a browser names no other origin).
+fn form(body: &[u8]) -> signin::SignInForm<'_> {
+    signin::SignInForm {
+        headers: &[],
+        own_origin: ORIGIN,
+        body,
+    }
+}
+
 fn names() -> Vec<(String, String)> {
     vec![(app().id, app().name), ("other-app".into(), "Other".into())]
 }
@@ -47,7 +56,7 @@ fn first_admin(s: &Svc) -> (String, String) {
         &s.store,
         &s.clock,
         &s.ids,
-        body.to_string().as_bytes(),
+        &form(body.to_string().as_bytes()),
         &names(),
     ))
     .expect("setup");
@@ -89,7 +98,7 @@ fn login(s: &Svc, email: &str, password: &str) -> Result<crate::HttpResponse, cr
         &s.store,
         &s.clock,
         &s.ids,
-        body.to_string().as_bytes(),
+        &form(body.to_string().as_bytes()),
         &names(),
     ))
 }
@@ -111,7 +120,7 @@ fn invited(s: &Svc, admin: &Principal, email: &str, role: &str) -> Principal {
         &s.store,
         &s.clock,
         &s.ids,
-        setup.to_string().as_bytes(),
+        &form(setup.to_string().as_bytes()),
         &names(),
     ))
     .expect("invited setup");
@@ -153,7 +162,7 @@ fn the_first_admin_link_works_once_and_only_until_an_admin_exists() {
         &s.store,
         &s.clock,
         &s.ids,
-        weak.to_string().as_bytes(),
+        &form(weak.to_string().as_bytes()),
         &names(),
     )));
     assert_eq!(st, 400);
@@ -164,7 +173,7 @@ fn the_first_admin_link_works_once_and_only_until_an_admin_exists() {
         &s.store,
         &s.clock,
         &s.ids,
-        good.to_string().as_bytes(),
+        &form(good.to_string().as_bytes()),
         &names(),
     ));
     let r = r.expect("setup");
@@ -183,7 +192,7 @@ fn the_first_admin_link_works_once_and_only_until_an_admin_exists() {
         &s.store,
         &s.clock,
         &s.ids,
-        good.to_string().as_bytes(),
+        &form(good.to_string().as_bytes()),
         &names(),
     )));
     assert_eq!(st, 404);
@@ -213,7 +222,7 @@ fn an_expired_setup_link_is_refused() {
         &s.store,
         &s.clock,
         &s.ids,
-        body.to_string().as_bytes(),
+        &form(body.to_string().as_bytes()),
         &names(),
     )));
     assert_eq!(st, 404);
@@ -589,4 +598,33 @@ fn assign_to_me_one_reviewer_at_a_time() {
     let (_, e) = ok_body(take(&admin, false));
     assert_eq!(e["assigned_to"], Value::Null);
     assert!(take(&two, true).is_ok());
+}
+
+#[test]
+fn sign_in_and_setup_from_another_site_are_refused_before_anything_is_read() {
+    let s = crate::tests::svc();
+    first_admin(&s);
+    let body = json!({"email": "ada@example.com", "password": PASSWORD}).to_string();
+    let cross = [("Origin".to_owned(), "https://evil.example".to_owned())];
+    let from_elsewhere = signin::SignInForm {
+        headers: &cross,
+        own_origin: ORIGIN,
+        body: body.as_bytes(),
+    };
+    let r = block_on(signin::login(
+        &s.store,
+        &s.clock,
+        &s.ids,
+        &from_elsewhere,
+        &names(),
+    ));
+    assert_eq!(refused(r), 403);
+    let r = block_on(signin::setup(
+        &s.store,
+        &s.clock,
+        &s.ids,
+        &from_elsewhere,
+        &names(),
+    ));
+    assert_eq!(refused(r), 403);
 }

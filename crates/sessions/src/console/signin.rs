@@ -264,16 +264,34 @@ pub(crate) fn valid_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A sign-in or setup request as sent: its body and where the browser says it comes from.
+pub struct SignInForm<'a> {
+    pub headers: &'a [(String, String)],
+    /// The origin the console is served from.
+    pub own_origin: &'a str,
+    pub body: &'a [u8],
+}
+
+impl SignInForm<'_> {
+    /// The body's fields, once the request is known to come from the console's own origin:
+    /// another site's form must not sign this browser in to the attacker's account (login
+    /// CSRF), so these two are same-origin only, like every write.
+    fn fields(&self) -> Result<serde_json::Map<String, Value>, ApiError> {
+        check_same_site(self.headers, self.own_origin)?;
+        parse_object(self.body)
+    }
+}
+
 /// `POST /console/api/login/` `{email, password}`.
 pub async fn login(
     store: &impl OperatorStore,
     clock: &impl Clock,
     ids: &impl Ids,
-    body: &[u8],
+    form: &SignInForm<'_>,
     applications: &[(String, String)],
 ) -> Result<HttpResponse, ApiError> {
     const WRONG: ApiError = ApiError::Unauthenticated("Email or password is wrong.");
-    let m = parse_object(body)?;
+    let m = form.fields()?;
     let mut e = FieldErrors::new();
     let email = opt_str(&m, "email", false, &mut e).map(|s| normal_email(&s));
     let password = opt_str(&m, "password", false, &mut e);
@@ -422,12 +440,12 @@ pub async fn setup(
     store: &impl OperatorStore,
     clock: &impl Clock,
     ids: &impl Ids,
-    body: &[u8],
+    form: &SignInForm<'_>,
     applications: &[(String, String)],
 ) -> Result<HttpResponse, ApiError> {
     const UNKNOWN: ApiError =
         ApiError::NoSuch("This setup link is not valid (used, expired or mistyped).");
-    let m = parse_object(body)?;
+    let m = form.fields()?;
     let mut e = FieldErrors::new();
     let token = opt_str(&m, "token", false, &mut e).unwrap_or_default();
     let name = opt_str(&m, "name", false, &mut e).map(|n| n.trim().to_owned());
