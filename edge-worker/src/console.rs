@@ -2,6 +2,7 @@
 //! their keys in D1; everything else is the core's `console` module.
 
 use facegate_sessions::console::apps::{self as console_apps, find_key};
+use facegate_sessions::console::workflows as console_workflows;
 use facegate_sessions::console::signin::{self, Principal};
 use facegate_sessions::console::Action;
 use facegate_sessions::routes::header;
@@ -150,6 +151,30 @@ pub async fn invite(
         audit(svc, who, app_id, "OPERATOR_ROLE_GRANTED", detail).await?;
     }
     Ok(r)
+}
+
+/// `POST …/workflows/` (no `id`) or `PATCH …/workflows/{id}/`: the core checks and applies the
+/// change to the stored configuration; the audit log names the fields and their new values.
+pub async fn change_workflow(
+    env: &Env,
+    svc: &AppService,
+    who: &Principal,
+    app: &Application,
+    id: Option<&str>,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    console_apps::may_configure(who, app)?;
+    let now = svc.clock.now();
+    let changed = apps::change(env, &app.id, |a| match id {
+        Some(id) => console_workflows::update(who, a, id, body, &svc.ids, now),
+        None => console_workflows::create(who, a, body, &svc.ids, now),
+    })
+    .await?;
+    if changed.changed {
+        let activity = if id.is_some() { "WORKFLOW_CHANGED" } else { "WORKFLOW_CREATED" };
+        audit(svc, who, &app.id, activity, changed.audit_detail).await?;
+    }
+    Ok(changed.response)
 }
 
 /// Records a change made through the operator API, after it and never instead of it: a

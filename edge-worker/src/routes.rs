@@ -393,7 +393,9 @@ async fn console_route(
     svc: &AppService,
     who: &Principal,
 ) -> std::result::Result<Reply, ApiError> {
-    use facegate_sessions::console::{apps as console_apps, settings as console_settings};
+    use facegate_sessions::console::{
+        apps as console_apps, settings as console_settings, workflows as console_workflows,
+    };
     let env = r.env;
     let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
     match route {
@@ -526,6 +528,23 @@ async fn console_route(
                 name: format!("facegate-usage-{}.csv", app.id),
                 text: facegate_sessions::usage::usage_csv(&days),
             })
+        }
+        Route::ConsoleErrorRates => json(Ok(console_workflows::curves(who))),
+        Route::ConsoleWorkflows(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(console_workflows::list(who, &app))
+        }
+        Route::ConsoleWorkflow(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(console_workflows::get(who, &app, &id))
+        }
+        Route::ConsoleCreateWorkflow(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(console::change_workflow(env, svc, who, &app, None, &r.body).await)
+        }
+        Route::ConsoleUpdateWorkflow(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(console::change_workflow(env, svc, who, &app, Some(&id), &r.body).await)
         }
         _ => Err(internal("route", "not a console route")),
     }

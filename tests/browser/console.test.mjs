@@ -378,6 +378,60 @@ test('an application and an API key made in the console work on /v3 until the ke
   acme = { id: made, name, keyId };
 });
 
+test('workflows: the editor shows the measured figures beside each threshold, follows the slider, shows the API\'s field errors, saves a new version', { timeout: 180_000 }, async () => {
+  const target = acme?.id ?? (await appId(page, 'Development'));
+  await open(page, `#/apps/${target}`, new RegExp(`^#/apps/${target}$`));
+  await page.waitForSelector('#workflows-table tbody tr[data-workflow-id]', { timeout: WAIT });
+  const row = page.locator('#workflows-table tbody tr', { hasText: 'Re-authentication' });
+  const id = await row.getAttribute('data-workflow-id');
+  const versionBefore = Number(await row.locator('.wf-version').textContent());
+  await row.locator('.open-workflow').click();
+  await page.waitForSelector('#workflow-editor', { timeout: WAIT });
+  const figures = (name) => page.textContent(`#wf-${name}-figures`);
+  const review = 'face_match_score_review_threshold';
+  // At the shipped 70: CALIBRATION.md's figure, from the curve the server serves.
+  assert.match(await figures(review), /^Approved above 70: FMR 0\.10 % \(of 1,040 impostor pairs\)/);
+  assert.match(await figures('face_liveness_score_decline_threshold'), /APCER 22\.7 % \(of 480 spoof images\)/);
+
+  // Moving the slider by keyboard: the figure follows at each step, without a request.
+  const requests = [];
+  const onRequest = (r) => r.url().includes('/console/api/') && requests.push(r.url());
+  page.on('request', onRequest);
+  await page.focus(`#wf-${review}-range`);
+  for (let i = 0; i < 8; i++) await page.keyboard.press('ArrowRight');
+  page.off('request', onRequest);
+  assert.deepEqual(requests, [], 'no round trip per step');
+  assert.equal(await page.inputValue(`#wf-${review}`), '78');
+  const moved = await figures(review);
+  assert.match(moved, /^Approved above 78: FMR /);
+  const curves = (await consoleApi(page, 'GET', '/error-rates/')).body;
+  const pct = (x) => `${(x * 100 < 10 ? (x * 100).toFixed(2) : (x * 100).toFixed(1))} %`;
+  assert.ok(moved.includes(`FNMR ${pct(curves.face_match.fnmr[78])}`), `${moved} vs the served curve`);
+  assert.notEqual(moved, 'Approved above 70');
+  await capture(page, 'workflows');
+
+  // Decline above approval: the server's 400 names the field, shown under its control.
+  await page.fill('#wf-face_match_score_decline_threshold', '90');
+  await page.click('#wf-save');
+  await page.waitForSelector(`#wf-${review}-error:not([hidden])`, { timeout: WAIT });
+  assert.match(await page.textContent(`#wf-${review}-error`), /must not be above/);
+  assert.equal(await page.getAttribute(`#wf-${review}`, 'aria-invalid'), 'true');
+  await capture(page, 'workflows-error');
+
+  await page.fill('#wf-face_match_score_decline_threshold', '50');
+  await page.click('#wf-save');
+  const said = await statusMessage(page, /Saved as version/);
+  assert.match(said, new RegExp(`Saved as version ${versionBefore + 1}\\b.*stay on version ${versionBefore}`));
+  await page.waitForFunction(
+    ({ id, v }) => document.querySelector(`#workflows-table tr[data-workflow-id="${id}"] .wf-version`)?.textContent === String(v),
+    { id, v: versionBefore + 1 },
+    { timeout: WAIT },
+  );
+  assert.match(await page.textContent('#workflow-editor h4'), new RegExp(`version ${versionBefore + 1}$`));
+  const stored = (await consoleApi(page, 'GET', `/applications/${target}/workflows/${id}/`)).body;
+  assert.deepEqual([stored.version, stored.face_match_score_review_threshold, stored.face_match_score_decline_threshold], [versionBefore + 1, 78, 50]);
+});
+
 test('an invited reviewer sets a password from the link and gets no key controls; the server refuses them too', { timeout: 180_000 }, async () => {
   const dev = await appId(page, 'Development');
   const email = `reviewer-${Date.now()}@example.test`;

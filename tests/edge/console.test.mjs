@@ -235,6 +235,74 @@ test('settings: images kept only when asked, shown to reviewers; origins that co
   assert.equal((await admin.call('PATCH', `/applications/${shop.id}/settings/`, { retain_images: false })).status, 200);
 });
 
+test('workflows: every role reads them with the measured figures; only its admin makes a new version; begun sessions keep theirs', async () => {
+  const shop = app.shop;
+  const wf = shop.workflows.find((w) => w.type === 'biometric_authentication');
+  const path = `/applications/${shop.id}/workflows/${wf.id}/`;
+  // The curves the editor follows: 101 whole steps, FMR 0.10 % at the shipped 70.
+  const curves = await admin.call('GET', '/error-rates/');
+  assert.equal(curves.status, 200);
+  assert.equal(curves.body.face_match.fmr.length, 101);
+  assert.equal(curves.body.face_match.impostor, 1040);
+  assert.equal((curves.body.face_match.fmr[70] * 100).toFixed(2), '0.10');
+  assert.equal((curves.body.liveness.groups.all.apcer[50] * 100).toFixed(1), '22.7');
+  const list = await admin.call('GET', `/applications/${shop.id}/workflows/`);
+  assert.equal(list.status, 200, list.text);
+  const listed = list.body.results.find((w) => w.workflow_id === wf.id);
+  assert.equal(listed.version, 1);
+  assert.match(listed.error_rates.face_match.text, /Approved above 70: FMR 0\.10 % \(of 1,040 impostor pairs\)/);
+
+  const key = (await admin.call('POST', `/applications/${shop.id}/keys/`)).body.api_key;
+  const portrait = readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64');
+  const begun = await createSession({ ...app, apiKey: key }, { workflow_id: wf.id, vendor_data: 'wf-begun', portrait_image: portrait });
+
+  // A reviewer of this application reads, cannot write; an admin of another application gets 404.
+  const rev = client();
+  const invite = await admin.call('POST', '/operators/', { email: 'wfrev@example.com', name: 'Wf Rev', application_id: shop.id, role: 'reviewer' });
+  assert.equal((await rev.call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
+  assert.equal((await rev.call('GET', path)).status, 200);
+  assert.equal((await rev.call('PATCH', path, { face_match_score_review_threshold: 99 })).status, 403);
+  assert.equal((await rev.call('POST', `/applications/${shop.id}/workflows/`, { workflow_label: 'mine' })).status, 403);
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  const other = client();
+  const otherInvite = await admin.call('POST', '/operators/', { email: 'devadmin@example.com', name: 'Dev Admin', application_id: dev.id, role: 'admin' });
+  assert.equal((await other.call('POST', '/setup/', { token: tokenOf(otherInvite.body.setup_url), password: PASSWORD })).status, 200);
+  assert.equal((await other.call('GET', `/applications/${shop.id}/workflows/`)).status, 404);
+  assert.equal((await other.call('PATCH', path, { face_match_score_review_threshold: 10 })).status, 404);
+  // Its own application's path with this application's workflow id: not found either.
+  assert.equal((await other.call('PATCH', `/applications/${dev.id}/workflows/${wf.id}/`, { face_match_score_review_threshold: 10 })).status, 404);
+
+  // Attacks on the admin's own write: no CSRF token, malformed and oversized bodies.
+  assert.equal((await admin.call('PATCH', path, { face_match_score_review_threshold: 10 }, { csrf: false })).status, 403);
+  assert.equal((await admin.call('PATCH', path, '{"face_match_score_review_threshold": ')).status, 400);
+  assert.equal((await admin.call('PATCH', path, [1, 2])).status, 400);
+  assert.equal((await admin.call('PATCH', path, { workflow_label: 'x'.repeat(70_000) })).status, 413);
+  // Thresholds the API refuses, by field.
+  const inverted = await admin.call('PATCH', path, { face_match_score_decline_threshold: 80, face_match_score_review_threshold: 60 });
+  assert.equal(inverted.status, 400);
+  assert.match(inverted.body.face_match_score_review_threshold[0], /must not be above/);
+  const outOfRange = await admin.call('PATCH', path, { face_liveness_score_decline_threshold: 150, face_liveness_method: 'BLINK' });
+  assert.equal(outOfRange.status, 400);
+  assert.ok(outOfRange.body.face_liveness_score_decline_threshold && outOfRange.body.face_liveness_method, outOfRange.text);
+
+  // The admin's edit: a new version, with the figures at the new value.
+  const edited = await admin.call('PATCH', path, { face_match_score_review_threshold: 75 });
+  assert.equal(edited.status, 200, edited.text);
+  assert.equal(edited.body.version, 2);
+  assert.match(edited.body.error_rates.face_match.text, /^Approved above 75: FMR/);
+  const viaApi = await fetch(`${app.baseUrl}/workflows/${wf.id}/`, { headers: { 'x-api-key': key } }).then((r) => r.json());
+  assert.deepEqual([viaApi.version, viaApi.face_match_score_review_threshold], [2, 75]);
+  const fresh = await createSession({ ...app, apiKey: key }, { workflow_id: wf.id, vendor_data: 'wf-fresh', portrait_image: portrait });
+  const versionOf = async (id) => (await admin.call('GET', `/applications/${shop.id}/sessions/${id}/`)).body.workflow.version;
+  assert.equal(await versionOf(begun.session_id), 1, 'a session begun before keeps its version');
+  assert.equal(await versionOf(fresh.session_id), 2);
+  const audit = await admin.call('GET', `/applications/${shop.id}/audit/`);
+  const row = audit.body.results.find((r) => r.activity_type === 'WORKFLOW_CHANGED');
+  assert.ok(row, JSON.stringify(audit.body.results.map((r) => r.activity_type)));
+  assert.equal(row.actor_email, 'ada@example.com');
+  assert.match(row.comment, /version 2: face_match_score_review_threshold = 75/);
+});
+
 test('sign-in locks an account after five failures, and says for how long', async () => {
   const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
   const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });

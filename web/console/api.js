@@ -84,6 +84,7 @@ export async function api(method, path, body, { auth = true } = {}) {
 export const get = (path) => api('GET', path);
 export const post = (path, body, opts) => api('POST', path, body, opts);
 export const del = (path) => api('DELETE', path);
+export const patch = (path, body) => api('PATCH', path, body);
 
 /** Reloads the Me object (applications, roles, CSRF token). */
 export async function loadMe() {
@@ -107,6 +108,9 @@ export const paths = {
   audit: (app) => `/applications/${enc(app)}/audit/`,
   usage: (app) => `/applications/${enc(app)}/usage/`,
   usageCsv: (app) => `${BASE}/applications/${enc(app)}/usage.csv`,
+  workflows: (app) => `/applications/${enc(app)}/workflows/`,
+  workflow: (app, id) => `/applications/${enc(app)}/workflows/${enc(id)}/`,
+  errorRates: () => '/error-rates/',
 };
 
 /** The operator's role on `appId`: platform admins are admin everywhere. */

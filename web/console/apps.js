@@ -3,6 +3,7 @@
 // are shown once: the server keeps only hashes of keys and cannot show them again.
 import { ApiError, can, del, get, loadMe, paths, post, roleOn, session } from './api.js';
 import { clearFieldErrors, confirmDialog, el, field, revealBox, showFieldErrors, timeEl } from './dom.js';
+import { workflowsSection } from './workflows.js';
 
 const enc = encodeURIComponent;
 const ROLE_NAMES = { admin: 'Admin', reviewer: 'Reviewer', read_only: 'Read only' };
@@ -321,6 +322,7 @@ export async function renderApps(main, { app }, ctx) {
   const admin = can.manage(current.id);
   if (admin) section.append(await keysSection(current.id, ctx));
   else section.append(el('p', { class: 'note' }, 'API keys and operators of this application are managed by its admins.'));
+  section.append(await workflowsSection(current.id, ctx));
   section.append(await destinationsSection(current.id, ctx));
   if (admin) section.append(inviteSection(current.id, ctx));
   if (!ctx.alive()) return;

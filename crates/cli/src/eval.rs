@@ -109,13 +109,24 @@ struct SourceFigures {
     fmr: f64,
 }
 
-pub fn pairs(
+/// One pair of `pairs.csv` and the cosine similarity of its faces (-1 when either image had
+/// no detectable face: scored as non-matching).
+pub struct ScoredPair {
+    pub path_a: String,
+    pub path_b: String,
+    pub same: bool,
+    pub source: String,
+    pub cosine: f32,
+}
+
+/// Embeds every image of the pairs file once and scores each pair. Also returns how many
+/// images could not be analysed.
+pub fn score_pairs(
     pipeline: &Pipeline,
     csv: &Path,
     root: &Path,
     limit: Option<usize>,
-    scores_out: Option<&Path>,
-) -> Result<PairsReport, String> {
+) -> Result<(Vec<ScoredPair>, usize), String> {
     let rows = read_csv(csv, limit)?;
     let mut paths = Vec::new();
     for row in &rows {
@@ -144,24 +155,49 @@ pub fn pairs(
             .and_then(|a| a.subject.as_ref())
             .and_then(|s| s.embedding.clone())
     };
+    let mut scored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (a, b) = (column(row, "path_a")?, column(row, "path_b")?);
+        scored.push(ScoredPair {
+            path_a: a.to_owned(),
+            path_b: b.to_owned(),
+            same: column(row, "same")? == "1",
+            source: row.get("source").cloned().unwrap_or_else(|| "all".into()),
+            cosine: match (embedding(a), embedding(b)) {
+                (Some(x), Some(y)) => x.cosine(&y),
+                _ => -1.0,
+            },
+        });
+    }
+    for (path, result) in &analyses {
+        if let Err(e) = result {
+            eprintln!("  error: {path}: {e}");
+        }
+    }
+    Ok((scored, analyses.values().filter(|r| r.is_err()).count()))
+}
+
+pub fn pairs(
+    pipeline: &Pipeline,
+    csv: &Path,
+    root: &Path,
+    limit: Option<usize>,
+    scores_out: Option<&Path>,
+) -> Result<PairsReport, String> {
+    let (scored, errors) = score_pairs(pipeline, csv, root, limit)?;
     let threshold = pipeline.config.calibration.match_cosine;
     let (mut genuine, mut impostor, mut no_face) = (Vec::new(), Vec::new(), 0);
     let mut per_source: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
     let mut scores = String::from("path_a,path_b,same,similarity\n");
-    for row in &rows {
-        let (a, b) = (column(row, "path_a")?, column(row, "path_b")?);
-        let same = column(row, "same")? == "1";
-        let score = match (embedding(a), embedding(b)) {
-            (Some(x), Some(y)) => x.cosine(&y),
-            _ => {
-                no_face += 1;
-                -1.0
-            }
-        };
-        scores.push_str(&format!("{a},{b},{},{score}\n", same as u8));
-        let source = row.get("source").cloned().unwrap_or_else(|| "all".into());
-        let entry = per_source.entry(source).or_default();
-        if same {
+    for p in &scored {
+        let score = p.cosine;
+        no_face += (score == -1.0) as usize;
+        scores.push_str(&format!(
+            "{},{},{},{score}\n",
+            p.path_a, p.path_b, p.same as u8
+        ));
+        let entry = per_source.entry(p.source.clone()).or_default();
+        if p.same {
             genuine.push(score);
             entry.0.push(score);
         } else {
@@ -170,16 +206,10 @@ pub fn pairs(
         }
     }
     write_scores(scores_out, &scores)?;
-    let errors = analyses.values().filter(|r| r.is_err()).count();
-    for (path, result) in &analyses {
-        if let Err(e) = result {
-            eprintln!("  error: {path}: {e}");
-        }
-    }
     let at = rates_at(&genuine, &impostor, threshold);
     let (oracle_threshold, oracle_accuracy) = best_accuracy(&genuine, &impostor);
     Ok(PairsReport {
-        pairs: rows.len(),
+        pairs: scored.len(),
         genuine: genuine.len(),
         impostor: impostor.len(),
         threshold,

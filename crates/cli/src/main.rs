@@ -4,6 +4,7 @@
 mod bench;
 mod calibrate;
 mod captures;
+mod error_rates;
 mod eval;
 mod loso;
 mod measure;
@@ -101,6 +102,19 @@ enum Command {
         /// Fail unless the fit equals this file byte for byte (a reproducibility check).
         #[arg(long)]
         check: Option<PathBuf>,
+    },
+    /// Error-rate curves at every whole threshold 0-100 (face match FMR/FNMR on
+    /// faces/pairs.csv; liveness APCER/BPCER leave one source out on liveness/labels.csv), as
+    /// the console shows them beside a workflow's thresholds.
+    ErrorRates {
+        /// The shared data folder (faces/, liveness/).
+        data: PathBuf,
+        /// Liveness measurement cache, as `eval-liveness --cache`.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Write here (crates/pipeline/src/error_rates.json to ship it) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Per-stage latency (p50/p99 ms, one thread) and peak memory.
     Bench {
@@ -274,6 +288,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 eprintln!("the fit reproduces {}", expected.display());
             }
+            match out {
+                Some(p) => std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::ErrorRates { data, cache, out } => {
+            let rates =
+                error_rates::measure(&data, cache.as_deref(), &paths::load_pipeline(config)?)?;
+            let text = serde_json::to_string(&rates).map_err(|e| e.to_string())? + "\n";
             match out {
                 Some(p) => std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display())),
                 None => {

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod detect;
 pub mod embed;
 mod error;
+pub mod error_rates;
 pub mod guide;
 pub mod imaging;
 pub mod liveness;

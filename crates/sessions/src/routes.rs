@@ -140,6 +140,13 @@ pub enum Route {
     ConsoleUpdateSettings(String),
     ConsoleUsage(String),
     ConsoleUsageCsv(String),
+    /// The measured error-rate curves the workflow editor follows.
+    ConsoleErrorRates,
+    ConsoleWorkflows(String),
+    ConsoleCreateWorkflow(String),
+    /// Application, workflow id (or a version's uuid).
+    ConsoleWorkflow(String, String),
+    ConsoleUpdateWorkflow(String, String),
 }
 
 /// Who may call a route, checked before any byte of the body is read.
@@ -382,6 +389,11 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("GET", "/console/api/applications/{app}/audit/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleAudit(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/usage/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsage(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/usage.csv", Console, CONSOLE, NO_BODY, |x| Route::ConsoleUsageCsv(x[0].clone())),
+    spec("GET", "/console/api/error-rates/", Console, CONSOLE, NO_BODY, |_| Route::ConsoleErrorRates),
+    spec("GET", "/console/api/applications/{app}/workflows/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleWorkflows(x[0].clone())),
+    spec("POST", "/console/api/applications/{app}/workflows/", Console, CONSOLE, SMALL_JSON, |x| Route::ConsoleCreateWorkflow(x[0].clone())),
+    spec("GET", "/console/api/applications/{app}/workflows/{id}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleWorkflow(a, b) }),
+    spec("PATCH", "/console/api/applications/{app}/workflows/{id}/", Console, CONSOLE, SMALL_JSON, |x| { let (a, b) = p2(x); Route::ConsoleUpdateWorkflow(a, b) }),
 ];
 
 /// A request's route and the table row it came from.

@@ -15,7 +15,7 @@ use crate::types::*;
 use crate::{AesGcmCipher, ApiError, Urls};
 
 pub(crate) const T0: i64 = 1_774_970_000;
-const BIO: &str = "11111111-1111-4111-8111-111111111111";
+pub(crate) const BIO: &str = "11111111-1111-4111-8111-111111111111";
 pub(crate) const KYC: &str = "22222222-2222-4222-8222-222222222222";
 const KEY: &str = "sk_test_facegate";
 

@@ -88,7 +88,7 @@ pub fn render(w: &Workflow) -> Value {
     })
 }
 
-fn nodes(w: &Workflow) -> Vec<Value> {
+pub(crate) fn nodes(w: &Workflow) -> Vec<Value> {
     let label = |f: Feature| w.labels.get(f.as_str()).cloned();
     let mut out = vec![json!({
         "feature": "LIVENESS",
@@ -407,18 +407,27 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
             "facegate runs [LIVENESS] (enrolment) or [LIVENESS, FACE_MATCH] (re-authentication), in that order.",
         ),
     }
-    let t = next.thresholds;
-    if t.face_match_decline > t.face_match_review {
-        errors.add(
-            KEY,
-            "face_match_score_decline_threshold must not be above face_match_score_review_threshold.",
-        );
+    if let Some(why) = threshold_order(&next.thresholds) {
+        errors.add(KEY, why);
     }
     *w = next;
 }
 
-/// One config key of one node.
-fn configure(w: &mut Workflow, feature: Feature, key: &str, v: &Value) -> Result<(), String> {
+/// Decline must not be above review: between them is In Review, and a decline above review
+/// would approve scores it also declines.
+pub(crate) fn threshold_order(t: &Thresholds) -> Option<&'static str> {
+    (t.face_match_decline > t.face_match_review).then_some(
+        "face_match_score_decline_threshold must not be above face_match_score_review_threshold.",
+    )
+}
+
+/// One config key of one node (the console's editor checks its fields with it too).
+pub(crate) fn configure(
+    w: &mut Workflow,
+    feature: Feature,
+    key: &str,
+    v: &Value,
+) -> Result<(), String> {
     let score = || {
         v.as_f64()
             .filter(|x| (0.0..=100.0).contains(x))

@@ -4,9 +4,11 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod error_rates;
 pub mod review;
 pub mod settings;
 pub mod signin;
+pub mod workflows;
 
 pub use accounts::{
     Action, ConsoleSession, Grant, Operator, OperatorStore, OperatorWrite, Role, SetupLink,

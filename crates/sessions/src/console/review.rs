@@ -1,6 +1,6 @@
 //! The review queue and a session's evidence as the console shows them: every score next to
-//! the threshold it was judged against and what that threshold was measured to mean, warnings
-//! in plain words, and the session's timeline (created, decided, reviewed, each webhook).
+//! the threshold it was judged against and what that threshold was measured to do (at any
+//! value: `error_rates`), warnings in plain words, and the session's timeline (created, decided, reviewed, each webhook).
 
 use serde_json::{json, Value};
 
@@ -14,38 +14,12 @@ use crate::routes::HttpResponse;
 use crate::service::Service;
 use crate::store::{Clock, Ids, SessionFilter, Store};
 use crate::time::iso8601;
-use crate::types::{Application, AuditRow, DeliveryRow, Session, SessionStatus, Thresholds};
+use crate::types::{Application, AuditRow, DeliveryRow, Session, SessionStatus};
 
 /// The queue shows at most this many, oldest first; the rest wait their turn.
 pub const QUEUE_LIMIT: u64 = 100;
 /// Queue items that carry their images (when the application retains them).
 pub const QUEUE_IMAGES: usize = 5;
-
-/// What the shipped thresholds were measured to do (crates/pipeline/CALIBRATION.md), shown
-/// beside the control; a workflow that moved a threshold gets no figure rather than a wrong one.
-fn face_match_calibration(t: &Thresholds) -> String {
-    let d = Thresholds::default();
-    if t.face_match_decline == d.face_match_decline && t.face_match_review == d.face_match_review {
-        "At these thresholds on LFW + deepface (2,080 pairs): FMR 0.10 %, FNMR 1.63 % at the \
-         approve threshold (70)."
-            .into()
-    } else {
-        "These thresholds differ from the calibrated ones (decline 50, review 70): no measured \
-         error rates for them."
-            .into()
-    }
-}
-
-fn liveness_calibration(t: &Thresholds) -> String {
-    if t.liveness_decline == Thresholds::default().liveness_decline {
-        "At 50, leave-one-source-out on the shared data: APCER 4.3 % / BPCER 6.2 % on printed \
-         photos, 22.7 % / 9.2 % over all spoof images (replays are the weak spot)."
-            .into()
-    } else {
-        "This threshold differs from the calibrated one (50): no measured error rates for it."
-            .into()
-    }
-}
 
 /// A session's evidence: the decision as the API renders it plus what a reviewer needs
 /// beside it. `images` is `null` here; the queue and the session page fill it in when the
@@ -84,13 +58,13 @@ pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> V
         "liveness": live.map(|c| json!({
             "method": c.method, "status": c.status, "score": c.score,
             "decline_threshold": thresholds.liveness_decline,
-            "calibration": liveness_calibration(&thresholds),
+            "calibration": super::error_rates::liveness_text(&thresholds),
         })),
         "face_match": matched.map(|m| json!({
             "status": m.status, "score": m.score,
             "decline_threshold": thresholds.face_match_decline,
             "review_threshold": thresholds.face_match_review,
-            "calibration": face_match_calibration(&thresholds),
+            "calibration": super::error_rates::face_match_text(&thresholds),
         })),
         "warnings": warnings,
         "challenge": method.filter(|m| *m != "PASSIVE").map(|m| json!({
