@@ -2,8 +2,8 @@
 //! their keys in D1; everything else is the core's `console` module.
 
 use facegate_sessions::console::apps::{self as console_apps, find_key};
-use facegate_sessions::console::workflows as console_workflows;
 use facegate_sessions::console::signin::{self, Principal};
+use facegate_sessions::console::workflows as console_workflows;
 use facegate_sessions::console::Action;
 use facegate_sessions::routes::header;
 use facegate_sessions::{authorize_operator, ApiError, Application, Clock, HttpResponse, Store};
@@ -171,7 +171,11 @@ pub async fn change_workflow(
     })
     .await?;
     if changed.changed {
-        let activity = if id.is_some() { "WORKFLOW_CHANGED" } else { "WORKFLOW_CREATED" };
+        let activity = if id.is_some() {
+            "WORKFLOW_CHANGED"
+        } else {
+            "WORKFLOW_CREATED"
+        };
         audit(svc, who, &app.id, activity, changed.audit_detail).await?;
     }
     Ok(changed.response)
