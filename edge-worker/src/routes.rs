@@ -368,17 +368,25 @@ async fn dispatch(
         ))),
         // Sign-in and the first admin's link come before there is a console caller.
         Route::ConsoleBootstrap => json(signin::bootstrap(&svc.store, &svc.clock, &svc.ids).await),
-        Route::ConsoleSetup | Route::ConsoleLogin => {
+        Route::ConsoleSetup | Route::ConsoleLogin | Route::ConsoleLoginSelfie => {
             let form = signin::SignInForm {
                 headers: &r.headers,
                 own_origin: &svc.urls.hosted_base,
                 body: &r.body,
             };
             let names = console::names(env).await?;
-            json(if route == Route::ConsoleSetup {
-                signin::setup(&svc.store, &svc.clock, &svc.ids, &form, &names).await
-            } else {
-                signin::login(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+            json(match route {
+                Route::ConsoleSetup => {
+                    signin::setup(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+                }
+                Route::ConsoleLogin => {
+                    let app = console::second_factor_app(env, &svc).await?;
+                    svc.console_login(&app, &form, &names).await
+                }
+                _ => {
+                    let app = console::second_factor_app(env, &svc).await?;
+                    svc.console_login_selfie(&app, &form, &names).await
+                }
             })
         }
         _ => Err(internal("route", "a console route without its caller")),
@@ -401,6 +409,19 @@ async fn console_route(
         Route::ConsoleMe => {
             let names = console::names(env).await?;
             json(Ok(http::json(200, signin::me_json(who, &names))))
+        }
+        Route::ConsoleSecondFactor => json(svc.second_factor_status(who).await),
+        Route::ConsoleEnrolSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_enrol(&app, who, &r.body).await)
+        }
+        Route::ConsoleConfirmSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_confirm(&app, who).await)
+        }
+        Route::ConsoleRemoveSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_remove(&app, who, &r.body).await)
         }
         Route::ConsoleCreateApplication => {
             json(console::create_application(env, svc, who, &r.body).await)

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { consoleClient } from './console_client.mjs';
 import { captureBurst, createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
 
 let app;
@@ -23,32 +24,7 @@ after(async () => {
 const PASSWORD = 'a long enough console password';
 const api = (path) => `${app.origin}/console/api${path}`;
 
-/** A browser-like client: keeps the console cookie, sends the CSRF token on writes. */
-function client() {
-  const c = { cookie: null, csrf: null, setCookie: null };
-  c.call = async (method, path, body, { csrf = true, headers = {} } = {}) => {
-    const h = { ...headers };
-    if (c.cookie) h.cookie = c.cookie;
-    if (body !== undefined) h['content-type'] = 'application/json';
-    if (method !== 'GET' && csrf && c.csrf) h['x-csrf-token'] = c.csrf;
-    const res = await fetch(api(path), { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const set = res.headers.get('set-cookie');
-    if (set) {
-      c.setCookie = set;
-      c.cookie = set.split(';')[0];
-    }
-    const text = await res.text();
-    let json = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // PDF, empty
-    }
-    if (json?.csrf_token) c.csrf = json.csrf_token;
-    return { status: res.status, body: json, headers: res.headers, text };
-  };
-  return c;
-}
+const client = () => consoleClient(app.origin);
 
 const platform = (method, path, body) =>
   fetch(api(path), { method, headers: { authorization: `Bearer ${app.operatorToken}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));

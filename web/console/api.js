@@ -56,7 +56,8 @@ export async function api(method, path, body, { auth = true } = {}) {
       method,
       credentials: 'same-origin',
       headers,
-      body: method === 'GET' || method === 'DELETE' ? undefined : JSON.stringify(body ?? {}),
+      // A DELETE carries a body only when it must (turning the selfie off asks for the password).
+      body: method === 'GET' || (method === 'DELETE' && body === undefined) ? undefined : JSON.stringify(body ?? {}),
     });
   } catch {
     throw new ApiError(0, { detail: 'The server cannot be reached. Check the connection and try again.' }, new Headers());
@@ -83,7 +84,7 @@ export async function api(method, path, body, { auth = true } = {}) {
 
 export const get = (path) => api('GET', path);
 export const post = (path, body, opts) => api('POST', path, body, opts);
-export const del = (path) => api('DELETE', path);
+export const del = (path, body) => api('DELETE', path, body);
 
 /** Reloads the Me object (applications, roles, CSRF token). */
 export async function loadMe() {
@@ -104,6 +105,7 @@ export const paths = {
   key: (app, keyId) => `/applications/${enc(app)}/keys/${enc(keyId)}/`,
   destinations: (app) => `/applications/${enc(app)}/destinations/`,
   operators: () => '/operators/',
+  secondFactor: () => '/me/second-factor/',
   audit: (app) => `/applications/${enc(app)}/audit/`,
   usage: (app) => `/applications/${enc(app)}/usage/`,
   usageCsv: (app) => `${BASE}/applications/${enc(app)}/usage.csv`,

@@ -90,6 +90,17 @@ impl D1Store {
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
                 &[text(token_hash)],
             )?),
+            OperatorWrite::ConsumeConsoleSession { token_hash } => {
+                out.push(self.statement(
+                    "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE \
+                     NOT EXISTS (SELECT 1 FROM console_sessions WHERE token_hash = ?1)",
+                    &[text(token_hash)],
+                )?);
+                out.push(self.statement(
+                    "DELETE FROM console_sessions WHERE token_hash = ?1",
+                    &[text(token_hash)],
+                )?);
+            }
             OperatorWrite::PutSetupLink(l) => out.push(self.statement(
                 "INSERT INTO setup_links (token_hash, operator_id, expires_at) VALUES (?1, ?2, ?3)",
                 &[text(&l.token_hash), text(&l.operator_id), int(l.expires_at)],

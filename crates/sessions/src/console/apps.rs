@@ -212,6 +212,8 @@ pub async fn invite(
                     version: 1,
                     failed_logins: 0,
                     locked_until: 0,
+                    second_factor: None,
+                    pending_second_factor: None,
                 };
                 let (link_writes, url) = issue_setup_link(&op, ids, now)?;
                 (op, 0, Some(url), link_writes)

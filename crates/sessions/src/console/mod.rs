@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod apps;
 pub mod review;
+pub mod second_factor;
 pub mod settings;
 pub mod signin;
 

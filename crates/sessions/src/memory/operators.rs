@@ -65,6 +65,9 @@ fn apply(t: &mut OperatorTables, w: &OperatorWrite) -> Result<(), StoreError> {
         OperatorWrite::DeleteConsoleSession { token_hash } => {
             t.sessions.remove(token_hash);
         }
+        OperatorWrite::ConsumeConsoleSession { token_hash } => {
+            t.sessions.remove(token_hash).ok_or(StoreError::Conflict)?;
+        }
         OperatorWrite::PutSetupLink(l) => {
             t.links.insert(l.token_hash.clone(), l.clone());
         }
