@@ -600,3 +600,55 @@ test('CSRF: a write without the token is refused; a form posted from another ori
   const names = me.body.applications.map((a) => a.name);
   for (const name of probes) assert.ok(!names.includes(name), `${name} was created: ${names.join(', ')}`);
 });
+
+test('selfie sign-in: turned on from the account screen through the hosted camera page, then asked for at every sign-in', { timeout: 300_000 }, async () => {
+  // A browser with the live clip as its camera: the hosted page enrols and then checks the face.
+  const b = await launchChromium(CLIP, { viewport: DESKTOP });
+  await serveAxe(b.context);
+  const signIn = async (p) => {
+    await open(p, '#/login', /^#\/login$/);
+    await p.fill('#login-email', ADMIN.email);
+    await p.fill('#login-password', ADMIN.password);
+    await p.click('#login-submit');
+  };
+  try {
+    const p = await b.context.newPage();
+    await signIn(p);
+    await rendered(p, /^#\/(queue|apps)/);
+    await p.click('#account-link');
+    await rendered(p, /^#\/account$/);
+    assert.match(await p.textContent('#factor-state'), /^Off/);
+    await capture(p, 'account');
+    await p.fill('#factor-password', 'not the password at all');
+    await p.click('#factor-submit');
+    await p.waitForSelector('#factor-password[aria-invalid="true"]', { timeout: WAIT });
+
+    await p.fill('#factor-password', ADMIN.password);
+    await p.click('#factor-submit');
+    await p.waitForURL((url) => url.pathname.startsWith('/session/'), { timeout: WAIT });
+    await p.waitForURL((url) => url.pathname === '/console/', { timeout: 90_000 });
+    await rendered(p, /^#\/account$/);
+    await statusMessage(p, /selfie sign-in is on/);
+    assert.match(await p.textContent('#factor-state'), /^On/);
+    assert.doesNotMatch(p.url(), /second_factor|verificationSessionId/, 'the hosted page\'s query leaves the address bar');
+
+    await p.click('#sign-out');
+    await rendered(p, /^#\/login$/);
+    await signIn(p);
+    // The password alone is not enough: the camera page, then back signed in.
+    await p.waitForURL((url) => url.pathname.startsWith('/session/'), { timeout: WAIT });
+    assert.equal((await consoleApi(p, 'GET', '/me/')).status, 401, 'no session before the selfie');
+    await p.waitForURL((url) => url.pathname === '/console/', { timeout: 90_000 });
+    await rendered(p, /^#\/(queue|apps)/);
+    await statusMessage(p, /welcome back/);
+    assert.equal(await p.textContent('#operator-name'), ADMIN.name);
+
+    // Back to password-only, so the other tests' sign-ins stay one step.
+    await open(p, '#/account', /^#\/account$/);
+    await p.fill('#factor-password', ADMIN.password);
+    await p.click('#factor-submit');
+    await statusMessage(p, /selfie sign-in is off/);
+  } finally {
+    await b.close();
+  }
+});

@@ -28,7 +28,7 @@ export async function renderAccount(main, _r, ctx) {
     try {
       if (status.enabled) {
         await del(paths.secondFactor(), { password: password.value });
-        ctx.announce('Selfie sign-in is off, and your enrolled face is deleted. You sign in with your password alone.');
+        ctx.announce('Selfie sign-in is off, and your enrolled face is deleted. You sign in with your password alone.', { survive: true });
         ctx.rerender();
       } else {
         const { url } = await post(paths.secondFactor(), { password: password.value });

@@ -235,16 +235,17 @@ function renderHeader(r) {
     ['usage', 'Usage'],
     ['audit', 'Audit log'],
     ['apps', 'Applications'],
-    ['account', 'Account'],
   ];
   const active = r.name === 'session' ? 'sessions' : r.name;
   $('nav-list').replaceChildren(
     ...links
-      .filter(([name]) => name === 'apps' || name === 'account' || app)
+      .filter(([name]) => name === 'apps' || app)
       .map(([name, text]) => el('li', {}, el('a', { href: hrefFor(name, app), id: `nav-${name}`, 'aria-current': name === active ? 'page' : null }, text))),
   );
   $('operator-name').textContent = me.operator.name || me.operator.email;
   $('operator-name').title = me.operator.email;
+  if (r.name === 'account') $('account-link').setAttribute('aria-current', 'page');
+  else $('account-link').removeAttribute('aria-current');
   $('sign-out').title = `Signed in as ${me.operator.name || me.operator.email} (${me.operator.email})`;
 
   const switcher = $('app-switch');
