@@ -46,6 +46,8 @@ mod tests_capture_input;
 #[cfg(test)]
 mod tests_console;
 #[cfg(test)]
+mod tests_console_roles;
+#[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]
 mod tests_reviews;

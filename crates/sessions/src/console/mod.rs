@@ -7,6 +7,7 @@ pub mod apps;
 pub mod review;
 pub mod settings;
 pub mod signin;
+pub mod team;
 
 pub use accounts::{
     Action, ConsoleSession, Grant, Operator, OperatorStore, OperatorWrite, Role, SetupLink,
