@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 
 import { captureBurst, createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
 
+const RECEIVER_MS = 250;
 let app;
 let hooks;
 before(async () => {
@@ -22,7 +23,6 @@ after(async () => {
 });
 
 const PASSWORD = 'a long enough console password';
-const RECEIVER_MS = 250;
 const api = (path) => `${app.origin}/console/api${path}`;
 
 /** A browser-like client: keeps the console cookie, sends the CSRF token on writes. */
@@ -260,7 +260,42 @@ test('each webhook send is timed where the worker sends it; the timeline shows l
   }
 });
 
-test('roles: an admin changes and removes operators\' roles in their application, never the last admin; attacks refused', async () => {
+test('sign-in locks an account after five failures, and says for how long', async () => {
+  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
+  const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });
+  assert.equal((await client().call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
+  // Five wrong guesses in parallel are all counted.
+  const wrong = await Promise.all(Array.from({ length: 5 }, () => client().call('POST', '/login/', { email: 'lock@example.com', password: 'wrong password, wrong' })));
+  assert.deepEqual(wrong.map((r) => r.status), [401, 401, 401, 401, 401]);
+  const locked = await client().call('POST', '/login/', { email: 'lock@example.com', password: PASSWORD });
+  assert.equal(locked.status, 429, locked.text);
+  assert.ok(Number(locked.headers.get('retry-after')) > 800);
+  // An unknown email answers like a wrong password.
+  const unknown = await client().call('POST', '/login/', { email: 'nobody@example.com', password: PASSWORD });
+  assert.deepEqual([unknown.status, unknown.body], [401, { detail: 'Email or password is wrong.' }]);
+});
+
+test('the console page is served with a strict CSP and never framed', async () => {
+  const res = await fetch(`${app.origin}/console/`);
+  assert.equal(res.status, 200);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+});
+
+test('argon2 beside the models: the isolate stays inside its memory budget', async () => {
+  // A capture (models loaded, the largest image path) and a sign-in in the same isolate.
+  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'mem-user', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') });
+  await captureBurst(app, s.session_token);
+  const before = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
+  for (let i = 0; i < 3; i++) assert.equal((await client().call('POST', '/login/', { email: 'ada@example.com', password: PASSWORD })).status, 200);
+  const afterMb = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
+  console.log(`# isolate wasm memory: ${before} MB after a capture, ${afterMb} MB after three argon2id sign-ins`);
+  assert.ok(afterMb <= 104, `${afterMb} MB`);
+});
+
+test('roles: an admin changes and removes operators\' roles in their application, never the last admin; attacks refused', { timeout: 180_000 }, async () => {
   const team = await admin.call('POST', '/applications/', { name: 'Team' });
   assert.equal(team.status, 201, team.text);
   const t = team.body.id;
@@ -268,7 +303,15 @@ test('roles: an admin changes and removes operators\' roles in their application
     const inv = await admin.call('POST', '/operators/', { email, name: email.split('@')[0], application_id: application, role });
     assert.equal(inv.status, 201, inv.text);
     const c = client();
-    assert.equal((await c.call('POST', '/setup/', { token: tokenOf(inv.body.setup_url), password: PASSWORD })).status, 200);
+    // The earlier tests spent most of this client's sign-in budget (20 a minute): wait for it.
+    for (;;) {
+      const r = await c.call('POST', '/setup/', { token: tokenOf(inv.body.setup_url), password: PASSWORD });
+      if (r.status !== 429) {
+        assert.equal(r.status, 200, r.text);
+        break;
+      }
+      await new Promise((done) => setTimeout(done, 1000 * Number(r.headers.get('retry-after') ?? 5)));
+    }
     c.id = inv.body.operator.id;
     return c;
   };
@@ -280,7 +323,7 @@ test('roles: an admin changes and removes operators\' roles in their application
 
   const list = await boss.call('GET', `/applications/${t}/operators/`);
   assert.equal(list.status, 200, list.text);
-  assert.deepEqual(list.body.results.map((o) => [o.email, o.role]).sort(), [['boss@example.com', 'admin'], ['teamro@example.com', 'read_only'], ['teamrev@example.com', 'reviewer']]);
+  assert.deepEqual(list.body.results.map((o) => [o.email, o.role]).sort(), [['boss@example.com', 'admin'], ['teamrev@example.com', 'reviewer'], ['teamro@example.com', 'read_only']]);
 
   // Attacks: a reviewer, a reader, another application's admin, a write without the CSRF
   // token, a malformed body. Nothing changes.
@@ -332,40 +375,5 @@ test('roles: an admin changes and removes operators\' roles in their application
   const audit = await admin.call('GET', `/applications/${t}/audit/`);
   const roles = audit.body.results.filter((r) => r.activity_type.startsWith('OPERATOR_ROLE_'));
   assert.ok(roles.some((r) => r.activity_type === 'OPERATOR_ROLE_REMOVED' && r.comment.includes('teamro@example.com') && r.actor_email === 'boss@example.com'), JSON.stringify(roles));
-  assert.ok(roles.some((r) => r.activity_type === 'OPERATOR_ROLE_CHANGED' && r.comment.includes('teamrev@example.com is read_only (was reviewer)')), JSON.stringify(roles));
-});
-
-test('sign-in locks an account after five failures, and says for how long', async () => {
-  const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
-  const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });
-  assert.equal((await client().call('POST', '/setup/', { token: tokenOf(invite.body.setup_url), password: PASSWORD })).status, 200);
-  // Five wrong guesses in parallel are all counted.
-  const wrong = await Promise.all(Array.from({ length: 5 }, () => client().call('POST', '/login/', { email: 'lock@example.com', password: 'wrong password, wrong' })));
-  assert.deepEqual(wrong.map((r) => r.status), [401, 401, 401, 401, 401]);
-  const locked = await client().call('POST', '/login/', { email: 'lock@example.com', password: PASSWORD });
-  assert.equal(locked.status, 429, locked.text);
-  assert.ok(Number(locked.headers.get('retry-after')) > 800);
-  // An unknown email answers like a wrong password.
-  const unknown = await client().call('POST', '/login/', { email: 'nobody@example.com', password: PASSWORD });
-  assert.deepEqual([unknown.status, unknown.body], [401, { detail: 'Email or password is wrong.' }]);
-});
-
-test('the console page is served with a strict CSP and never framed', async () => {
-  const res = await fetch(`${app.origin}/console/`);
-  assert.equal(res.status, 200);
-  const csp = res.headers.get('content-security-policy') ?? '';
-  assert.match(csp, /default-src 'self'/);
-  assert.match(csp, /frame-ancestors 'none'/);
-  assert.equal(res.headers.get('x-frame-options'), 'DENY');
-});
-
-test('argon2 beside the models: the isolate stays inside its memory budget', async () => {
-  // A capture (models loaded, the largest image path) and a sign-in in the same isolate.
-  const s = await createSession(app, { workflow_id: app.workflows.biometric_authentication, vendor_data: 'mem-user', portrait_image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') });
-  await captureBurst(app, s.session_token);
-  const before = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
-  for (let i = 0; i < 3; i++) assert.equal((await client().call('POST', '/login/', { email: 'ada@example.com', password: PASSWORD })).status, 200);
-  const afterMb = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
-  console.log(`# isolate wasm memory: ${before} MB after a capture, ${afterMb} MB after three argon2id sign-ins`);
-  assert.ok(afterMb <= 104, `${afterMb} MB`);
+  assert.ok(roles.some((r) => r.activity_type === 'OPERATOR_ROLE_CHANGED' && r.comment.includes('teamrev@example.com> is read_only (was reviewer)')), JSON.stringify(roles));
 });
