@@ -139,8 +139,13 @@ async function checkAxe(p, name) {
 async function capture(p, name) {
   await p.setViewportSize(DESKTOP);
   await p.screenshot({ path: join(shots, `console-${name}-desktop.png`), fullPage: true });
-  // The page's content only (header and main), not the empty window below it.
-  if (DOCS[name]) await p.locator('body').screenshot({ path: join(docs, `${DOCS[name]}.png`) });
+  // The window as an operator sees it (a full page would stretch the queue's sticky decision
+  // panel over the evidence); the application's picture starts at its operators.
+  if (DOCS[name]) {
+    if (name === 'team') await p.$eval('#team-title', (h) => h.closest('section').scrollIntoView({ block: 'start' }));
+    else await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: join(docs, `${DOCS[name]}.png`) });
+  }
   await checkAxe(p, `${name} at ${DESKTOP.width} px`);
   await p.setViewportSize(PHONE);
   const width = await p.evaluate(() => ({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth }));
@@ -658,6 +663,8 @@ test('settings: an admin saves them; the server\'s validation errors are shown n
   assert.equal(before.status, 200);
   await open(page, `#/settings/${dev}`, new RegExp(`^#/settings/${dev}$`));
   assert.equal(await page.getAttribute('#nav-settings', 'aria-current'), 'page');
+  assert.ok(!(await page.textContent('#view')).includes('null'), 'nothing stray is printed');
+  assert.equal(await page.locator('#settings-read-only').count(), 0, 'an admin gets the form, not the read-only note');
   assert.match(await page.textContent('#settings-retain-images-hint'), /Off by default.*kept, encrypted.*retention period/s);
   assert.equal(await page.isChecked('#settings-retain-images'), before.body.retain_images);
 

@@ -131,9 +131,7 @@ export async function renderSettings(main, { app }, ctx) {
   });
 
   fill(saved);
-  main.append(
-    el('div', { class: 'page-head' }, el('div', {}, el('h1', { tabindex: '-1' }, 'Settings'), el('p', { class: 'muted' }, saved.name))),
-    admin ? null : el('p', { class: 'note', id: 'settings-read-only' }, 'Only admins of this application change its settings; you can read them.'),
-    el('section', { class: 'panel', 'aria-label': 'Application settings' }, form),
-  );
+  main.append(el('div', { class: 'page-head' }, el('div', {}, el('h1', { tabindex: '-1' }, 'Settings'), el('p', { class: 'muted' }, saved.name))));
+  if (!admin) main.append(el('p', { class: 'note', id: 'settings-read-only' }, 'Only admins of this application change its settings; you can read them.'));
+  main.append(el('section', { class: 'panel', 'aria-label': 'Application settings' }, form));
 }

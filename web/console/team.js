@@ -33,7 +33,7 @@ export async function teamSection(app, ctx) {
     );
     select.value = op.role;
     const label = el('label', { for: select.id, class: 'visually-hidden' }, `Role of ${who}`);
-    const change = el('button', { type: 'button', class: 'secondary small team-save', 'data-operator-id': op.id, 'aria-label': `Save the role of ${who}` }, 'Save role');
+    const change = el('button', { type: 'button', class: 'secondary small team-save', 'data-operator-id': op.id, 'aria-label': `Save role of ${who}` }, 'Save role');
     const remove = el('button', { type: 'button', class: 'secondary small danger-outline team-remove', 'data-operator-id': op.id, 'aria-label': `Remove ${who} from this application` }, 'Remove');
 
     change.addEventListener('click', async () => {
