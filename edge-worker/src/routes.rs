@@ -414,7 +414,18 @@ async fn console_route(
             let app = console::application(env, who, &a).await?;
             console_apps::may_configure(who, &app)?;
             let role = team::parse_role(&r.body)?;
-            json(team::set_role(&svc.store, &svc.clock, &svc.ids, who, &app.id, &id, Some(role)).await)
+            json(
+                team::set_role(
+                    &svc.store,
+                    &svc.clock,
+                    &svc.ids,
+                    who,
+                    &app.id,
+                    &id,
+                    Some(role),
+                )
+                .await,
+            )
         }
         Route::ConsoleRemoveRole(a, id) => {
             let app = console::application(env, who, &a).await?;

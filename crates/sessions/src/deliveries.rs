@@ -204,7 +204,12 @@ mod tests {
         assert_eq!(r.attempt_log.len(), LOGGED_ATTEMPTS);
         let last = r.attempt_log.last().unwrap();
         assert_eq!(
-            (last.attempt, last.at, last.response.as_str(), last.latency_ms),
+            (
+                last.attempt,
+                last.at,
+                last.response.as_str(),
+                last.latency_ms
+            ),
             (25, 124, "timeout", Some(10_000))
         );
         let mut r = apply_result(&row(), SendResult::Refused, 5);

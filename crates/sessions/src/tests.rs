@@ -1299,7 +1299,8 @@ fn delivery_results_drive_retries() {
     assert_eq!(log, vec![(1, "503", Some(40)), (2, "200", Some(12))]);
     // A late report under a claim that no longer holds the row changes nothing.
     assert_eq!(
-        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout, Some(10_000))).expect("late"),
+        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout, Some(10_000)))
+            .expect("late"),
         None
     );
     assert_eq!(

@@ -82,7 +82,11 @@ pub(crate) fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)>
     h
 }
 
-pub(crate) fn who(s: &Svc, h: &[(String, String)], write: bool) -> Result<Principal, crate::ApiError> {
+pub(crate) fn who(
+    s: &Svc,
+    h: &[(String, String)],
+    write: bool,
+) -> Result<Principal, crate::ApiError> {
     block_on(signin::from_cookie(
         &s.store,
         s.clock.0.get(),
@@ -116,7 +120,8 @@ pub(crate) fn invited_in(
     role: &str,
     application_id: &str,
 ) -> Principal {
-    let body = json!({"email": email, "name": "Rev", "application_id": application_id, "role": role});
+    let body =
+        json!({"email": email, "name": "Rev", "application_id": application_id, "role": role});
     let (st, b) = ok_body(block_on(console_apps::invite(
         &s.store,
         &s.clock,

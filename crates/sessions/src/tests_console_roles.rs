@@ -117,7 +117,10 @@ fn an_admin_changes_and_removes_roles_and_the_audit_log_says_so() {
     emails.sort();
     assert_eq!(
         emails,
-        vec![("boss@example.com", "admin"), ("ro@example.com", "read_only")]
+        vec![
+            ("boss@example.com", "admin"),
+            ("ro@example.com", "read_only")
+        ]
     );
 }
 
@@ -128,10 +131,7 @@ fn the_last_admin_of_an_application_stays_one() {
     // Their own last admin role: neither removed nor lowered, by them or a platform admin.
     let (st, b) = err(set(&t.s, &t.boss, &a, &t.boss, None));
     assert_eq!(st, 409);
-    assert!(
-        b["detail"].as_str().unwrap().contains("last admin"),
-        "{b}"
-    );
+    assert!(b["detail"].as_str().unwrap().contains("last admin"), "{b}");
     assert_eq!(
         refused(set(&t.s, &t.boss, &a, &t.boss, Some(Role::Reviewer))),
         409
@@ -223,14 +223,26 @@ fn only_admins_of_the_application_touch_its_roles() {
     // An operator without a role here is unknown here.
     assert_eq!(refused(set(&t.s, &t.boss, &a, &t.other_admin, None)), 404);
     assert_eq!(role_of(&t.s, &t.reader, &a), Some(Role::ReadOnly));
-    assert_eq!(role_of(&t.s, &t.other_admin, "other-app"), Some(Role::Admin));
+    assert_eq!(
+        role_of(&t.s, &t.other_admin, "other-app"),
+        Some(Role::Admin)
+    );
     // A platform admin may do it anywhere (here it reaches the last-admin rule, past the
     // rights check).
     assert_eq!(
-        refused(set(&t.s, &t.platform, "other-app", &t.other_admin, Some(Role::Reviewer))),
+        refused(set(
+            &t.s,
+            &t.platform,
+            "other-app",
+            &t.other_admin,
+            Some(Role::Reviewer)
+        )),
         409
     );
-    assert_eq!(ok_body(set(&t.s, &t.platform, &a, &t.reader, Some(Role::Reviewer))).0, 200);
+    assert_eq!(
+        ok_body(set(&t.s, &t.platform, &a, &t.reader, Some(Role::Reviewer))).0,
+        200
+    );
 }
 
 #[test]
@@ -247,7 +259,12 @@ fn a_role_change_body_is_checked() {
         br#"[]"#,
         b"not json",
     ] {
-        assert_eq!(refused(team::parse_role(bad)), 400, "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            refused(team::parse_role(bad)),
+            400,
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 
@@ -281,5 +298,8 @@ fn unassign_is_for_the_holder_or_an_admin_of_the_application() {
     assert_eq!(refused(take(&t.other_admin, false)), 404);
     let (_, e) = ok_body(take(&t.boss, false));
     assert_eq!(e["assigned_to"], serde_json::Value::Null);
-    assert_eq!(refused(take(&t.reviewer, true).and(take(&t.boss, true))), 409);
+    assert_eq!(
+        refused(take(&t.reviewer, true).and(take(&t.boss, true))),
+        409
+    );
 }

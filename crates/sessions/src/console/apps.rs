@@ -197,9 +197,10 @@ pub async fn invite(
                 let v = op.version;
                 // Inviting an admin again with a lesser role demotes them: the same rule as
                 // a role change (`team`), so the application keeps an admin.
-                let was_admin = op.grants.iter().any(|g| {
-                    g.application_id == application_id && g.role == Role::Admin
-                });
+                let was_admin = op
+                    .grants
+                    .iter()
+                    .any(|g| g.application_id == application_id && g.role == Role::Admin);
                 let guard = if was_admin && role != Role::Admin {
                     vec![super::team::keep_an_admin(store, &application_id, &op).await?]
                 } else {

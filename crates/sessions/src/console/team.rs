@@ -150,20 +150,22 @@ pub async fn set_role(
         operator: op.clone(),
         expected_version: version,
     });
-    store
-        .commit_operators(&writes)
-        .await
-        .map_err(|e| match e {
-            // Someone else changed this operator or the admins meanwhile: nothing was written.
-            StoreError::Conflict => ApiError::Conflict(
-                "The team changed meanwhile: reload and try again.".into(),
-            ),
-            e => e.into(),
-        })?;
+    store.commit_operators(&writes).await.map_err(|e| match e {
+        // Someone else changed this operator or the admins meanwhile: nothing was written.
+        StoreError::Conflict => {
+            ApiError::Conflict("The team changed meanwhile: reload and try again.".into())
+        }
+        e => e.into(),
+    })?;
     let (activity, detail) = match role {
         Some(r) => (
             "OPERATOR_ROLE_CHANGED",
-            format!("{} is {} (was {})", display(&op), r.as_str(), before.as_str()),
+            format!(
+                "{} is {} (was {})",
+                display(&op),
+                r.as_str(),
+                before.as_str()
+            ),
         ),
         None => (
             "OPERATOR_ROLE_REMOVED",
