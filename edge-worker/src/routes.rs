@@ -401,7 +401,7 @@ async fn console_route(
     svc: &AppService,
     who: &Principal,
 ) -> std::result::Result<Reply, ApiError> {
-    use facegate_sessions::console::{apps as console_apps, settings as console_settings};
+    use facegate_sessions::console::{apps as console_apps, settings as console_settings, team};
     let env = r.env;
     let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
     match route {
@@ -427,6 +427,31 @@ async fn console_route(
             json(console::create_application(env, svc, who, &r.body).await)
         }
         Route::ConsoleInvite => json(console::invite(env, svc, who, &r.body).await),
+        Route::ConsoleOperators(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(team::list(&svc.store, who, &app.id).await)
+        }
+        Route::ConsoleSetRole(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            console_apps::may_configure(who, &app)?;
+            let role = team::parse_role(&r.body)?;
+            json(
+                team::set_role(
+                    &svc.store,
+                    &svc.clock,
+                    &svc.ids,
+                    who,
+                    &app.id,
+                    &id,
+                    Some(role),
+                )
+                .await,
+            )
+        }
+        Route::ConsoleRemoveRole(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(team::set_role(&svc.store, &svc.clock, &svc.ids, who, &app.id, &id, None).await)
+        }
         Route::ConsoleQueue(a) => {
             let app = console::application(env, who, &a).await?;
             json(svc.review_queue(who, &app).await)

@@ -85,6 +85,7 @@ export async function api(method, path, body, { auth = true } = {}) {
 export const get = (path) => api('GET', path);
 export const post = (path, body, opts) => api('POST', path, body, opts);
 export const del = (path, body) => api('DELETE', path, body);
+export const patch = (path, body) => api('PATCH', path, body);
 
 /** Reloads the Me object (applications, roles, CSRF token). */
 export async function loadMe() {
@@ -99,6 +100,7 @@ export const paths = {
   session: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/`,
   pdf: (app, id) => `${BASE}/applications/${enc(app)}/sessions/${enc(id)}/pdf/`,
   reviews: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/reviews/`,
+  assign: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/assign/`,
   resend: (app, destination, delivery) => `/applications/${enc(app)}/destinations/${enc(destination)}/deliveries/${enc(delivery)}/resend/`,
   applications: () => '/applications/',
   keys: (app) => `/applications/${enc(app)}/keys/`,
@@ -108,6 +110,9 @@ export const paths = {
   secondFactor: () => '/me/second-factor/',
   audit: (app) => `/applications/${enc(app)}/audit/`,
   usage: (app) => `/applications/${enc(app)}/usage/`,
+  settings: (app) => `/applications/${enc(app)}/settings/`,
+  team: (app) => `/applications/${enc(app)}/operators/`,
+  member: (app, id) => `/applications/${enc(app)}/operators/${enc(id)}/`,
   usageCsv: (app) => `${BASE}/applications/${enc(app)}/usage.csv`,
 };
 

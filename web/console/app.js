@@ -9,6 +9,7 @@ import { finishSelfieSignIn, renderLogin, renderSetup } from './auth.js';
 import { el } from './dom.js';
 import { renderQueue } from './queue.js';
 import { renderSessionDetail, renderSessions } from './sessions.js';
+import { renderSettings } from './settings.js';
 import { renderUsage } from './usage.js';
 
 const $ = (id) => document.getElementById(id);
@@ -46,6 +47,8 @@ function parse(hash) {
       return { name: 'usage', app: parts[1] ?? null };
     case 'audit':
       return { name: 'audit', app: parts[1] ?? null };
+    case 'settings':
+      return { name: 'settings', app: parts[1] ?? null };
     case 'apps':
       return { name: 'apps', app: parts[1] ?? null };
     case 'account':
@@ -63,6 +66,7 @@ const SCREENS = {
   session: renderSessionDetail,
   usage: renderUsage,
   audit: renderAudit,
+  settings: renderSettings,
   apps: renderApps,
   account: renderAccount,
 };
@@ -234,6 +238,7 @@ function renderHeader(r) {
     ['sessions', 'Sessions'],
     ['usage', 'Usage'],
     ['audit', 'Audit log'],
+    ['settings', 'Settings'],
     ['apps', 'Applications'],
   ];
   const active = r.name === 'session' ? 'sessions' : r.name;

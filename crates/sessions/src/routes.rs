@@ -128,6 +128,10 @@ pub enum Route {
     ConsoleCreateApplication,
     ConsoleInvite,
     /// Application id for each of these.
+    ConsoleOperators(String),
+    /// Application, operator.
+    ConsoleSetRole(String, String),
+    ConsoleRemoveRole(String, String),
     ConsoleQueue(String),
     ConsoleSessions(String),
     ConsoleSession(String, String),
@@ -377,6 +381,9 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("DELETE", "/console/api/me/second-factor/", Console, SIGN_IN, SMALL_JSON, |_| Route::ConsoleRemoveSecondFactor),
     spec("POST", "/console/api/applications/", Console, CONSOLE, SMALL_JSON, |_| Route::ConsoleCreateApplication),
     spec("POST", "/console/api/operators/", Console, CONSOLE, SMALL_JSON, |_| Route::ConsoleInvite),
+    spec("GET", "/console/api/applications/{app}/operators/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleOperators(x[0].clone())),
+    spec("PATCH", "/console/api/applications/{app}/operators/{id}/", Console, CONSOLE, SMALL_JSON, |x| { let (a, b) = p2(x); Route::ConsoleSetRole(a, b) }),
+    spec("DELETE", "/console/api/applications/{app}/operators/{id}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleRemoveRole(a, b) }),
     spec("GET", "/console/api/applications/{app}/queue/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleQueue(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/sessions/", Console, CONSOLE, NO_BODY, |x| Route::ConsoleSessions(x[0].clone())),
     spec("GET", "/console/api/applications/{app}/sessions/{id}/", Console, CONSOLE, NO_BODY, |x| { let (a, b) = p2(x); Route::ConsoleSession(a, b) }),

@@ -82,7 +82,11 @@ pub(crate) fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)>
     h
 }
 
-pub(crate) fn who(s: &Svc, h: &[(String, String)], write: bool) -> Result<Principal, crate::ApiError> {
+pub(crate) fn who(
+    s: &Svc,
+    h: &[(String, String)],
+    write: bool,
+) -> Result<Principal, crate::ApiError> {
     block_on(signin::from_cookie(
         &s.store,
         s.clock.0.get(),
@@ -104,15 +108,27 @@ fn login(s: &Svc, email: &str, password: &str) -> Result<crate::HttpResponse, cr
 }
 
 /// An invited operator with `role` in the test application, set up: their principal.
-fn invited(s: &Svc, admin: &Principal, email: &str, role: &str) -> Principal {
-    let body = json!({"email": email, "name": "Rev", "application_id": app().id, "role": role});
+pub(crate) fn invited(s: &Svc, admin: &Principal, email: &str, role: &str) -> Principal {
+    invited_in(s, admin, email, role, &app().id)
+}
+
+/// `invited` into any application of `names()`.
+pub(crate) fn invited_in(
+    s: &Svc,
+    admin: &Principal,
+    email: &str,
+    role: &str,
+    application_id: &str,
+) -> Principal {
+    let body =
+        json!({"email": email, "name": "Rev", "application_id": application_id, "role": role});
     let (st, b) = ok_body(block_on(console_apps::invite(
         &s.store,
         &s.clock,
         &s.ids,
         admin,
         body.to_string().as_bytes(),
-        |id| id == app().id,
+        |id| names().iter().any(|(a, _)| a == id),
     )));
     assert_eq!(st, 201);
     let setup = json!({"token": link_token(&b), "password": PASSWORD, "name": "Rev"});

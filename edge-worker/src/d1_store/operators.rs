@@ -120,6 +120,17 @@ impl D1Store {
                 "DELETE FROM setup_links WHERE operator_id = ?1",
                 &[text(operator_id)],
             )?),
+            // Grants live in the record's JSON; a batch runs as one transaction, so a second
+            // demotion racing this one sees it and is refused here.
+            OperatorWrite::RequireOtherAdmin {
+                application_id,
+                besides,
+            } => out.push(self.statement(
+                "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE NOT EXISTS (\
+                 SELECT 1 FROM operators o, json_each(o.data, '$.grants') g WHERE o.id <> ?1 \
+                 AND json_extract(g.value, '$.application_id') = ?2 AND json_extract(g.value, '$.role') = 'admin')",
+                &[text(besides), text(application_id)],
+            )?),
         }
         Ok(())
     }

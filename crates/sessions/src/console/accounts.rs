@@ -204,6 +204,13 @@ pub enum OperatorWrite {
     DeleteSetupLinksOf {
         operator_id: String,
     },
+    /// Refuses the whole unit (`Conflict`) unless an operator other than `besides` holds an
+    /// admin grant in the application, as the store is when it commits: goes with a write
+    /// that takes `besides`' admin role away (`team` module).
+    RequireOtherAdmin {
+        application_id: String,
+        besides: String,
+    },
 }
 
 /// Where operators, their browser sessions and setup links live (D1 in the worker).

@@ -8,6 +8,7 @@ pub mod review;
 pub mod second_factor;
 pub mod settings;
 pub mod signin;
+pub mod team;
 
 pub use accounts::{
     Action, ConsoleSession, Grant, Operator, OperatorStore, OperatorWrite, Role, SetupLink,

@@ -77,6 +77,20 @@ fn apply(t: &mut OperatorTables, w: &OperatorWrite) -> Result<(), StoreError> {
         OperatorWrite::DeleteSetupLinksOf { operator_id } => {
             t.links.retain(|_, l| &l.operator_id != operator_id);
         }
+        OperatorWrite::RequireOtherAdmin {
+            application_id,
+            besides,
+        } => {
+            let another = t.operators.values().any(|o| {
+                &o.id != besides
+                    && o.grants.iter().any(|g| {
+                        &g.application_id == application_id && g.role == crate::console::Role::Admin
+                    })
+            });
+            if !another {
+                return Err(StoreError::Conflict);
+            }
+        }
     }
     Ok(())
 }
