@@ -101,6 +101,19 @@ async fn confirm_password(
     Ok(())
 }
 
+/// Stores a changed operator at the version it was read (a concurrent change → 409).
+async fn save(store: &impl OperatorStore, mut op: Operator) -> Result<Operator, ApiError> {
+    let expected_version = op.version;
+    op.version += 1;
+    store
+        .commit_operators(&[OperatorWrite::PutOperator {
+            operator: op.clone(),
+            expected_version,
+        }])
+        .await?;
+    Ok(op)
+}
+
 /// The signed-in person behind a console request; the platform token has no face.
 fn person(who: &Principal) -> Result<Operator, ApiError> {
     match who {
@@ -179,15 +192,8 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
         let (session_id, url) = self
             .selfie_session(app, &op, WorkflowType::Kyc, "enrol")
             .await?;
-        let expected_version = op.version;
         op.pending_second_factor = Some(session_id.clone());
-        op.version += 1;
-        self.store
-            .commit_operators(&[OperatorWrite::PutOperator {
-                operator: op,
-                expected_version,
-            }])
-            .await?;
+        save(&self.store, op).await?;
         Ok(HttpResponse::json(
             201,
             json!({ "session_id": session_id, "url": url }),
@@ -213,7 +219,6 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
             .await?
             .filter(|s| s.vendor_data.as_deref() == Some(op.id.as_str()));
         let status = session.as_ref().map(|s| s.status);
-        let expected_version = op.version;
         match status {
             Some(SessionStatus::Approved) => {
                 op.second_factor = Some(SecondFactor {
@@ -229,13 +234,7 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
             other => {
                 // Declined, in review, expired or gone: this try is over.
                 op.pending_second_factor = None;
-                op.version += 1;
-                self.store
-                    .commit_operators(&[OperatorWrite::PutOperator {
-                        operator: op,
-                        expected_version,
-                    }])
-                    .await?;
+                save(&self.store, op).await?;
                 return Err(ApiError::Conflict(format!(
                     "The enrolment selfie was not approved ({}): start again.",
                     other.map_or("no session", |s| s.as_str())
@@ -243,13 +242,7 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
             }
         }
         op.pending_second_factor = None;
-        op.version += 1;
-        self.store
-            .commit_operators(&[OperatorWrite::PutOperator {
-                operator: op.clone(),
-                expected_version,
-            }])
-            .await?;
+        let op = save(&self.store, op).await?;
         Ok(HttpResponse::json(200, status_json(&op)))
     }
 
@@ -264,16 +257,9 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
     ) -> Result<HttpResponse, ApiError> {
         let mut op = person(who)?;
         confirm_password(&self.store, self.clock.now(), &op, body).await?;
-        let expected_version = op.version;
         op.second_factor = None;
         op.pending_second_factor = None;
-        op.version += 1;
-        self.store
-            .commit_operators(&[OperatorWrite::PutOperator {
-                operator: op.clone(),
-                expected_version,
-            }])
-            .await?;
+        let op = save(&self.store, op).await?;
         self.delete_user_data(app, &op.id).await?;
         Ok(HttpResponse::json(200, status_json(&op)))
     }
