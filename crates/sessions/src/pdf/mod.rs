@@ -150,7 +150,7 @@ impl Report {
             b.push(Block::Heading("Reviews".into()));
             for r in reviews {
                 b.push(Block::Para(format!(
-                    "{}, {}: {} → {}",
+                    "{}, {}: {} to {}",
                     text(&r["created_at"]),
                     text(&r["reviewed_by"]),
                     text(&r["old_status"]),
