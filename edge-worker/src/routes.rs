@@ -266,14 +266,10 @@ async fn dispatch(
         }
         Route::DeleteSession(id) => json(svc.delete(the(&mut app)?, &id).await),
         Route::GeneratePdf(id) => {
-            let decision = svc
-                .decision(the(&mut app)?, &id)
-                .await?
-                .body
-                .unwrap_or_default();
+            let report = svc.report(the(&mut app)?, &id).await?;
             Ok(Reply::Pdf {
                 name: format!("facegate-{id}.pdf"),
-                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+                bytes: models::report_pdf(env, &report).await?,
             })
         }
         Route::SessionWebhooks(id) => json(session_webhooks(&svc, the(&mut app)?, &id).await),
@@ -470,10 +466,10 @@ async fn console_route(
         }
         Route::ConsoleSessionPdf(a, id) => {
             let app = console::application(env, who, &a).await?;
-            let decision = svc.decision(&app, &id).await?.body.unwrap_or_default();
+            let report = svc.report(&app, &id).await?;
             Ok(Reply::Pdf {
                 name: format!("facegate-{id}.pdf"),
-                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+                bytes: models::report_pdf(env, &report).await?,
             })
         }
         Route::ConsoleReview(a, id) => {
