@@ -2,7 +2,8 @@
 // wrangler dev, for a passive capture as the hosted page sends it: a burst of 8 frames of the
 // 640x480 live webcam clip (one every 4th at 30 fps, about 0.13 s apart). Prints JSON: cold start, warm p50/p99 sequential and 4 concurrent, the
 // isolate's wasm memory (after each model load, after the captures, after a 16-frame challenge
-// capture and after the largest image the decode limits accept), workerd peak memory, bundle
+// capture, after the largest image the decode limits accept and after a mixed-script PDF
+// report), workerd peak memory, bundle
 // size. A figure-printing command, not a test: nothing here asserts.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -77,6 +78,27 @@ try {
   await Promise.all(users.map((user) => run(user, captures / 4, concurrent)));
 
   memory.after_captures_mb = (await health()).wasm_memory_mb;
+
+  // Right after the burst captures (the isolate's usual state): the PDF report of a session whose vendor_data and review comment mix ten scripts: seven
+  // fonts read from R2 (three of them 5-10 MB CJK files), shaped, subset and dropped.
+  const mixed = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'Zoë Здравствуйте Καλημέρα مرحبا שלום' });
+  await capture(mixed.session_token, burstAt(1));
+  await fetch(`${app.baseUrl}/sessions/${mixed.session_id}/reviews/`, {
+    method: 'POST',
+    headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ new_status: 'Declined', comment: 'नमस्ते สวัสดี 你好世界 こんにちは 안녕하세요' }),
+  });
+  const pdfTimes = [];
+  let pdfBytes = 0;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    const res = await fetch(`${app.baseUrl}/session/${mixed.session_id}/generate-pdf/`, { headers: { 'x-api-key': app.apiKey } });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    pdfTimes.push(performance.now() - t);
+    if (res.status !== 200) throw new Error(`generate-pdf: ${res.status} ${bytes.toString().slice(0, 200)}`);
+    pdfBytes = bytes.length;
+  }
+  memory.mixed_script_pdf = { bytes: pdfBytes, ms: summary(pdfTimes), wasm_memory_mb: (await health()).wasm_memory_mb };
 
   // A FLASHING challenge answered with 16 frames of the 640x480 camera clip: every frame is
   // decoded and detected, the best one analysed again.

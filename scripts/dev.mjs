@@ -98,6 +98,20 @@ for (const { name, file } of models) {
   run(wrangler, ['r2', 'object', 'put', `facegate-models/${name}`, '--local', '--persist-to', persist, '--file', path]);
   stamps[name] = digest;
 }
+// The PDF report's fonts (models/fonts.tsv) go there too, as font/<key>.
+const fontKeys = readFileSync(join(root, 'models', 'fonts.tsv'), 'utf8')
+  .split('\n')
+  .filter((line) => line && !line.startsWith('#'))
+  .map((line) => line.split('\t')[0]);
+for (const key of fontKeys) {
+  const path = join(root, 'models', 'fonts', `${key}.ttf`);
+  if (!existsSync(path)) throw new Error(`${path} missing: run npm install (scripts/setup.sh fetches the fonts)`);
+  const digest = createHash('sha256').update(readFileSync(path)).digest('hex');
+  if (stamps[`font/${key}`] === digest) continue;
+  log(`uploading font/${key} to the local MODELS bucket`);
+  run(wrangler, ['r2', 'object', 'put', `facegate-models/font/${key}`, '--local', '--persist-to', persist, '--file', path]);
+  stamps[`font/${key}`] = digest;
+}
 writeFileSync(stampFile, JSON.stringify(stamps, null, 2));
 
 log(`starting wrangler dev on 127.0.0.1:${port}`);

@@ -57,6 +57,24 @@ else
   echo "missing: install Debian's chromium package (sudo apt-get install chromium) to run the browser tests" >&2
 fi
 
+# The PDF report's fonts (models/fonts.tsv): npm packages packed into a temporary folder (not
+# installed: the CJK ones hold every weight, about 110 MB), each TTF checked by sha256.
+step "PDF fonts into models/fonts"
+mkdir -p models/fonts
+while IFS=$'\t' read -r key package file sha; do
+  case "$key" in ''|'#'*) continue ;; esac
+  out="models/fonts/$key.ttf"
+  if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sha" ]; then continue; fi
+  tmp=$(mktemp -d)
+  tarball=$(cd "$tmp" && npm pack --silent "$package" | tail -n1) \
+    || die "npm could not pack $package (is the npm registry reachable?)"
+  tar -xzf "$tmp/$tarball" -C "$tmp" "package/$file"
+  [ "$(sha256sum "$tmp/package/$file" | cut -d' ' -f1)" = "$sha" ] || die "$package: $file does not match its sha256 in models/fonts.tsv"
+  mv "$tmp/package/$file" "$out"
+  rm -rf "$tmp"
+  echo "$key <- $package" >&2
+done < models/fonts.tsv
+
 step "Building the facegate command (first build compiles tract: about 5 minutes on 2 cores)"
 cargo build --release -p facegate-cli
 

@@ -2,6 +2,7 @@
 //! their keys in D1; everything else is the core's `console` module.
 
 use facegate_sessions::console::apps::{self as console_apps, find_key};
+use facegate_sessions::console::second_factor;
 use facegate_sessions::console::signin::{self, Principal};
 use facegate_sessions::console::workflows as console_workflows;
 use facegate_sessions::console::Action;
@@ -42,6 +43,22 @@ pub async fn names(env: &Env) -> Result<Vec<(String, String)>, ApiError> {
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect())
+}
+
+/// The built-in application whose users are the operators' selfies, created the first time
+/// an operator signs in or turns the selfie on.
+pub async fn second_factor_app(env: &Env, svc: &AppService) -> Result<Application, ApiError> {
+    if let Some(app) = apps::by_id(env, second_factor::APPLICATION_ID).await? {
+        return Ok(app);
+    }
+    match apps::insert(env, &second_factor::application(), svc.clock.now()).await {
+        // Another request created it in the meantime: theirs is the same application.
+        Ok(()) | Err(ApiError::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    apps::by_id(env, second_factor::APPLICATION_ID)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the console sign-in application vanished".into()))
 }
 
 /// The application a console path names, if the caller may read it: one they have no role

@@ -195,7 +195,7 @@ impl D1Store {
             )?),
             Write::InsertDelivery(d) => out.push(self.statement(
                 &format!(
-                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                    "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                      ON CONFLICT (event_id, destination_id) DO NOTHING"
                 ),
                 &delivery_args(d)?,
@@ -358,6 +358,7 @@ struct DeliveryDbRow {
     last_response: Option<String>,
     created_at: f64,
     updated_at: f64,
+    attempt_log: String,
 }
 
 impl TryFrom<DeliveryDbRow> for DeliveryRow {
@@ -378,6 +379,7 @@ impl TryFrom<DeliveryDbRow> for DeliveryRow {
             last_response: r.last_response,
             created_at: r.created_at as i64,
             updated_at: r.updated_at as i64,
+            attempt_log: decode(&r.attempt_log)?,
         })
     }
 }
@@ -413,7 +415,7 @@ fn enum_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     Ok(encode(value)?.trim_matches('"').to_owned())
 }
 
-const DELIVERY_COLUMNS: &str = "id, event_id, application_id, session_id, destination_id, url, webhook_type, payload, attempt, next_attempt_at, status, last_response, created_at, updated_at";
+const DELIVERY_COLUMNS: &str = "id, event_id, application_id, session_id, destination_id, url, webhook_type, payload, attempt, next_attempt_at, status, last_response, created_at, updated_at, attempt_log";
 
 impl Store for D1Store {
     async fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -671,7 +673,7 @@ impl Store for D1Store {
         Ok(self
             .changes(
                 "UPDATE webhook_deliveries SET attempt = ?1, next_attempt_at = ?2, status = ?3, last_response = ?4, \
-                 updated_at = ?5, claim = NULL WHERE id = ?6 AND application_id = ?7 AND claim = ?8",
+                 updated_at = ?5, attempt_log = ?9, claim = NULL WHERE id = ?6 AND application_id = ?7 AND claim = ?8",
                 &[
                     int(i64::from(d.attempt)),
                     int(d.next_attempt_at),
@@ -681,6 +683,7 @@ impl Store for D1Store {
                     text(&d.id),
                     text(&d.application_id),
                     text(claim_id),
+                    text(&encode(&d.attempt_log)?),
                 ],
             )
             .await?
@@ -875,5 +878,6 @@ fn delivery_args(d: &DeliveryRow) -> Result<Vec<JsValue>, StoreError> {
         opt(d.last_response.as_deref()),
         int(d.created_at),
         int(d.updated_at),
+        text(&encode(&d.attempt_log)?),
     ])
 }

@@ -36,8 +36,14 @@ pub async fn due(env: &Env) -> Result<(), ApiError> {
         async move {
             match signed {
                 Some(Ok(signed)) => {
+                    // The clock advances across the fetch (a Worker's clock stands still only
+                    // while it computes), so this is the receiver's time to answer.
+                    let started = WorkerClock.now_ms();
                     let result = send(&row.url, &signed, policy).await;
-                    svc.record_delivery_result(claim, row, result)
+                    let latency_ms = (result != SendResult::Refused).then(|| {
+                        u32::try_from((WorkerClock.now_ms() - started).max(0)).unwrap_or(u32::MAX)
+                    });
+                    svc.record_delivery_result(claim, row, result, latency_ms)
                         .await
                         .map(|_| ())
                 }

@@ -10,6 +10,7 @@ use facegate_pipeline::liveness::LivenessModel;
 use facegate_pipeline::{Pipeline, PipelineConfig};
 use worker::{Bucket, Env};
 
+use facegate_sessions::pdf::{FontId, Report};
 use facegate_sessions::ApiError;
 
 use crate::http::internal;
@@ -48,10 +49,35 @@ pub async fn pipeline(env: &Env) -> Result<Rc<Pipeline>, ApiError> {
     Ok(pipeline)
 }
 
+/// The PDF report's fonts (models/fonts.tsv), read from the bucket for one report and dropped
+/// with it: only the ones its text needs, Latin always, so a CJK font's 5-10 MB are read only
+/// for a report with CJK text. A missing script font leaves its characters drawn as U+FFFD.
+pub async fn fonts(env: &Env, ids: &[FontId]) -> Result<Vec<(FontId, Vec<u8>)>, ApiError> {
+    let bucket = env
+        .bucket("MODELS")
+        .map_err(|e| internal("MODELS binding", e))?;
+    let mut fonts = Vec::with_capacity(ids.len());
+    for &id in ids {
+        match read(&bucket, &format!("font/{}", id.key())).await {
+            Ok(bytes) => fonts.push((id, bytes)),
+            Err(e) if id == FontId::Latin => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(fonts)
+}
+
+/// A report as PDF bytes, with the fonts it needs.
+pub async fn report_pdf(env: &Env, report: &Report) -> Result<Vec<u8>, ApiError> {
+    let loaded = fonts(env, &report.fonts()).await?;
+    let fonts: Vec<(FontId, &[u8])> = loaded.iter().map(|(id, b)| (*id, b.as_slice())).collect();
+    report.render(&fonts)
+}
+
 /// A model file from the bucket, stored under its manifest name.
 async fn read(bucket: &Bucket, key: &str) -> Result<Vec<u8>, ApiError> {
     let missing = || {
-        internal("R2", format!("model `{key}` missing from the MODELS bucket: run `npm run dev` (it uploads models/prepared)"))
+        internal("R2", format!("`{key}` missing from the MODELS bucket: run `npm run dev` (it uploads models/prepared and models/fonts)"))
     };
     let object = bucket
         .get(key)

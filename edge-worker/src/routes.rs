@@ -266,14 +266,10 @@ async fn dispatch(
         }
         Route::DeleteSession(id) => json(svc.delete(the(&mut app)?, &id).await),
         Route::GeneratePdf(id) => {
-            let decision = svc
-                .decision(the(&mut app)?, &id)
-                .await?
-                .body
-                .unwrap_or_default();
+            let report = svc.report(the(&mut app)?, &id).await?;
             Ok(Reply::Pdf {
                 name: format!("facegate-{id}.pdf"),
-                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+                bytes: models::report_pdf(env, &report).await?,
             })
         }
         Route::SessionWebhooks(id) => json(session_webhooks(&svc, the(&mut app)?, &id).await),
@@ -368,17 +364,25 @@ async fn dispatch(
         ))),
         // Sign-in and the first admin's link come before there is a console caller.
         Route::ConsoleBootstrap => json(signin::bootstrap(&svc.store, &svc.clock, &svc.ids).await),
-        Route::ConsoleSetup | Route::ConsoleLogin => {
+        Route::ConsoleSetup | Route::ConsoleLogin | Route::ConsoleLoginSelfie => {
             let form = signin::SignInForm {
                 headers: &r.headers,
                 own_origin: &svc.urls.hosted_base,
                 body: &r.body,
             };
             let names = console::names(env).await?;
-            json(if route == Route::ConsoleSetup {
-                signin::setup(&svc.store, &svc.clock, &svc.ids, &form, &names).await
-            } else {
-                signin::login(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+            json(match route {
+                Route::ConsoleSetup => {
+                    signin::setup(&svc.store, &svc.clock, &svc.ids, &form, &names).await
+                }
+                Route::ConsoleLogin => {
+                    let app = console::second_factor_app(env, &svc).await?;
+                    svc.console_login(&app, &form, &names).await
+                }
+                _ => {
+                    let app = console::second_factor_app(env, &svc).await?;
+                    svc.console_login_selfie(&app, &form, &names).await
+                }
             })
         }
         _ => Err(internal("route", "a console route without its caller")),
@@ -394,7 +398,7 @@ async fn console_route(
     who: &Principal,
 ) -> std::result::Result<Reply, ApiError> {
     use facegate_sessions::console::{
-        apps as console_apps, settings as console_settings, workflows as console_workflows,
+        apps as console_apps, settings as console_settings, team, workflows as console_workflows,
     };
     let env = r.env;
     let json = |response: std::result::Result<HttpResponse, ApiError>| response.map(Reply::Json);
@@ -404,10 +408,48 @@ async fn console_route(
             let names = console::names(env).await?;
             json(Ok(http::json(200, signin::me_json(who, &names))))
         }
+        Route::ConsoleSecondFactor => json(svc.second_factor_status(who).await),
+        Route::ConsoleEnrolSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_enrol(&app, who, &r.body).await)
+        }
+        Route::ConsoleConfirmSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_confirm(&app, who).await)
+        }
+        Route::ConsoleRemoveSecondFactor => {
+            let app = console::second_factor_app(env, svc).await?;
+            json(svc.second_factor_remove(&app, who, &r.body).await)
+        }
         Route::ConsoleCreateApplication => {
             json(console::create_application(env, svc, who, &r.body).await)
         }
         Route::ConsoleInvite => json(console::invite(env, svc, who, &r.body).await),
+        Route::ConsoleOperators(a) => {
+            let app = console::application(env, who, &a).await?;
+            json(team::list(&svc.store, who, &app.id).await)
+        }
+        Route::ConsoleSetRole(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            console_apps::may_configure(who, &app)?;
+            let role = team::parse_role(&r.body)?;
+            json(
+                team::set_role(
+                    &svc.store,
+                    &svc.clock,
+                    &svc.ids,
+                    who,
+                    &app.id,
+                    &id,
+                    Some(role),
+                )
+                .await,
+            )
+        }
+        Route::ConsoleRemoveRole(a, id) => {
+            let app = console::application(env, who, &a).await?;
+            json(team::set_role(&svc.store, &svc.clock, &svc.ids, who, &app.id, &id, None).await)
+        }
         Route::ConsoleQueue(a) => {
             let app = console::application(env, who, &a).await?;
             json(svc.review_queue(who, &app).await)
@@ -426,10 +468,10 @@ async fn console_route(
         }
         Route::ConsoleSessionPdf(a, id) => {
             let app = console::application(env, who, &a).await?;
-            let decision = svc.decision(&app, &id).await?.body.unwrap_or_default();
+            let report = svc.report(&app, &id).await?;
             Ok(Reply::Pdf {
                 name: format!("facegate-{id}.pdf"),
-                bytes: facegate_sessions::pdf::decision_pdf(&decision),
+                bytes: models::report_pdf(env, &report).await?,
             })
         }
         Route::ConsoleReview(a, id) => {

@@ -15,6 +15,9 @@ import { LIVE_CLIP, burstOf, captureBurst, createSession, dataDir, root, spawnAp
 import { launchChromium } from './chromium.mjs';
 
 const shots = join(root, 'out', 'screenshots');
+// The README's pictures (docs/console/), taken at 1280 px by the tests that reach each screen.
+const docs = join(root, 'docs', 'console');
+const DOCS = { queue: 'review-queue', session: 'session-evidence', team: 'application', usage: 'usage', settings: 'settings' };
 const CLIP = 'live_selfie_640x480_30fps_5s.mjpeg';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -36,6 +39,7 @@ let acme;
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
+  mkdirSync(docs, { recursive: true });
   axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
   hooks = await webhookReceiver();
   app = await spawnApp({ webhookUrl: hooks.url });
@@ -135,6 +139,13 @@ async function checkAxe(p, name) {
 async function capture(p, name) {
   await p.setViewportSize(DESKTOP);
   await p.screenshot({ path: join(shots, `console-${name}-desktop.png`), fullPage: true });
+  // The window as an operator sees it (a full page would stretch the queue's sticky decision
+  // panel over the evidence); the application's picture starts at its operators.
+  if (DOCS[name]) {
+    if (name === 'team') await p.$eval('#team-title', (h) => h.closest('section').scrollIntoView({ block: 'start' }));
+    else await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: join(docs, `${DOCS[name]}.png`) });
+  }
   await checkAxe(p, `${name} at ${DESKTOP.width} px`);
   await p.setViewportSize(PHONE);
   const width = await p.evaluate(() => ({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth }));
@@ -322,8 +333,8 @@ test('the session list filters and searches; the session page shows the timeline
   assert.equal(await page.locator('#timeline .kind-created').count(), 1);
   assert.ok((await page.textContent('#timeline .kind-review')).includes(comment), 'the review and its comment are in the timeline');
   assert.ok((await page.locator('#timeline .kind-webhook').count()) >= 2);
-  // Latency is printed when the server records it (latency_ms may be null).
-  assert.match(await page.textContent('#timeline .kind-webhook >> nth=-1'), /HTTP 200\b/);
+  // With how long the receiver took, as the worker measured it.
+  assert.match(await page.textContent('#timeline .kind-webhook >> nth=-1'), /HTTP 200 · \d+ ms\b/);
   await capture(page, 'session');
 
   // Resend the last delivery (the decline): the receiver gets the same event again.
@@ -653,4 +664,189 @@ test('CSRF: a write without the token is refused; a form posted from another ori
   assert.equal(me.status, 200);
   const names = me.body.applications.map((a) => a.name);
   for (const name of probes) assert.ok(!names.includes(name), `${name} was created: ${names.join(', ')}`);
+});
+
+test('selfie sign-in: turned on from the account screen through the hosted camera page, then asked for at every sign-in', { timeout: 300_000 }, async () => {
+  // A browser with the live clip as its camera: the hosted page enrols and then checks the face.
+  const b = await launchChromium(CLIP, { viewport: DESKTOP });
+  await serveAxe(b.context);
+  const signIn = async (p) => {
+    await open(p, '#/login', /^#\/login$/);
+    await p.fill('#login-email', ADMIN.email);
+    await p.fill('#login-password', ADMIN.password);
+    await p.click('#login-submit');
+  };
+  try {
+    const p = await b.context.newPage();
+    await signIn(p);
+    await rendered(p, /^#\/(queue|apps)/);
+    await p.click('#account-link');
+    await rendered(p, /^#\/account$/);
+    assert.match(await p.textContent('#factor-state'), /^Off/);
+    await capture(p, 'account');
+    await p.fill('#factor-password', 'not the password at all');
+    await p.click('#factor-submit');
+    await p.waitForSelector('#factor-password[aria-invalid="true"]', { timeout: WAIT });
+
+    await p.fill('#factor-password', ADMIN.password);
+    await p.click('#factor-submit');
+    await p.waitForURL((url) => url.pathname.startsWith('/session/'), { timeout: WAIT });
+    await p.waitForURL((url) => url.pathname === '/console/', { timeout: 90_000 });
+    await rendered(p, /^#\/account$/);
+    await statusMessage(p, /selfie sign-in is on/);
+    assert.match(await p.textContent('#factor-state'), /^On/);
+    assert.doesNotMatch(p.url(), /second_factor|verificationSessionId/, 'the hosted page\'s query leaves the address bar');
+
+    await p.click('#sign-out');
+    await rendered(p, /^#\/login$/);
+    await signIn(p);
+    // The password alone is not enough: the camera page, then back signed in.
+    await p.waitForURL((url) => url.pathname.startsWith('/session/'), { timeout: WAIT });
+    assert.equal((await consoleApi(p, 'GET', '/me/')).status, 401, 'no session before the selfie');
+    await p.waitForURL((url) => url.pathname === '/console/', { timeout: 90_000 });
+    await rendered(p, /^#\/(queue|apps)/);
+    await statusMessage(p, /welcome back/);
+    assert.equal(await p.textContent('#operator-name'), ADMIN.name);
+
+    // Back to password-only, so the other tests' sign-ins stay one step.
+    await open(p, '#/account', /^#\/account$/);
+    await p.fill('#factor-password', ADMIN.password);
+    await p.click('#factor-submit');
+    await statusMessage(p, /selfie sign-in is off/);
+  } finally {
+    await b.close();
+  }
+});
+
+test('assign to me from the queue: the list says who holds a session; m takes it and gives it back', { timeout: 180_000 }, async () => {
+  const vendor = `console-assign-${Date.now()}`;
+  const s = await inReviewSession(vendor);
+  const dev = await appId(page, 'Development');
+  await open(page, `#/queue/${dev}`, new RegExp(`^#/queue/${dev}$`));
+  const item = `#queue-list .queue-item[data-session-id="${s.session_id}"]`;
+  await page.click(item);
+  await page.waitForFunction((id) => document.querySelector('#queue-list [aria-current="true"]')?.dataset.sessionId === id, s.session_id);
+  assert.equal(await page.textContent('#assign-holder'), 'Not assigned');
+  assert.equal(await page.textContent('#assign'), 'Assign to me');
+
+  await page.click('#assign');
+  await statusMessage(page, /assigned to you/);
+  assert.equal(await page.textContent('#assign-holder'), 'Assigned to you');
+  assert.equal(await page.textContent(`${item} .queue-item-holder`), 'Assigned to you');
+  const queue = await consoleApi(page, 'GET', `/applications/${dev}/queue/`);
+  assert.equal(queue.body.results.find((e) => e.session_id === s.session_id).assigned_to.name, ADMIN.name);
+
+  // The keyboard: m gives it back, and takes it again.
+  await page.focus(item);
+  await page.keyboard.press('m');
+  await statusMessage(page, /no longer assigned/);
+  assert.equal(await page.locator(`${item} .queue-item-holder`).count(), 0);
+  assert.equal(await page.textContent('#assign'), 'Assign to me');
+  await page.keyboard.press('m');
+  await page.waitForFunction(() => document.getElementById('assign-holder').textContent === 'Assigned to you');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.sessionId), s.session_id, 'the focus stays on the item');
+  assert.ok((await page.textContent('#shortcuts')).includes('Assign the selected session to me'));
+
+  // The session page shows the same, and unassigns.
+  await open(page, `#/session/${dev}/${s.session_id}`, new RegExp(`^#/session/${dev}/${s.session_id}$`));
+  assert.equal(await page.textContent('#assign-holder'), 'Assigned to you');
+  await page.click('#assign');
+  await page.waitForFunction(() => document.getElementById('assign-holder').textContent === 'Not assigned');
+  const detail = await consoleApi(page, 'GET', `/applications/${dev}/sessions/${s.session_id}/`);
+  assert.equal(detail.body.assigned_to, null);
+
+  // Held by someone else: the queue names them, an admin may free it.
+  await open(page, `#/queue/${dev}`, new RegExp(`^#/queue/${dev}$`));
+  await page.click(item);
+  await page.click('#assign');
+  await page.waitForSelector(`${item} .queue-item-holder`, { timeout: WAIT });
+  await capture(page, 'queue-assigned');
+});
+
+test('settings: an admin saves them; the server\'s validation errors are shown next to their fields', { timeout: 180_000 }, async () => {
+  const dev = await appId(page, 'Development');
+  const before = await consoleApi(page, 'GET', `/applications/${dev}/settings/`);
+  assert.equal(before.status, 200);
+  await open(page, `#/settings/${dev}`, new RegExp(`^#/settings/${dev}$`));
+  assert.equal(await page.getAttribute('#nav-settings', 'aria-current'), 'page');
+  assert.ok(!(await page.textContent('#view')).includes('null'), 'nothing stray is printed');
+  assert.equal(await page.locator('#settings-read-only').count(), 0, 'an admin gets the form, not the read-only note');
+  assert.match(await page.textContent('#settings-retain-images-hint'), /Off by default.*kept, encrypted.*retention period/s);
+  assert.equal(await page.isChecked('#settings-retain-images'), before.body.retain_images);
+
+  // Out of range and not an origin: the server says why, under each field; nothing is saved.
+  await page.fill('#settings-retention', '0');
+  await page.fill('#settings-origins', 'https://shop.example\nhttps://evil.example; script-src *');
+  await page.click('#settings-save');
+  await page.waitForSelector('#settings-retention-error:not([hidden])', { timeout: WAIT });
+  assert.match(await page.textContent('#settings-retention-error'), /whole days from 1 to 3650/);
+  assert.match(await page.textContent('#settings-origins-error'), /Not an origin/);
+  assert.equal(await page.getAttribute('#settings-retention', 'aria-invalid'), 'true');
+  assert.match(await page.getAttribute('#settings-retention', 'aria-describedby'), /settings-retention-error/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'settings-retention', 'the first refused field has the focus');
+  assert.deepEqual((await consoleApi(page, 'GET', `/applications/${dev}/settings/`)).body, before.body);
+  await capture(page, 'settings-errors');
+
+  await page.fill('#settings-retention', '30');
+  await page.fill('#settings-origins', 'https://shop.example');
+  await page.check('#settings-retain-images');
+  await page.click('#settings-save');
+  await statusMessage(page, /settings saved/);
+  assert.equal(await page.locator('#settings-retention-error:not([hidden])').count(), 0);
+  const saved = (await consoleApi(page, 'GET', `/applications/${dev}/settings/`)).body;
+  assert.deepEqual([saved.retention_days, saved.allowed_origins, saved.retain_images], [30, ['https://shop.example'], true]);
+  const audit = await consoleApi(page, 'GET', `/applications/${dev}/audit/`);
+  const change = audit.body.results.find((r) => r.activity_type === 'SETTINGS_CHANGED');
+  assert.match(change.comment, /retention_days = 30/);
+  assert.doesNotMatch(change.comment, /pricing|session_expiry/, 'only what changed is sent');
+  await capture(page, 'settings');
+
+  // Back as they were, for the tests that follow.
+  const restore = await consoleApi(page, 'PATCH', `/applications/${dev}/settings/`, { body: { retention_days: before.body.retention_days, allowed_origins: before.body.allowed_origins, retain_images: before.body.retain_images } });
+  assert.equal(restore.status, 200, JSON.stringify(restore.body));
+});
+
+test('operators of an application: an admin changes a role and removes one; the last admin stays', { timeout: 180_000 }, async () => {
+  const dev = await appId(page, 'Development');
+  const list = await consoleApi(page, 'GET', `/applications/${dev}/operators/`);
+  assert.equal(list.status, 200, JSON.stringify(list.body));
+  const rita = list.body.results.find((o) => o.name === 'Rita');
+  assert.ok(rita, `the invited reviewer is listed: ${JSON.stringify(list.body)}`);
+  await open(page, `#/apps/${dev}`, new RegExp(`^#/apps/${dev}$`));
+  const row = `#team-table tr[data-operator-id="${rita.id}"]`;
+  await page.waitForSelector(row, { timeout: WAIT });
+  assert.deepEqual(
+    await page.$$eval('#team-table tbody tr[data-operator-id]', (rows) => rows.map((r) => r.dataset.operatorId)),
+    list.body.results.map((o) => o.id),
+  );
+  assert.equal(await page.inputValue(`${row} select`), 'reviewer');
+
+  await page.selectOption(`${row} select`, 'read_only');
+  await page.click(`${row} .team-save`);
+  await statusMessage(page, /is now Read only/);
+  const changed = await consoleApi(page, 'GET', `/applications/${dev}/operators/`);
+  assert.equal(changed.body.results.find((o) => o.id === rita.id).role, 'read_only');
+  await capture(page, 'team');
+
+  await page.click(`${row} .team-remove`);
+  await page.waitForSelector('dialog[open] #confirm-ok', { timeout: WAIT });
+  await page.click('#confirm-ok');
+  await statusMessage(page, /no longer has a role/);
+  await page.waitForSelector(row, { state: 'detached', timeout: WAIT });
+  const after = await consoleApi(page, 'GET', `/applications/${dev}/operators/`);
+  assert.ok(!after.body.results.some((o) => o.id === rita.id));
+  const audit = await consoleApi(page, 'GET', `/applications/${dev}/audit/`);
+  assert.ok(audit.body.results.some((r) => r.activity_type === 'OPERATOR_ROLE_REMOVED' && r.comment.includes('Rita')), 'the removal is audited');
+
+  // The application's only admin of its own cannot be removed: the server's 409 is shown.
+  const email = `solo-admin-${Date.now()}@example.test`;
+  const invited = await consoleApi(page, 'POST', '/operators/', { body: { email, name: 'Solo Admin', application_id: dev, role: 'admin' } });
+  assert.equal(invited.status, 201, JSON.stringify(invited.body));
+  await open(page, `#/apps/${dev}`, new RegExp(`^#/apps/${dev}$`));
+  const solo = `#team-table tr[data-operator-id="${invited.body.operator.id}"]`;
+  await page.click(`${solo} .team-remove`);
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#error-message:not([hidden])', { timeout: WAIT });
+  assert.match(await page.textContent('#error-message'), /last admin/);
+  assert.equal(await page.locator(solo).count(), 1);
 });

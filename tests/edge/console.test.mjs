@@ -7,12 +7,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { consoleClient } from './console_client.mjs';
 import { captureBurst, createSession, dataDir, spawnApp, webhookReceiver } from './harness.mjs';
 
+const RECEIVER_MS = 250;
 let app;
 let hooks;
 before(async () => {
-  hooks = await webhookReceiver();
+  // A receiver that takes its time, so the latency the sender records can be checked.
+  hooks = await webhookReceiver({ delayMs: RECEIVER_MS });
   app = await spawnApp({ webhookUrl: hooks.url });
 });
 after(async () => {
@@ -23,32 +26,7 @@ after(async () => {
 const PASSWORD = 'a long enough console password';
 const api = (path) => `${app.origin}/console/api${path}`;
 
-/** A browser-like client: keeps the console cookie, sends the CSRF token on writes. */
-function client() {
-  const c = { cookie: null, csrf: null, setCookie: null };
-  c.call = async (method, path, body, { csrf = true, headers = {} } = {}) => {
-    const h = { ...headers };
-    if (c.cookie) h.cookie = c.cookie;
-    if (body !== undefined) h['content-type'] = 'application/json';
-    if (method !== 'GET' && csrf && c.csrf) h['x-csrf-token'] = c.csrf;
-    const res = await fetch(api(path), { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const set = res.headers.get('set-cookie');
-    if (set) {
-      c.setCookie = set;
-      c.cookie = set.split(';')[0];
-    }
-    const text = await res.text();
-    let json = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // PDF, empty
-    }
-    if (json?.csrf_token) c.csrf = json.csrf_token;
-    return { status: res.status, body: json, headers: res.headers, text };
-  };
-  return c;
-}
+const client = () => consoleClient(app.origin);
 
 const platform = (method, path, body) =>
   fetch(api(path), { method, headers: { authorization: `Bearer ${app.operatorToken}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
@@ -189,6 +167,7 @@ test('a reviewer decides a session in review; cannot touch keys or other applica
   assert.equal(reviews.results[0].actor_email, 'rev@example.com');
   const detail = await rev.call('GET', `/applications/${dev.id}/sessions/${s.session_id}/`);
   assert.ok(detail.body.timeline.some((t) => t.kind === 'review' && t.text.includes('Rev')));
+  app.reviewed = { dev: dev.id, id: s.session_id };
   const pdf = await rev.call('GET', `/applications/${dev.id}/sessions/${s.session_id}/pdf/`);
   assert.equal(pdf.status, 200);
   assert.ok(pdf.text.startsWith('%PDF'));
@@ -303,6 +282,28 @@ test('workflows: every role reads them with the measured figures; only its admin
   assert.match(row.comment, /version 2: face_match_score_review_threshold = 75/);
 });
 
+test('each webhook send is timed where the worker sends it; the timeline shows latency_ms', async () => {
+  const { dev, id } = app.reviewed;
+  const deadline = Date.now() + 20_000;
+  let sent;
+  for (;;) {
+    const detail = await admin.call('GET', `/applications/${dev}/sessions/${id}/`);
+    assert.equal(detail.status, 200, detail.text);
+    sent = detail.body.timeline.filter((t) => t.kind === 'webhook' && t.delivery.http_status === 200);
+    if (sent.length >= 2) break;
+    assert.ok(Date.now() < deadline, JSON.stringify(detail.body.timeline));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const t of sent) {
+    const d = t.delivery;
+    // The receiver answers after RECEIVER_MS: a measured duration, not a guess from the browser.
+    assert.ok(Number.isInteger(d.latency_ms) && d.latency_ms >= RECEIVER_MS && d.latency_ms < 10_000, JSON.stringify(d));
+    assert.equal(d.attempt_log.length, d.attempts, JSON.stringify(d));
+    const last = d.attempt_log.at(-1);
+    assert.deepEqual([last.attempt, last.http_status, last.latency_ms], [d.attempts, 200, d.latency_ms]);
+  }
+});
+
 test('sign-in locks an account after five failures, and says for how long', async () => {
   const dev = (await admin.call('GET', '/me/')).body.applications.find((a) => a.name === 'Development');
   const invite = await admin.call('POST', '/operators/', { email: 'lock@example.com', name: 'Lock', application_id: dev.id, role: 'read_only' });
@@ -336,4 +337,87 @@ test('argon2 beside the models: the isolate stays inside its memory budget', asy
   const afterMb = (await fetch(`${app.origin}/system/healthcheck`).then((r) => r.json())).wasm_memory_mb;
   console.log(`# isolate wasm memory: ${before} MB after a capture, ${afterMb} MB after three argon2id sign-ins`);
   assert.ok(afterMb <= 104, `${afterMb} MB`);
+});
+
+test('roles: an admin changes and removes operators\' roles in their application, never the last admin; attacks refused', { timeout: 180_000 }, async () => {
+  const team = await admin.call('POST', '/applications/', { name: 'Team' });
+  assert.equal(team.status, 201, team.text);
+  const t = team.body.id;
+  const join = async (email, role, application = t) => {
+    const inv = await admin.call('POST', '/operators/', { email, name: email.split('@')[0], application_id: application, role });
+    assert.equal(inv.status, 201, inv.text);
+    const c = client();
+    // The earlier tests spent most of this client's sign-in budget (20 a minute): wait for it.
+    for (;;) {
+      const r = await c.call('POST', '/setup/', { token: tokenOf(inv.body.setup_url), password: PASSWORD });
+      if (r.status !== 429) {
+        assert.equal(r.status, 200, r.text);
+        break;
+      }
+      await new Promise((done) => setTimeout(done, 1000 * Number(r.headers.get('retry-after') ?? 5)));
+    }
+    c.id = inv.body.operator.id;
+    return c;
+  };
+  const boss = await join('boss@example.com', 'admin');
+  const rev = await join('teamrev@example.com', 'reviewer');
+  const reader = await join('teamro@example.com', 'read_only');
+  const shopAdmin = await join('shopadmin@example.com', 'admin', app.shop.id);
+  const member = (c) => `/applications/${t}/operators/${c.id}/`;
+
+  const list = await boss.call('GET', `/applications/${t}/operators/`);
+  assert.equal(list.status, 200, list.text);
+  assert.deepEqual(list.body.results.map((o) => [o.email, o.role]).sort(), [['boss@example.com', 'admin'], ['teamrev@example.com', 'reviewer'], ['teamro@example.com', 'read_only']]);
+
+  // Attacks: a reviewer, a reader, another application's admin, a write without the CSRF
+  // token, a malformed body. Nothing changes.
+  assert.equal((await rev.call('PATCH', member(reader), { role: 'admin' })).status, 403);
+  assert.equal((await rev.call('PATCH', member(rev), { role: 'admin' })).status, 403, 'no self-promotion');
+  assert.equal((await reader.call('DELETE', member(rev))).status, 403);
+  assert.equal((await rev.call('GET', `/applications/${t}/operators/`)).status, 403);
+  assert.equal((await shopAdmin.call('PATCH', member(reader), { role: 'admin' })).status, 404);
+  assert.equal((await shopAdmin.call('DELETE', member(boss))).status, 404);
+  assert.equal((await shopAdmin.call('GET', `/applications/${t}/operators/`)).status, 404);
+  assert.equal((await boss.call('DELETE', `/applications/${app.shop.id}/operators/${shopAdmin.id}/`)).status, 404, 'not their application');
+  assert.equal((await boss.call('PATCH', member(reader), { role: 'admin' }, { csrf: false })).status, 403);
+  assert.equal((await boss.call('DELETE', member(reader), undefined, { csrf: false, headers: { 'x-csrf-token': 'forged' } })).status, 403);
+  for (const body of ['not json', '{}', '{"role":"owner"}', '{"role":"admin","platform_admin":true}', '[]']) {
+    const r = await boss.call('PATCH', member(reader), body);
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+  }
+  assert.equal((await boss.call('PATCH', `/applications/${t}/operators/00000000-0000-4000-8000-000000000000/`, { role: 'reviewer' })).status, 404);
+  const unchanged = await boss.call('GET', `/applications/${t}/operators/`);
+  assert.deepEqual(unchanged.body.results, list.body.results);
+
+  // The last admin stays: not by themselves, not by a platform admin.
+  const last = await boss.call('DELETE', member(boss));
+  assert.equal(last.status, 409, last.text);
+  assert.match(last.body.detail, /last admin/);
+  assert.equal((await boss.call('PATCH', member(boss), { role: 'reviewer' })).status, 409);
+  assert.equal((await admin.call('DELETE', member(boss))).status, 409);
+
+  // Changes: the reviewer becomes read-only, the reader is removed and loses access at once.
+  const changed = await boss.call('PATCH', member(rev), { role: 'read_only' });
+  assert.deepEqual([changed.status, changed.body.role], [200, 'read_only']);
+  assert.equal((await rev.call('POST', `/applications/${t}/sessions/x/assign/`, { assign: true })).status, 403);
+  assert.equal((await reader.call('GET', `/applications/${t}/queue/`)).status, 200);
+  assert.equal((await boss.call('DELETE', member(reader))).status, 204);
+  assert.equal((await reader.call('GET', `/applications/${t}/queue/`)).status, 404);
+  assert.equal((await platform('DELETE', `/applications/${t}/operators/${reader.id}/`)).status, 404, 'already gone');
+
+  // Two admins demoting each other at once: one wins, the application keeps an admin.
+  assert.equal((await admin.call('PATCH', member(rev), { role: 'admin' })).status, 200, 'a platform admin may, anywhere');
+  const race = await Promise.all([boss.call('PATCH', member(rev), { role: 'reviewer' }), rev.call('PATCH', member(boss), { role: 'reviewer' })]);
+  // The loser is refused by the last-admin rule (409), or, when the winner landed before its
+  // request was even authorized, as no longer an admin (403).
+  const statuses = race.map((r) => r.status).sort();
+  assert.ok(statuses[0] === 200 && [403, 409].includes(statuses[1]), race.map((r) => `${r.status} ${r.text}`).join(' | '));
+  const after = await admin.call('GET', `/applications/${t}/operators/`);
+  assert.equal(after.body.results.filter((o) => o.role === 'admin').length, 1, JSON.stringify(after.body));
+
+  // The audit log names each change and who made it.
+  const audit = await admin.call('GET', `/applications/${t}/audit/`);
+  const roles = audit.body.results.filter((r) => r.activity_type.startsWith('OPERATOR_ROLE_'));
+  assert.ok(roles.some((r) => r.activity_type === 'OPERATOR_ROLE_REMOVED' && r.comment.includes('teamro@example.com') && r.actor_email === 'boss@example.com'), JSON.stringify(roles));
+  assert.ok(roles.some((r) => r.activity_type === 'OPERATOR_ROLE_CHANGED' && r.comment.includes('teamrev@example.com> is read_only (was reviewer)')), JSON.stringify(roles));
 });

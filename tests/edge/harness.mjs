@@ -110,7 +110,8 @@ export async function spawnApp({ webhookUrl, port: fixedPort, state: fixedState 
  * `failFirst: n` it answers 503, as a receiver that is down would, to the first n deliveries
  * whose parsed body satisfies `failWhen`.
  */
-export async function webhookReceiver({ failFirst = 0, failWhen = () => true } = {}) {
+/** `delayMs`: how long the receiver takes to answer each delivery it accepts. */
+export async function webhookReceiver({ failFirst = 0, failWhen = () => true, delayMs = 0 } = {}) {
   const { createServer: createHttpServer } = await import('node:http');
   const received = [];
   const refused = [];
@@ -125,7 +126,9 @@ export async function webhookReceiver({ failFirst = 0, failWhen = () => true } =
         return;
       }
       received.push(delivery);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));

@@ -56,7 +56,8 @@ export async function api(method, path, body, { auth = true } = {}) {
       method,
       credentials: 'same-origin',
       headers,
-      body: method === 'GET' || method === 'DELETE' ? undefined : JSON.stringify(body ?? {}),
+      // A DELETE carries a body only when it must (turning the selfie off asks for the password).
+      body: method === 'GET' || (method === 'DELETE' && body === undefined) ? undefined : JSON.stringify(body ?? {}),
     });
   } catch {
     throw new ApiError(0, { detail: 'The server cannot be reached. Check the connection and try again.' }, new Headers());
@@ -83,7 +84,7 @@ export async function api(method, path, body, { auth = true } = {}) {
 
 export const get = (path) => api('GET', path);
 export const post = (path, body, opts) => api('POST', path, body, opts);
-export const del = (path) => api('DELETE', path);
+export const del = (path, body) => api('DELETE', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 
 /** Reloads the Me object (applications, roles, CSRF token). */
@@ -99,14 +100,19 @@ export const paths = {
   session: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/`,
   pdf: (app, id) => `${BASE}/applications/${enc(app)}/sessions/${enc(id)}/pdf/`,
   reviews: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/reviews/`,
+  assign: (app, id) => `/applications/${enc(app)}/sessions/${enc(id)}/assign/`,
   resend: (app, destination, delivery) => `/applications/${enc(app)}/destinations/${enc(destination)}/deliveries/${enc(delivery)}/resend/`,
   applications: () => '/applications/',
   keys: (app) => `/applications/${enc(app)}/keys/`,
   key: (app, keyId) => `/applications/${enc(app)}/keys/${enc(keyId)}/`,
   destinations: (app) => `/applications/${enc(app)}/destinations/`,
   operators: () => '/operators/',
+  secondFactor: () => '/me/second-factor/',
   audit: (app) => `/applications/${enc(app)}/audit/`,
   usage: (app) => `/applications/${enc(app)}/usage/`,
+  settings: (app) => `/applications/${enc(app)}/settings/`,
+  team: (app) => `/applications/${enc(app)}/operators/`,
+  member: (app, id) => `/applications/${enc(app)}/operators/${enc(id)}/`,
   usageCsv: (app) => `${BASE}/applications/${enc(app)}/usage.csv`,
   workflows: (app) => `/applications/${enc(app)}/workflows/`,
   workflow: (app, id) => `/applications/${enc(app)}/workflows/${enc(id)}/`,

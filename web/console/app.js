@@ -2,12 +2,14 @@
 // sign-out), the status and error messages, and the keyboard shortcuts. Each screen lives in
 // its own module and renders into #view.
 import { ApiError, loadMe, post, session, setUnauthorizedHandler } from './api.js';
+import { confirmEnrolment, renderAccount } from './account.js';
 import { renderApps } from './apps.js';
 import { renderAudit } from './audit.js';
-import { renderLogin, renderSetup } from './auth.js';
+import { finishSelfieSignIn, renderLogin, renderSetup } from './auth.js';
 import { el } from './dom.js';
 import { renderQueue } from './queue.js';
 import { renderSessionDetail, renderSessions } from './sessions.js';
+import { renderSettings } from './settings.js';
 import { renderUsage } from './usage.js';
 
 const $ = (id) => document.getElementById(id);
@@ -45,8 +47,12 @@ function parse(hash) {
       return { name: 'usage', app: parts[1] ?? null };
     case 'audit':
       return { name: 'audit', app: parts[1] ?? null };
+    case 'settings':
+      return { name: 'settings', app: parts[1] ?? null };
     case 'apps':
       return { name: 'apps', app: parts[1] ?? null };
+    case 'account':
+      return { name: 'account' };
     default:
       return { name: 'home' };
   }
@@ -60,11 +66,14 @@ const SCREENS = {
   session: renderSessionDetail,
   usage: renderUsage,
   audit: renderAudit,
+  settings: renderSettings,
   apps: renderApps,
+  account: renderAccount,
 };
 
 function hrefFor(name, app) {
   if (name === 'apps') return app ? `#/apps/${enc(app)}` : '#/apps';
+  if (name === 'account') return '#/account';
   return `#/${name}/${enc(app)}`;
 }
 
@@ -122,7 +131,7 @@ async function route() {
     const app = currentApp();
     return redirect(gen, app ? hrefFor('queue', app) : '#/apps');
   }
-  if (r.name !== 'apps' || r.app) {
+  if (r.name !== 'account' && (r.name !== 'apps' || r.app)) {
     if (!apps.some((a) => a.id === r.app)) {
       const app = currentApp();
       return redirect(gen, app ? hrefFor(r.name === 'session' ? 'sessions' : r.name, app) : '#/apps');
@@ -229,6 +238,7 @@ function renderHeader(r) {
     ['sessions', 'Sessions'],
     ['usage', 'Usage'],
     ['audit', 'Audit log'],
+    ['settings', 'Settings'],
     ['apps', 'Applications'],
   ];
   const active = r.name === 'session' ? 'sessions' : r.name;
@@ -239,6 +249,8 @@ function renderHeader(r) {
   );
   $('operator-name').textContent = me.operator.name || me.operator.email;
   $('operator-name').title = me.operator.email;
+  if (r.name === 'account') $('account-link').setAttribute('aria-current', 'page');
+  else $('account-link').removeAttribute('aria-current');
   $('sign-out').title = `Signed in as ${me.operator.name || me.operator.email} (${me.operator.email})`;
 
   const switcher = $('app-switch');
@@ -290,5 +302,27 @@ $('skip').addEventListener('click', (e) => {
   $('main').focus();
 });
 
+/**
+ * The hosted page sends the browser back to /console/?second_factor=… (its own query
+ * parameters added). The query goes at once — a reload must not repeat the step — and the
+ * server, not the query's `status`, says how the selfie went.
+ */
+async function returnFromSelfie() {
+  const step = new URLSearchParams(location.search).get('second_factor');
+  if (!step) return;
+  history.replaceState(null, '', `${location.pathname}${step === 'enrol' ? '#/account' : location.hash}`);
+  if (step === 'signin') {
+    if (await finishSelfieSignIn()) announce(`Welcome back, ${session.me.operator.name || session.me.operator.email}.`, { survive: true });
+    else history.replaceState(null, '', `${location.pathname}#/login`);
+  } else if (step === 'enrol') {
+    try {
+      await loadMe();
+    } catch {
+      return; // signed out meanwhile: the sign-in screen follows
+    }
+    await confirmEnrolment(announce);
+  }
+}
+
 window.addEventListener('hashchange', route);
-route();
+returnFromSelfie().finally(route);

@@ -3,6 +3,7 @@
 // are shown once: the server keeps only hashes of keys and cannot show them again.
 import { ApiError, can, del, get, loadMe, paths, post, roleOn, session } from './api.js';
 import { clearFieldErrors, confirmDialog, el, field, revealBox, showFieldErrors, timeEl } from './dom.js';
+import { teamSection } from './team.js';
 import { workflowsSection } from './workflows.js';
 
 const enc = encodeURIComponent;
@@ -248,7 +249,7 @@ async function destinationsSection(app, ctx) {
   );
 }
 
-function inviteSection(app, ctx) {
+function inviteSection(app, ctx, onInvited) {
   const email = el('input', { id: 'invite-email', name: 'email', type: 'email', required: true, autocomplete: 'off', spellcheck: 'false' });
   const name = el('input', { id: 'invite-name', name: 'name', required: true, maxlength: 200, autocomplete: 'off' });
   const role = el(
@@ -291,6 +292,7 @@ function inviteSection(app, ctx) {
     email.value = '';
     name.value = '';
     ctx.announce(`Invitation for ${who} created. Copy the setup link now.`);
+    await onInvited?.();
   });
   return el('section', { class: 'subsection', 'aria-labelledby': 'invite-title' }, el('h3', { id: 'invite-title' }, 'Invite an operator'), form);
 }
@@ -324,7 +326,10 @@ export async function renderApps(main, { app }, ctx) {
   else section.append(el('p', { class: 'note' }, 'API keys and operators of this application are managed by its admins.'));
   section.append(await workflowsSection(current.id, ctx));
   section.append(await destinationsSection(current.id, ctx));
-  if (admin) section.append(inviteSection(current.id, ctx));
+  if (admin) {
+    const team = await teamSection(current.id, ctx);
+    section.append(team.element, inviteSection(current.id, ctx, team.refresh));
+  }
   if (!ctx.alive()) return;
   main.append(section);
 }

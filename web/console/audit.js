@@ -15,6 +15,8 @@ const ACTIVITIES = {
   API_KEY_CREATED: 'API key created',
   API_KEY_REVOKED: 'API key revoked',
   OPERATOR_ROLE_GRANTED: 'Role granted',
+  OPERATOR_ROLE_CHANGED: 'Role changed',
+  OPERATOR_ROLE_REMOVED: 'Role removed',
   WEBHOOK_DESTINATION_CREATED: 'Webhook destination added',
   SETTINGS_CHANGED: 'Settings changed',
 };

@@ -43,8 +43,16 @@ export function renderLogin(main, _params, ctx) {
     }
     submit.disabled = true;
     try {
-      session.me = await post('/login/', { email: email.value.trim(), password: password.value }, { auth: false });
+      const answer = await post('/login/', { email: email.value.trim(), password: password.value }, { auth: false });
       password.value = '';
+      if (answer.second_factor === 'selfie') {
+        // The hosted page checks the face and comes back to /console/?second_factor=signin.
+        sessionStorage.setItem(SELFIE_URL, answer.url);
+        ctx.announce('Password accepted. Now the selfie: taking you to the camera page.');
+        location.assign(answer.url);
+        return;
+      }
+      session.me = answer;
       ctx.signedIn();
     } catch (error) {
       password.value = '';
@@ -60,7 +68,39 @@ export function renderLogin(main, _params, ctx) {
   });
 
   main.append(authCard('Sign in', 'The facegate operator console: review sessions, manage applications.', form));
+  if (notice) {
+    alert.replaceChildren(...notice);
+    alert.hidden = false;
+    notice = null;
+  }
   if (!ctx.isFirstRender()) email.focus();
+}
+
+// ---- the selfie second factor --------------------------------------------------------------
+
+const SELFIE_URL = 'facegate-console-selfie-url';
+/** What the sign-in form says first: why the last sign-in did not finish. */
+let notice = null;
+
+/**
+ * Back from the hosted page after the password (`?second_factor=signin`): the server looks at
+ * the selfie's session and signs in, or says why not. Returns true when signed in.
+ */
+export async function finishSelfieSignIn() {
+  try {
+    session.me = await post('/login/selfie/', {}, { auth: false });
+    sessionStorage.removeItem(SELFIE_URL);
+    return true;
+  } catch (error) {
+    const url = sessionStorage.getItem(SELFIE_URL);
+    if (error instanceof ApiError && error.status === 409 && url) {
+      notice = ['The selfie is not finished. ', el('a', { href: url, id: 'selfie-continue' }, 'Continue the selfie'), ' or sign in again.'];
+    } else {
+      sessionStorage.removeItem(SELFIE_URL);
+      notice = [error instanceof ApiError && error.status === 429 ? error.message : `${error.message}`];
+    }
+    return false;
+  }
 }
 
 export function renderSetup(main, { token }, ctx) {

@@ -21,7 +21,7 @@ export function createDecidePanel(app, { onDecided, onError, headingLevel = 2 })
     { class: 'hint', id: 'comment-hint' },
     'Sent to the integrator with the decision and kept in the audit log. Esc leaves the box.',
   );
-  const shortcuts = el('p', { class: 'hint shortcut-hint' }, 'Keys: ', el('kbd', {}, 'a'), ' approve · ', el('kbd', {}, 'd'), ' decline · ', el('kbd', {}, 'c'), ' comment · ', el('kbd', {}, '?'), ' all shortcuts');
+  const shortcuts = el('p', { class: 'hint shortcut-hint' }, 'Keys: ', el('kbd', {}, 'm'), ' assign to me · ', el('kbd', {}, 'a'), ' approve · ', el('kbd', {}, 'd'), ' decline · ', el('kbd', {}, 'c'), ' comment · ', el('kbd', {}, '?'), ' all shortcuts');
   const title = el(`h${headingLevel}`, { id: 'decide-title' }, 'Decision');
   const element = el(
     'section',

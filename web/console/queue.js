@@ -1,8 +1,10 @@
 // The review queue: In Review sessions oldest first, the list on the left and the selected
 // session's evidence with the decision on the right (stacked on phones). Built for working
-// through a queue from the keyboard: j/k move, a/d decide, c comments.
+// through a queue from the keyboard: j/k move, m assigns to me (or gives back), a/d decide,
+// c comments.
 import { can, get, paths } from './api.js';
 import { age, el, fmtScore, statusBadge, timeEl } from './dom.js';
+import { createAssignControl, holderText } from './assign.js';
 import { createDecidePanel } from './decide.js';
 import { renderEvidence, sessionName } from './evidence.js';
 
@@ -26,10 +28,16 @@ export async function renderQueue(main, { app }, ctx) {
     ? createDecidePanel(app, { onDecided: decided, onError: (e) => ctx.fail(e), headingLevel: 3 })
     : null;
   const readOnly = decidable ? null : el('p', { class: 'note' }, 'You have read-only access to this application: you can look at the evidence but not decide.');
+  // Taking a session is a reviewer's; a read-only operator still sees who holds it.
+  const assign = createAssignControl(app, {
+    onChange: assigned,
+    onError: (e) => ctx.fail(e),
+    onConflict: () => load().catch((e) => ctx.fail(e)),
+  });
   const evidence = el(
     'section',
     { id: 'evidence', class: 'panel evidence-panel', 'aria-labelledby': 'evidence-title', hidden: true },
-    el('div', { class: 'evidence-head' }, evidenceTitle, evidenceMeta),
+    el('div', { class: 'evidence-head' }, evidenceTitle, evidenceMeta, assign.element),
     evidenceBody,
     panel?.element ?? readOnly,
   );
@@ -51,6 +59,7 @@ export async function renderQueue(main, { app }, ctx) {
       { type: 'button', class: 'queue-item', 'data-session-id': item.session_id },
       el('span', { class: 'queue-item-title' }, item.vendor_data || '(no vendor data)'),
       el('span', { class: 'queue-item-meta' }, `#${item.session_number ?? '?'} · waiting ${age(item.created_at)}`),
+      item.assigned_to ? el('span', { class: 'queue-item-holder' }, holderText(item)) : null,
       match !== null && match !== undefined ? el('span', { class: 'queue-item-score' }, `Match ${fmtScore(match)}`) : null,
     );
     button.addEventListener('click', () => {
@@ -91,6 +100,20 @@ export async function renderQueue(main, { app }, ctx) {
     );
     evidenceBody.replaceChildren(renderEvidence(item, { level: 3, idPrefix: 'queue-ev' }));
     panel?.setSession(item);
+    assign.setSession(decidable || item.assigned_to ? item : null);
+  }
+
+  /** The server took or released the session: the list says who holds it now. */
+  function assigned(item, what) {
+    const index = items.findIndex((i) => i.session_id === item.session_id);
+    if (index < 0) return;
+    items[index] = { ...items[index], assigned_to: item.assigned_to };
+    const button = list.querySelectorAll('.queue-item')[index];
+    const hadFocus = button === document.activeElement;
+    button?.parentElement.replaceWith(itemButton(items[index], index));
+    if (index === selected) select(index);
+    if (hadFocus) list.querySelectorAll('.queue-item')[index]?.focus();
+    ctx.announce(what === 'take' ? `${sessionName(item)} is assigned to you.` : `${sessionName(item)} is no longer assigned.`);
   }
 
   function move(delta) {
@@ -134,7 +157,7 @@ export async function renderQueue(main, { app }, ctx) {
   // while the tab is hidden or a decision is on its way.
   const timer = setInterval(() => {
     if (!ctx.alive()) return clearInterval(timer);
-    if (document.visibilityState !== 'visible' || panel?.busy) return;
+    if (document.visibilityState !== 'visible' || panel?.busy || assign.busy) return;
     load().catch((e) => ctx.fail(e));
   }, 30_000);
 
@@ -143,6 +166,7 @@ export async function renderQueue(main, { app }, ctx) {
   ctx.setKeys({
     j: () => move(1),
     k: () => move(-1),
+    m: () => (decidable ? assign.toggle() : undefined),
     a: () => panel?.approve(),
     d: () => panel?.decline(),
     c: () => panel?.focusComment(),

@@ -2,6 +2,7 @@
 // when it waits for one, and the timeline with the webhook deliveries.
 import { ApiError, can, get, paths, post } from './api.js';
 import { el, statusBadge, timeEl } from './dom.js';
+import { createAssignControl } from './assign.js';
 import { createDecidePanel } from './decide.js';
 import { renderEvidence, sessionName } from './evidence.js';
 
@@ -119,6 +120,26 @@ function timelineItem(app, item, ctx, reload) {
       d.attempts !== null && d.attempts !== undefined ? `${d.attempts} ${d.attempts === 1 ? 'attempt' : 'attempts'}` : null,
     ].filter(Boolean);
     li.append(el('p', { class: 'timeline-facts' }, facts.join(' · ')));
+    // Every send when there was more than one: which answer, how long the receiver took.
+    const log = d.attempt_log ?? [];
+    if (log.length > 1) {
+      li.append(
+        el(
+          'ol',
+          { class: 'attempt-log', 'aria-label': 'Sends of this webhook' },
+          log.map((a) =>
+            el(
+              'li',
+              {},
+              `#${a.attempt} · ${a.http_status !== null && a.http_status !== undefined ? `HTTP ${a.http_status}` : a.response}`,
+              a.latency_ms !== null && a.latency_ms !== undefined ? ` · ${a.latency_ms} ms` : '',
+              ' · ',
+              timeEl(a.at),
+            ),
+          ),
+        ),
+      );
+    }
     if (can.resend(app) && d.destination_id && d.id) {
       const resend = el('button', { type: 'button', class: 'secondary small resend', 'data-delivery-id': d.id }, 'Resend');
       resend.addEventListener('click', async () => {
@@ -171,13 +192,19 @@ export async function renderSessionDetail(main, { app, id }, ctx) {
         })
       : null;
   decide?.setSession(evidence);
+  const assign = createAssignControl(app, {
+    onChange: (item, what) => ctx.announce(what === 'take' ? `${sessionName(item)} is assigned to you.` : `${sessionName(item)} is no longer assigned.`),
+    onError: (e) => ctx.fail(e),
+    onConflict: () => get(paths.session(app, id)).then((fresh) => ctx.alive() && assign.setSession(fresh), (e) => ctx.fail(e)),
+  });
+  assign.setSession(decide || evidence.assigned_to ? evidence : null);
 
   main.append(
     el('p', { class: 'crumbs' }, el('a', { href: `#/sessions/${enc(app)}` }, '← Sessions'), ' · ', el('a', { href: `#/queue/${enc(app)}` }, 'Review queue')),
     el(
       'div',
       { class: 'page-head' },
-      el('div', {}, el('h1', { tabindex: '-1' }, sessionName(evidence)), el('p', { class: 'evidence-meta' }, statusBadge(evidence.status), ' created ', timeEl(evidence.created_at))),
+      el('div', {}, el('h1', { tabindex: '-1' }, sessionName(evidence)), el('p', { class: 'evidence-meta' }, statusBadge(evidence.status), ' created ', timeEl(evidence.created_at)), assign.element),
       pdf,
     ),
     el(
@@ -195,7 +222,7 @@ export async function renderSessionDetail(main, { app, id }, ctx) {
 
   ctx.setKeys(
     decide
-      ? { a: () => decide.approve(), d: () => decide.decline(), c: () => decide.focusComment() }
+      ? { m: () => assign.toggle(), a: () => decide.approve(), d: () => decide.decline(), c: () => decide.focusComment() }
       : {},
   );
 }

@@ -6,9 +6,11 @@
 
 use facegate_webhook::{SignedWebhook, DIDIT_USER_AGENT};
 
-use crate::types::{Application, DeliveryRow, DeliveryStatus};
+use crate::types::{Application, DeliveryAttempt, DeliveryRow, DeliveryStatus};
 
 pub const MAX_SENDS: u32 = 7;
+/// Sends kept in a delivery's log: a full retry budget and a few resends.
+pub const LOGGED_ATTEMPTS: usize = 20;
 /// How long a sender holds the rows it claimed. Longer than a batch of sends takes (they run
 /// concurrently, each cut off at 10 s), so a live sender never loses its rows, and short enough
 /// that rows claimed by an isolate that died are retried within minutes.
@@ -89,6 +91,19 @@ pub fn apply_result(row: &DeliveryRow, result: SendResult, now: i64) -> Delivery
     next
 }
 
+/// `row` (as `apply_result` left it) with its latest send logged: when, the answer, and how
+/// long the sender waited for it. The oldest entries go past `LOGGED_ATTEMPTS`.
+pub fn log_attempt(row: &mut DeliveryRow, latency_ms: Option<u32>) {
+    row.attempt_log.push(DeliveryAttempt {
+        attempt: row.attempt,
+        at: row.updated_at,
+        response: row.last_response.clone().unwrap_or_default(),
+        latency_ms,
+    });
+    let over = row.attempt_log.len().saturating_sub(LOGGED_ATTEMPTS);
+    row.attempt_log.drain(..over);
+}
+
 /// The exact request to send for `row` at `now`: body and headers signed with the
 /// destination's current secret, `timestamp` = `X-Timestamp` = `now` (§2.3). `None` when the
 /// destination no longer exists (the caller marks the row failed).
@@ -137,6 +152,7 @@ mod tests {
             last_response: None,
             created_at: 0,
             updated_at: 0,
+            attempt_log: Vec::new(),
         }
     }
 
@@ -176,6 +192,29 @@ mod tests {
         assert_eq!(r.last_response.as_deref(), Some("timeout"));
         let total: i64 = waits.iter().sum();
         assert!((20 * 3600..=24 * 3600).contains(&total), "{total}");
+    }
+
+    #[test]
+    fn each_send_is_logged_with_its_latency_and_the_log_is_bounded() {
+        let mut r = row();
+        for i in 0..25 {
+            r = apply_result(&r, SendResult::Timeout, 100 + i);
+            log_attempt(&mut r, Some(10_000));
+        }
+        assert_eq!(r.attempt_log.len(), LOGGED_ATTEMPTS);
+        let last = r.attempt_log.last().unwrap();
+        assert_eq!(
+            (
+                last.attempt,
+                last.at,
+                last.response.as_str(),
+                last.latency_ms
+            ),
+            (25, 124, "timeout", Some(10_000))
+        );
+        let mut r = apply_result(&row(), SendResult::Refused, 5);
+        log_attempt(&mut r, None);
+        assert_eq!(r.attempt_log[0].latency_ms, None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::cipher::{session_aad, TemplateCipher};
 use crate::error::ApiError;
+use crate::pdf::{Pictures, Report};
 use crate::service::Service;
 use crate::store::{Clock, Ids, Store, Write};
 use crate::types::{Application, Session};
@@ -48,34 +49,26 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         }))
     }
 
-    async fn image_url(&self, app: &Application, session_id: &str) -> Result<Value, ApiError> {
+    /// A session's kept frame, opened, if it is one of the formats shown.
+    async fn image_bytes(&self, app: &Application, session_id: &str) -> Result<Option<Vec<u8>>, ApiError> {
         let Some(blob) = self
             .store
             .get_image(&app.id, session_id, SLOT_CAPTURED)
             .await?
         else {
-            return Ok(Value::Null);
+            return Ok(None);
         };
         let bytes = self
             .cipher
             .open(&blob, &session_aad(&app.id, session_id, SLOT_CAPTURED))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(media_type(&bytes).map_or(Value::Null, |t| {
-            json!(format!(
-                "data:{t};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(&bytes)
-            ))
-        }))
+        Ok(media_type(&bytes).is_some().then_some(bytes))
     }
 
-    /// `{captured, enrolled}` as data URLs for the console, or `None` when the application
-    /// does not retain images. `enrolled` is the capture of the session the face-match
-    /// reference came from (null for a portrait reference, which is not kept).
-    pub async fn evidence_images(
-        &self,
-        app: &Application,
-        s: &Session,
-    ) -> Result<Option<Value>, ApiError> {
+    /// The session's captured frame and the enrolled face's, or `None` when the application
+    /// does not retain images. The enrolled one is the capture of the session the face-match
+    /// reference came from (none for a portrait reference, which is not kept).
+    pub async fn evidence_pictures(&self, app: &Application, s: &Session) -> Result<Option<Pictures>, ApiError> {
         if !app.settings.retain_images {
             return Ok(None);
         }
@@ -85,12 +78,37 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .and_then(|m| m.source_image_session_id.as_deref())
             .filter(|id| *id != s.id);
         let enrolled = match source {
-            Some(id) => self.image_url(app, id).await?,
-            None => Value::Null,
+            Some(id) => self.image_bytes(app, id).await?,
+            None => None,
         };
-        Ok(Some(json!({
-            "captured": self.image_url(app, &s.id).await?,
-            "enrolled": enrolled,
-        })))
+        Ok(Some(Pictures {
+            captured: self.image_bytes(app, &s.id).await?,
+            enrolled,
+        }))
+    }
+
+    /// `{captured, enrolled}` as data URLs for the console (null where there is none), or
+    /// `None` when the application does not retain images.
+    pub async fn evidence_images(&self, app: &Application, s: &Session) -> Result<Option<Value>, ApiError> {
+        let url = |bytes: Option<Vec<u8>>| {
+            bytes.and_then(|b| {
+                media_type(&b).map(|t| {
+                    json!(format!("data:{t};base64,{}", base64::engine::general_purpose::STANDARD.encode(&b)))
+                })
+            })
+        };
+        Ok(self.evidence_pictures(app, s).await?.map(|p| {
+            json!({ "captured": url(p.captured), "enrolled": url(p.enrolled) })
+        }))
+    }
+
+    /// The PDF report's content (`pdf::Report`): the evidence the console shows, pictures
+    /// included when the application retains them. Another application's session is a 404.
+    pub async fn report(&self, app: &Application, id: &str) -> Result<Report, ApiError> {
+        let s = self.load(app, id).await?;
+        Ok(Report {
+            evidence: crate::console::review::evidence(&s, app, &self.urls),
+            pictures: self.evidence_pictures(app, &s).await?,
+        })
     }
 }

@@ -48,6 +48,10 @@ mod tests_console;
 #[cfg(test)]
 mod tests_console_workflows;
 #[cfg(test)]
+mod tests_second_factor;
+#[cfg(test)]
+mod tests_console_roles;
+#[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]
 mod tests_reviews;

@@ -469,6 +469,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
                 last_response: None,
                 created_at: now,
                 updated_at: now,
+                attempt_log: Vec::new(),
             }));
         }
         Ok(())
@@ -547,15 +548,19 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         Ok((claim, rows))
     }
 
-    /// Records one send of a claimed row and schedules the retry, if any. `None` when the
-    /// lease was lost meanwhile (another sender owns the row now; its result counts).
+    /// Records one send of a claimed row and schedules the retry, if any. `latency_ms` is
+    /// how long the sender waited for the answer (measured where it sends; `None` when it
+    /// sent nothing). `None` when the lease was lost meanwhile (another sender owns the row
+    /// now; its result counts).
     pub async fn record_delivery_result(
         &self,
         claim_id: &str,
         row: &DeliveryRow,
         result: SendResult,
+        latency_ms: Option<u32>,
     ) -> Result<Option<DeliveryRow>, ApiError> {
-        let next = apply_result(row, result, self.clock.now());
+        let mut next = apply_result(row, result, self.clock.now());
+        crate::deliveries::log_attempt(&mut next, latency_ms);
         Ok(self
             .store
             .finish_delivery(&next, claim_id)

@@ -1264,14 +1264,14 @@ fn delivery_results_drive_retries() {
         status,
         retry_after: None,
     };
-    let r = block_on(s.record_delivery_result(&claim.id, &due[0], http(503)))
+    let r = block_on(s.record_delivery_result(&claim.id, &due[0], http(503), Some(40)))
         .expect("record")
         .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.next_attempt_at),
         (DeliveryStatus::Pending, 1, T0 + 60)
     );
-    let refused = block_on(s.record_delivery_result(&claim.id, &due[1], http(400)))
+    let refused = block_on(s.record_delivery_result(&claim.id, &due[1], http(400), Some(5)))
         .expect("record")
         .expect("claim held");
     assert_eq!(refused.status, DeliveryStatus::Failed);
@@ -1283,16 +1283,24 @@ fn delivery_results_drive_retries() {
         vec![&due[0].id],
         "only the failed send is due; the others are still leased"
     );
-    let r = block_on(s.record_delivery_result(&claim2.id, &retry[0], http(200)))
+    let r = block_on(s.record_delivery_result(&claim2.id, &retry[0], http(200), Some(12)))
         .expect("record")
         .expect("claim held");
     assert_eq!(
         (r.status, r.attempt, r.last_response.as_deref()),
         (DeliveryStatus::Delivered, 2, Some("200"))
     );
+    // Each send is logged with how long the receiver took (the sender measures it).
+    let log: Vec<_> = r
+        .attempt_log
+        .iter()
+        .map(|a| (a.attempt, a.response.as_str(), a.latency_ms))
+        .collect();
+    assert_eq!(log, vec![(1, "503", Some(40)), (2, "200", Some(12))]);
     // A late report under a claim that no longer holds the row changes nothing.
     assert_eq!(
-        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout)).expect("late"),
+        block_on(s.record_delivery_result(&claim.id, &due[0], SendResult::Timeout, Some(10_000)))
+            .expect("late"),
         None
     );
     assert_eq!(
@@ -1308,12 +1316,12 @@ fn delivery_results_drive_retries() {
     want.sort();
     assert_eq!(ids, want);
     assert_eq!(
-        block_on(s.record_delivery_result(&claim.id, &orphans[0], http(200))).expect("late"),
+        block_on(s.record_delivery_result(&claim.id, &orphans[0], http(200), None)).expect("late"),
         None,
         "the first sender lost its lease"
     );
     assert!(
-        block_on(s.record_delivery_result(&claim3.id, &orphans[0], http(200)))
+        block_on(s.record_delivery_result(&claim3.id, &orphans[0], http(200), None))
             .expect("record")
             .is_some()
     );

@@ -12,11 +12,11 @@ use crate::tests::{app, approve_capture, bio_session, err, ok_body, outcome, tok
 use crate::types::*;
 use facegate_pipeline::CheckStatus;
 
-const ORIGIN: &str = "https://console.example";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ORIGIN: &str = "https://console.example";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A form sent from the console's own page (a browser names no other origin).
-fn form(body: &[u8]) -> signin::SignInForm<'_> {
+pub(crate) fn form(body: &[u8]) -> signin::SignInForm<'_> {
     signin::SignInForm {
         headers: &[],
         own_origin: ORIGIN,
@@ -24,7 +24,7 @@ fn form(body: &[u8]) -> signin::SignInForm<'_> {
     }
 }
 
-fn names() -> Vec<(String, String)> {
+pub(crate) fn names() -> Vec<(String, String)> {
     vec![(app().id, app().name), ("other-app".into(), "Other".into())]
 }
 
@@ -37,7 +37,7 @@ fn link_token(v: &Value) -> String {
         .expect("a setup link")
 }
 
-fn cookie_of(r: &crate::HttpResponse) -> String {
+pub(crate) fn cookie_of(r: &crate::HttpResponse) -> String {
     let set = r
         .headers
         .iter()
@@ -48,7 +48,7 @@ fn cookie_of(r: &crate::HttpResponse) -> String {
 }
 
 /// The first admin, set up through the bootstrap link: (cookie header, csrf token).
-fn first_admin(s: &Svc) -> (String, String) {
+pub(crate) fn first_admin(s: &Svc) -> (String, String) {
     let (st, b) = ok_body(block_on(signin::bootstrap(&s.store, &s.clock, &s.ids)));
     assert_eq!(st, 201);
     let body = json!({"token": link_token(&b), "name": "Ada", "email": "Ada@Example.com", "password": PASSWORD});
@@ -70,11 +70,11 @@ fn first_admin(s: &Svc) -> (String, String) {
 }
 
 /// The status of what must be a refusal.
-fn refused<T: std::fmt::Debug>(r: Result<T, crate::ApiError>) -> u16 {
+pub(crate) fn refused<T: std::fmt::Debug>(r: Result<T, crate::ApiError>) -> u16 {
     r.expect_err("refused").status()
 }
 
-fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)> {
     let mut h = vec![("Cookie".to_owned(), format!("other=1; {cookie}"))];
     if let Some(c) = csrf {
         h.push(("X-CSRF-Token".into(), c.into()));
@@ -82,7 +82,11 @@ fn headers(cookie: &str, csrf: Option<&str>) -> Vec<(String, String)> {
     h
 }
 
-fn who(s: &Svc, h: &[(String, String)], write: bool) -> Result<Principal, crate::ApiError> {
+pub(crate) fn who(
+    s: &Svc,
+    h: &[(String, String)],
+    write: bool,
+) -> Result<Principal, crate::ApiError> {
     block_on(signin::from_cookie(
         &s.store,
         s.clock.0.get(),
@@ -104,15 +108,27 @@ fn login(s: &Svc, email: &str, password: &str) -> Result<crate::HttpResponse, cr
 }
 
 /// An invited operator with `role` in the test application, set up: their principal.
-fn invited(s: &Svc, admin: &Principal, email: &str, role: &str) -> Principal {
-    let body = json!({"email": email, "name": "Rev", "application_id": app().id, "role": role});
+pub(crate) fn invited(s: &Svc, admin: &Principal, email: &str, role: &str) -> Principal {
+    invited_in(s, admin, email, role, &app().id)
+}
+
+/// `invited` into any application of `names()`.
+pub(crate) fn invited_in(
+    s: &Svc,
+    admin: &Principal,
+    email: &str,
+    role: &str,
+    application_id: &str,
+) -> Principal {
+    let body =
+        json!({"email": email, "name": "Rev", "application_id": application_id, "role": role});
     let (st, b) = ok_body(block_on(console_apps::invite(
         &s.store,
         &s.clock,
         &s.ids,
         admin,
         body.to_string().as_bytes(),
-        |id| id == app().id,
+        |id| names().iter().any(|(a, _)| a == id),
     )));
     assert_eq!(st, 201);
     let setup = json!({"token": link_token(&b), "password": PASSWORD, "name": "Rev"});
@@ -331,6 +347,7 @@ fn roles_decide_what_an_operator_may_do_in_each_application() {
             csrf: String::new(),
             created_at: 0,
             expires_at: i64::MAX,
+            awaiting_selfie: None,
         },
     };
     let escalate =

@@ -29,6 +29,8 @@ fn person(role: Option<Role>) -> Principal {
         version: 1,
         failed_logins: 0,
         locked_until: 0,
+        second_factor: None,
+        pending_second_factor: None,
     };
     Principal::Operator {
         session: ConsoleSession {
@@ -37,6 +39,7 @@ fn person(role: Option<Role>) -> Principal {
             csrf: String::new(),
             created_at: 0,
             expires_at: i64::MAX,
+            awaiting_selfie: None,
         },
         operator,
     }

@@ -371,6 +371,7 @@ fn resend_requeues_a_delivery_of_this_tenant_only() {
                 status: 200,
                 retry_after: None,
             },
+            Some(1),
         ))
         .expect("record");
     }

@@ -542,6 +542,22 @@ pub struct DeliveryRow {
     pub last_response: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The latest sends, oldest first (at most `deliveries::LOGGED_ATTEMPTS`).
+    #[serde(default)]
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+/// One send of a delivery as the console's timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// 1-based within the current retry budget (a resend starts again at 1).
+    pub attempt: u32,
+    pub at: i64,
+    /// As `last_response`: an HTTP status, `timeout`, or why it was not sent.
+    pub response: String,
+    /// From the request leaving to its answer (or the give-up), as the sender measured it;
+    /// `None` when nothing was sent.
+    pub latency_ms: Option<u32>,
 }
 
 /// Who made a change an audit row records: an API key (or the platform's operator token) or a

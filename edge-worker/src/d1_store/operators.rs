@@ -37,6 +37,29 @@ struct LinkRow {
 const OPERATOR_COLUMNS: &str = "data, failed_logins, locked_until";
 
 impl D1Store {
+    /// Deletes the row of a one-use token (`table` is one of ours, never input), and makes the
+    /// whole batch fail (the write_conflicts guard) when it is already gone: of two requests
+    /// racing one token, only one commits.
+    fn consume_once(
+        &self,
+        table: &str,
+        token_hash: &str,
+    ) -> Result<[D1PreparedStatement; 2], StoreError> {
+        Ok([
+            self.statement(
+                &format!(
+                    "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE \
+                     NOT EXISTS (SELECT 1 FROM {table} WHERE token_hash = ?1)"
+                ),
+                &[text(token_hash)],
+            )?,
+            self.statement(
+                &format!("DELETE FROM {table} WHERE token_hash = ?1"),
+                &[text(token_hash)],
+            )?,
+        ])
+    }
+
     fn operator_statements(
         &self,
         w: &OperatorWrite,
@@ -90,24 +113,30 @@ impl D1Store {
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
                 &[text(token_hash)],
             )?),
+            OperatorWrite::ConsumeConsoleSession { token_hash } => {
+                out.extend(self.consume_once("console_sessions", token_hash)?)
+            }
             OperatorWrite::PutSetupLink(l) => out.push(self.statement(
                 "INSERT INTO setup_links (token_hash, operator_id, expires_at) VALUES (?1, ?2, ?3)",
                 &[text(&l.token_hash), text(&l.operator_id), int(l.expires_at)],
             )?),
             OperatorWrite::ConsumeSetupLink { token_hash } => {
-                out.push(self.statement(
-                    "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE \
-                     NOT EXISTS (SELECT 1 FROM setup_links WHERE token_hash = ?1)",
-                    &[text(token_hash)],
-                )?);
-                out.push(self.statement(
-                    "DELETE FROM setup_links WHERE token_hash = ?1",
-                    &[text(token_hash)],
-                )?);
+                out.extend(self.consume_once("setup_links", token_hash)?)
             }
             OperatorWrite::DeleteSetupLinksOf { operator_id } => out.push(self.statement(
                 "DELETE FROM setup_links WHERE operator_id = ?1",
                 &[text(operator_id)],
+            )?),
+            // Grants live in the record's JSON; a batch runs as one transaction, so a second
+            // demotion racing this one sees it and is refused here.
+            OperatorWrite::RequireOtherAdmin {
+                application_id,
+                besides,
+            } => out.push(self.statement(
+                "INSERT INTO write_conflicts (session_id) SELECT ?1 WHERE NOT EXISTS (\
+                 SELECT 1 FROM operators o, json_each(o.data, '$.grants') g WHERE o.id <> ?1 \
+                 AND json_extract(g.value, '$.application_id') = ?2 AND json_extract(g.value, '$.role') = 'admin')",
+                &[text(besides), text(application_id)],
             )?),
         }
         Ok(())

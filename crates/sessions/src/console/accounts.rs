@@ -83,6 +83,21 @@ pub struct Operator {
     /// Unix seconds until which sign-in is refused without checking the password.
     #[serde(default)]
     pub locked_until: i64,
+    /// Sign-in also needs a facegate selfie (`second_factor` module) once this is set.
+    #[serde(default)]
+    pub second_factor: Option<SecondFactor>,
+    /// The enrolment session of a second factor being set up, until it is confirmed.
+    #[serde(default)]
+    pub pending_second_factor: Option<String>,
+}
+
+/// An operator's enrolled selfie: their face is the template of the console sign-in
+/// application's user named by the operator's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactor {
+    pub enrolled_at: i64,
+    /// The enrolment session whose capture became the template.
+    pub session_id: String,
 }
 
 impl Operator {
@@ -118,6 +133,7 @@ impl Operator {
             "email": self.email,
             "name": self.name,
             "platform_admin": self.platform_admin,
+            "second_factor": self.second_factor.is_some(),
             "grants": self.grants.iter().map(|g| serde_json::json!({
                 "application_id": g.application_id, "role": g.role.as_str(),
             })).collect::<Vec<_>>(),
@@ -134,6 +150,11 @@ pub struct ConsoleSession {
     pub csrf: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Set while the password was right but the selfie (the operator's second factor) is still
+    /// to come: the id of the re-authentication session that must end Approved. Such a browser
+    /// session opens nothing but the selfie step.
+    #[serde(default)]
+    pub awaiting_selfie: Option<String>,
 }
 
 /// A one-time link that lets an operator set their password (the first admin's, or an
@@ -169,6 +190,11 @@ pub enum OperatorWrite {
     DeleteConsoleSession {
         token_hash: String,
     },
+    /// Ends a browser session that must be used once (a sign-in waiting for its selfie);
+    /// already gone → `Conflict`, so two racing requests cannot both turn it into a session.
+    ConsumeConsoleSession {
+        token_hash: String,
+    },
     PutSetupLink(SetupLink),
     /// Uses a link up: gone afterwards; already gone → `Conflict` (two tabs racing one link).
     ConsumeSetupLink {
@@ -177,6 +203,13 @@ pub enum OperatorWrite {
     /// Earlier links of an operator stop working when a new one is issued.
     DeleteSetupLinksOf {
         operator_id: String,
+    },
+    /// Refuses the whole unit (`Conflict`) unless an operator other than `besides` holds an
+    /// admin grant in the application, as the store is when it commits: goes with a write
+    /// that takes `besides`' admin role away (`team` module).
+    RequireOtherAdmin {
+        application_id: String,
+        besides: String,
     },
 }
 

@@ -195,10 +195,21 @@ pub async fn invite(
         match store.operator_by_email(&email).await? {
             Some(mut op) => {
                 let v = op.version;
+                // Inviting an admin again with a lesser role demotes them: the same rule as
+                // a role change (`team`), so the application keeps an admin.
+                let was_admin = op
+                    .grants
+                    .iter()
+                    .any(|g| g.application_id == application_id && g.role == Role::Admin);
+                let guard = if was_admin && role != Role::Admin {
+                    vec![super::team::keep_an_admin(store, &application_id, &op).await?]
+                } else {
+                    Vec::new()
+                };
                 op.grants.retain(|g| g.application_id != application_id);
                 op.grants.push(grant);
                 op.version += 1;
-                (op, v, None, Vec::new())
+                (op, v, None, guard)
             }
             None => {
                 let op = Operator {
@@ -212,6 +223,8 @@ pub async fn invite(
                     version: 1,
                     failed_logins: 0,
                     locked_until: 0,
+                    second_factor: None,
+                    pending_second_factor: None,
                 };
                 let (link_writes, url) = issue_setup_link(&op, ids, now)?;
                 (op, 0, Some(url), link_writes)

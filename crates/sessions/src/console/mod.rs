@@ -6,8 +6,10 @@ pub mod accounts;
 pub mod apps;
 pub mod error_rates;
 pub mod review;
+pub mod second_factor;
 pub mod settings;
 pub mod signin;
+pub mod team;
 pub mod workflows;
 
 pub use accounts::{

@@ -138,7 +138,14 @@ pub fn timeline(s: &Session, audit: &[AuditRow], deliveries: &[DeliveryRow]) -> 
                 "delivery": {
                     "id": d.id, "destination_id": d.destination_id, "status": d.status,
                     "http_status": d.last_response.as_deref().and_then(|r| r.parse::<u16>().ok()),
-                    "attempts": d.attempt, "latency_ms": null, "detail": delivery_json(d),
+                    "attempts": d.attempt,
+                    // The latest send's; every logged send has its own below.
+                    "latency_ms": d.attempt_log.last().and_then(|a| a.latency_ms),
+                    "attempt_log": d.attempt_log.iter().map(|a| json!({
+                        "attempt": a.attempt, "at": iso8601(a.at), "response": a.response,
+                        "http_status": a.response.parse::<u16>().ok(), "latency_ms": a.latency_ms,
+                    })).collect::<Vec<_>>(),
+                    "detail": delivery_json(d),
                 },
             }),
         ));

@@ -83,8 +83,8 @@ fn equal_secrets(a: &str, b: &str) -> bool {
 
 /// `Set-Cookie` for a new browser session. `Secure` always: browsers accept it on
 /// http://localhost, and anywhere else the console must be served over TLS.
-pub fn session_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age={SESSION_SECONDS}")
+pub fn session_cookie(token: &str, max_age: i64) -> String {
+    format!("{COOKIE}={token}; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}")
 }
 
 pub fn cleared_cookie() -> String {
@@ -130,6 +130,8 @@ impl Principal {
                 version: 0,
                 failed_logins: 0,
                 locked_until: 0,
+                second_factor: None,
+                pending_second_factor: None,
             },
         }
     }
@@ -168,6 +170,11 @@ pub async fn from_cookie(
         .await?
         .filter(|s| s.expires_at > now)
         .ok_or(SIGN_IN)?;
+    if session.awaiting_selfie.is_some() {
+        return Err(ApiError::Unauthenticated(
+            "Finish signing in: your selfie is still to come.",
+        ));
+    }
     let operator = store.operator(&session.operator_id).await?.ok_or(SIGN_IN)?;
     if unsafe_method {
         check_same_site(headers, own_origin)?;
@@ -212,14 +219,15 @@ pub fn me_json(principal: &Principal, applications: &[(String, String)]) -> Valu
     json!({
         "operator": {
             "id": op.id, "email": op.email, "name": op.name, "platform_admin": op.platform_admin,
+            "second_factor": op.second_factor.is_some(),
         },
         "applications": apps,
         "csrf_token": csrf,
     })
 }
 
-/// A new browser session for `operator`: the writes that store it and the raw cookie token.
-fn open_session(
+/// A new browser session for `operator` and its raw cookie token.
+pub(crate) fn open_session(
     operator: &Operator,
     ids: &impl Ids,
     now: i64,
@@ -231,11 +239,12 @@ fn open_session(
         csrf: ids.token()?,
         created_at: now,
         expires_at: now + SESSION_SECONDS,
+        awaiting_selfie: None,
     };
     Ok((session, token))
 }
 
-fn signed_in(
+pub(crate) fn signed_in(
     operator: Operator,
     session: ConsoleSession,
     token: &str,
@@ -243,7 +252,7 @@ fn signed_in(
 ) -> HttpResponse {
     let principal = Principal::Operator { operator, session };
     let mut r = HttpResponse::json(200, me_json(&principal, applications));
-    r.headers.push(("Set-Cookie".into(), session_cookie(token)));
+    r.headers.push(("Set-Cookie".into(), session_cookie(token, SESSION_SECONDS)));
     r.headers.push(("Cache-Control".into(), "no-store".into()));
     r
 }
@@ -282,7 +291,9 @@ impl SignInForm<'_> {
     }
 }
 
-/// `POST /console/api/login/` `{email, password}`.
+/// `POST /console/api/login/` `{email, password}` for an operator without a second factor
+/// (the service's `console_login` is the route's handler; it asks for the selfie of those
+/// who have one).
 pub async fn login(
     store: &impl OperatorStore,
     clock: &impl Clock,
@@ -290,6 +301,38 @@ pub async fn login(
     form: &SignInForm<'_>,
     applications: &[(String, String)],
 ) -> Result<HttpResponse, ApiError> {
+    let op = check_password(store, clock, form).await?;
+    sign_in(store, ids, clock.now(), op, applications).await
+}
+
+/// A browser session for an operator who has proved who they are; earlier failures are
+/// forgotten.
+pub(crate) async fn sign_in(
+    store: &impl OperatorStore,
+    ids: &impl Ids,
+    now: i64,
+    op: Operator,
+    applications: &[(String, String)],
+) -> Result<HttpResponse, ApiError> {
+    let (session, token) = open_session(&op, ids, now)?;
+    store
+        .commit_operators(&[
+            OperatorWrite::ClearFailures {
+                operator_id: op.id.clone(),
+            },
+            OperatorWrite::PutConsoleSession(session.clone()),
+        ])
+        .await?;
+    Ok(signed_in(op, session, &token, applications))
+}
+
+/// The operator a sign-in form's email and password name, or why not: a wrong password
+/// counts towards the lock-out, a locked account is refused before its hash is checked.
+pub(crate) async fn check_password(
+    store: &impl OperatorStore,
+    clock: &impl Clock,
+    form: &SignInForm<'_>,
+) -> Result<Operator, ApiError> {
     const WRONG: ApiError = ApiError::Unauthenticated("Email or password is wrong.");
     let m = form.fields()?;
     let mut e = FieldErrors::new();
@@ -323,25 +366,27 @@ pub async fn login(
         return Err(WRONG);
     };
     if !ok {
-        store
-            .commit_operators(&[OperatorWrite::CountFailure {
-                operator_id: op.id.clone(),
-                limit: MAX_FAILURES,
-                lock_until: now + LOCKOUT_SECONDS,
-            }])
-            .await?;
+        count_failure(store, &op.id, now).await?;
         return Err(WRONG);
     }
-    let (session, token) = open_session(&op, ids, now)?;
+    Ok(op)
+}
+
+/// One more failed sign-in of `operator_id` (a wrong password, or a selfie that did not
+/// confirm them): the fifth in a row locks the account.
+pub(crate) async fn count_failure(
+    store: &impl OperatorStore,
+    operator_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     store
-        .commit_operators(&[
-            OperatorWrite::ClearFailures {
-                operator_id: op.id.clone(),
-            },
-            OperatorWrite::PutConsoleSession(session.clone()),
-        ])
+        .commit_operators(&[OperatorWrite::CountFailure {
+            operator_id: operator_id.to_owned(),
+            limit: MAX_FAILURES,
+            lock_until: now + LOCKOUT_SECONDS,
+        }])
         .await?;
-    Ok(signed_in(op, session, &token, applications))
+    Ok(())
 }
 
 /// `POST /console/api/logout/`: the session stops working at once (not just the cookie).
@@ -416,6 +461,8 @@ pub async fn bootstrap(
                 version: 1,
                 failed_logins: 0,
                 locked_until: 0,
+                second_factor: None,
+                pending_second_factor: None,
             };
             let w = OperatorWrite::PutOperator {
                 operator: op.clone(),

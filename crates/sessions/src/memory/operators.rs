@@ -65,6 +65,9 @@ fn apply(t: &mut OperatorTables, w: &OperatorWrite) -> Result<(), StoreError> {
         OperatorWrite::DeleteConsoleSession { token_hash } => {
             t.sessions.remove(token_hash);
         }
+        OperatorWrite::ConsumeConsoleSession { token_hash } => {
+            t.sessions.remove(token_hash).ok_or(StoreError::Conflict)?;
+        }
         OperatorWrite::PutSetupLink(l) => {
             t.links.insert(l.token_hash.clone(), l.clone());
         }
@@ -73,6 +76,20 @@ fn apply(t: &mut OperatorTables, w: &OperatorWrite) -> Result<(), StoreError> {
         }
         OperatorWrite::DeleteSetupLinksOf { operator_id } => {
             t.links.retain(|_, l| &l.operator_id != operator_id);
+        }
+        OperatorWrite::RequireOtherAdmin {
+            application_id,
+            besides,
+        } => {
+            let another = t.operators.values().any(|o| {
+                &o.id != besides
+                    && o.grants.iter().any(|g| {
+                        &g.application_id == application_id && g.role == crate::console::Role::Admin
+                    })
+            });
+            if !another {
+                return Err(StoreError::Conflict);
+            }
         }
     }
     Ok(())
