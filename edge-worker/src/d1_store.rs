@@ -653,14 +653,18 @@ impl Store for D1Store {
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         // One statement, so two senders never both take a row; turns across applications as
         // in `expired_unfinished`. The lease is the row's next attempt time: if this sender
-        // dies, the row is simply due again when it ends.
+        // dies, the row is simply due again when it ends. A row written after another still
+        // pending for the same session and destination waits for it (rowid is write order),
+        // so a receiver sees a session's statuses in the order they happened.
         let rows: Vec<DeliveryDbRow> = self
             .rows(
                 &format!(
                     "UPDATE webhook_deliveries SET next_attempt_at = ?2, claim = ?3 WHERE id IN (\
                      SELECT id FROM (SELECT id, next_attempt_at, created_at, ROW_NUMBER() OVER \
                      (PARTITION BY application_id ORDER BY next_attempt_at, created_at) AS turn FROM webhook_deliveries \
-                     WHERE status = 'pending' AND next_attempt_at <= ?1) ORDER BY turn, next_attempt_at, created_at LIMIT ?4) \
+                     AS d WHERE status = 'pending' AND next_attempt_at <= ?1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
+                     WHERE e.application_id = d.application_id AND e.session_id = d.session_id AND e.destination_id = d.destination_id \
+                     AND e.status = 'pending' AND e.rowid < d.rowid)) ORDER BY turn, next_attempt_at, created_at LIMIT ?4) \
                      RETURNING {DELIVERY_COLUMNS}"
                 ),
                 &[int(now), int(claim.lease_until), text(&claim.id), int(i64::from(limit))],

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use facegate_sessions::{check_url, sign_for_send, ApiError, Clock, SendResult, UrlPolicy};
+use facegate_sessions::{
+    check_url, sign_for_send, ApiError, Clock, DeliveryRow, SendResult, UrlPolicy,
+};
 use facegate_webhook::SignedWebhook;
 use futures_util::future::{join_all, select, Either};
 use worker::wasm_bindgen::JsValue;
@@ -12,7 +14,7 @@ use worker::{
     AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
 };
 
-use crate::app::{housekeeping_service, url_policy};
+use crate::app::{housekeeping_service, url_policy, AppService};
 use crate::apps;
 use crate::ports::WorkerClock;
 
@@ -20,14 +22,30 @@ use crate::ports::WorkerClock;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: u32 = 25;
 
+/// Batches per run: a session's next status to a destination is claimable only once the one
+/// before it is sent, so a run takes a few rounds to drain what one capture queued, instead of
+/// leaving the rest to the next cron tick a minute later.
+const ROUNDS: usize = 4;
+
 pub async fn due(env: &Env) -> Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
-    let (claim, rows) = svc.claim_deliveries(BATCH).await?;
-    if rows.is_empty() {
-        return Ok(());
+    for _ in 0..ROUNDS {
+        let (claim, rows) = svc.claim_deliveries(BATCH).await?;
+        if rows.is_empty() {
+            break;
+        }
+        send_batch(env, &svc, &claim.id, &rows).await?;
     }
+    Ok(())
+}
+
+async fn send_batch(
+    env: &Env,
+    svc: &AppService,
+    claim: &str,
+    rows: &[DeliveryRow],
+) -> Result<(), ApiError> {
     let applications = apps::all(env).await?;
-    let (svc, claim) = (&svc, &claim.id);
     let policy = url_policy(env);
     // Concurrently: the batch then takes one send timeout at most, well inside the lease.
     let results = join_all(rows.iter().map(|row| {

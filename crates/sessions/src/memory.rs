@@ -6,7 +6,7 @@ mod operators;
 mod records;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -27,6 +27,9 @@ pub struct MemoryStore {
     pub counters: RefCell<BTreeMap<String, i64>>,
     pub templates: RefCell<BTreeMap<(String, String), TemplateRow>>,
     pub deliveries: RefCell<BTreeMap<String, DeliveryRow>>,
+    /// Delivery ids in the order they were written (D1's rowid): a session's later event to a
+    /// destination waits for its earlier ones. Ids of rows since removed are simply skipped.
+    pub delivery_order: RefCell<Vec<String>>,
     /// By delivery id: the claim holding it (the D1 `claim` column).
     pub claims: RefCell<BTreeMap<String, String>>,
     /// By (application_id, session_id): (challenge, issued_at).
@@ -248,6 +251,7 @@ impl MemoryStore {
                     .any(|r| r.event_id == row.event_id && r.destination_id == row.destination_id)
                 {
                     d.insert(row.id.clone(), row.clone());
+                    self.delivery_order.borrow_mut().push(row.id.clone());
                 }
             }
             w @ (Write::RequeueDelivery { .. }
@@ -439,13 +443,22 @@ impl Store for MemoryStore {
         claim: &Claim,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let mut due: Vec<DeliveryRow> = self
-            .deliveries
-            .borrow()
-            .values()
-            .filter(|r| r.status == DeliveryStatus::Pending && r.next_attempt_at <= now)
-            .cloned()
-            .collect();
+        // Walk in write order, so the first pending row of each (session, destination) is the
+        // one that may go; any later one waits for it, whether it is due or not.
+        let mut due = Vec::new();
+        {
+            let rows = self.deliveries.borrow();
+            let mut waiting = BTreeSet::new();
+            for r in self.delivery_order.borrow().iter().filter_map(|id| rows.get(id)) {
+                if r.status != DeliveryStatus::Pending {
+                    continue;
+                }
+                let first = waiting.insert((&r.application_id, &r.session_id, &r.destination_id));
+                if first && r.next_attempt_at <= now {
+                    due.push(r.clone());
+                }
+            }
+        }
         due.sort_by_key(|r| (r.next_attempt_at, r.created_at));
         let taken = round_robin(due, |r| &r.application_id, limit);
         let mut rows = self.deliveries.borrow_mut();

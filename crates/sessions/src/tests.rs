@@ -1243,27 +1243,45 @@ fn retention_purges_old_sessions() {
 
 // ------------------------------------------------------------------------------ webhooks
 
-#[test]
-fn delivery_results_drive_retries() {
-    let (s, a) = (svc(), app());
-    let id = bio_session(&s, &a, "u")["session_id"]
+/// The capture queues two statuses (In Progress, then Approved) for each of two destinations.
+fn queued_statuses(s: &Svc) -> Vec<DeliveryRow> {
+    let a = app();
+    let id = bio_session(s, &a, "u")["session_id"]
         .as_str()
         .expect("id")
         .to_owned();
-    approve_capture(&s, &a, &id);
+    approve_capture(s, &a, &id);
+    let order = s.store.delivery_order.borrow();
+    let rows = s.store.deliveries.borrow();
+    order.iter().map(|id| rows[id].clone()).collect()
+}
+
+fn http(status: u16) -> SendResult {
+    SendResult::Http {
+        status,
+        retry_after: None,
+    }
+}
+
+fn ids(rows: &[DeliveryRow]) -> Vec<&str> {
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn delivery_results_drive_retries() {
+    let s = svc();
+    let queued = queued_statuses(&s);
     let (claim, due) = block_on(s.claim_deliveries(100)).expect("claim");
-    assert_eq!(due.len(), 4);
+    assert_eq!(due.len(), 2, "each destination's first status");
     assert!(
         block_on(s.claim_deliveries(100))
             .expect("claim")
             .1
             .is_empty(),
-        "claimed rows are handed to one sender only"
+        "claimed rows are handed to one sender only, and later statuses wait for them"
     );
-    let http = |status| SendResult::Http {
-        status,
-        retry_after: None,
-    };
     let r = block_on(s.record_delivery_result(&claim.id, &due[0], http(503), Some(40)))
         .expect("record")
         .expect("claim held");
@@ -1275,13 +1293,17 @@ fn delivery_results_drive_retries() {
         .expect("record")
         .expect("claim held");
     assert_eq!(refused.status, DeliveryStatus::Failed);
-    // due[2] and due[3] are never reported: their sender died with them.
+    // due[1]'s destination gave up on it, so its next status may go; a sender takes it and
+    // dies without reporting.
+    let (_, next) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].destination_id, due[1].destination_id);
     s.clock.advance(60);
     let (claim2, retry) = block_on(s.claim_deliveries(100)).expect("claim");
     assert_eq!(
-        retry.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        vec![&due[0].id],
-        "only the failed send is due; the others are still leased"
+        ids(&retry),
+        vec![due[0].id.as_str()],
+        "only the failed send is due; the other is still leased"
     );
     let r = block_on(s.record_delivery_result(&claim2.id, &retry[0], http(200), Some(12)))
         .expect("record")
@@ -1307,14 +1329,14 @@ fn delivery_results_drive_retries() {
         s.store.deliveries.borrow()[&due[0].id].status,
         DeliveryStatus::Delivered
     );
-    // The dead sender's lease ends: its rows are due again, for a new sender only.
+    // due[0] is delivered, so its destination's next status is due; the dead sender's row
+    // comes back only when its lease ends, and then to a new sender only.
+    let (_, after) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].destination_id, due[0].destination_id);
     s.clock.advance(crate::deliveries::LEASE_SECONDS);
     let (claim3, orphans) = block_on(s.claim_deliveries(100)).expect("claim");
-    let mut ids: Vec<&String> = orphans.iter().map(|r| &r.id).collect();
-    ids.sort();
-    let mut want = vec![&due[2].id, &due[3].id];
-    want.sort();
-    assert_eq!(ids, want);
+    assert_eq!(ids(&orphans), ids(&[next[0].clone(), after[0].clone()]));
     assert_eq!(
         block_on(s.record_delivery_result(&claim.id, &orphans[0], http(200), None)).expect("late"),
         None,
@@ -1328,10 +1350,36 @@ fn delivery_results_drive_retries() {
     // Idempotent event ids: re-inserting a row for the same (event, destination) adds nothing.
     let dup = DeliveryRow {
         id: "other".into(),
-        ..due[2].clone()
+        ..queued[2].clone()
     };
     block_on(s.store.commit(&[crate::Write::InsertDelivery(dup)])).expect("commit");
     assert!(!s.store.deliveries.borrow().contains_key("other"));
+}
+
+#[test]
+fn a_sessions_later_status_waits_for_its_earlier_one_to_each_destination() {
+    let s = svc();
+    let queued = queued_statuses(&s);
+    let status = |r: &DeliveryRow| r.payload["status"].as_str().unwrap_or("").to_owned();
+    // Both of each destination's rows are due at once; only the earlier one is handed out.
+    let (claim, first) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(ids(&first), ids(&queued[..2]));
+    assert!(first.iter().all(|r| status(r) == "In Progress"));
+    // Timeouts keep the earlier ones pending, so the later ones keep waiting, even once due.
+    for r in &first {
+        block_on(s.record_delivery_result(&claim.id, r, SendResult::Timeout, None))
+            .expect("record");
+    }
+    assert!(block_on(s.claim_deliveries(100)).expect("claim").1.is_empty());
+    s.clock.advance(60);
+    let (claim, retry) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(ids(&retry), ids(&first), "the retries, not the later statuses");
+    for r in &retry {
+        block_on(s.record_delivery_result(&claim.id, r, http(204), None)).expect("record");
+    }
+    let (_, second) = block_on(s.claim_deliveries(100)).expect("claim");
+    assert_eq!(ids(&second), ids(&queued[2..]));
+    assert!(second.iter().all(|r| status(r) == "Approved"));
 }
 
 #[test]
