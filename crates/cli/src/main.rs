@@ -6,6 +6,7 @@ mod calibrate;
 mod captures;
 mod error_rates;
 mod eval;
+mod ip_data;
 mod loso;
 mod measure;
 mod metrics;
@@ -33,6 +34,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Offline IP data (country, ASN, data centre, Tor/VPN): build, import, look up, bench.
+    IpData {
+        #[command(subcommand)]
+        action: ip_data::IpDataAction,
+    },
     /// Model files: verify sources and prepare float32 ONNX for tract.
     Models {
         #[command(subcommand)]
@@ -296,6 +302,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Command::IpData { action } => ip_data::run(action),
         Command::ErrorRates { data, cache, out } => {
             let rates =
                 error_rates::measure(&data, cache.as_deref(), &paths::load_pipeline(config)?)?;
