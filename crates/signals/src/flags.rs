@@ -14,11 +14,11 @@ pub const TOR: u32 = 1;
 pub const VPN: u32 = 2;
 pub const DATA_CENTER: u32 = 4;
 
+/// One list's ranges, by address family.
+pub type List = (Vec<Range<u32>>, Vec<Range<u64>>);
+
 /// Parses one list: addresses (`185.220.101.1`, `2001:db8::1`) and CIDRs (`10.0.0.0/8`).
-pub fn parse_list(
-    text: &str,
-    flag: u32,
-) -> Result<(Vec<Range<u32>>, Vec<Range<u64>>), SignalsError> {
+pub fn parse_list(text: &str, flag: u32) -> Result<List, SignalsError> {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -84,7 +84,7 @@ pub fn parse_cidr(text: &str) -> Option<Cidr> {
 }
 
 /// Builds the flag table from lists already parsed, OR-ing flags where they overlap.
-pub fn build(lists: Vec<(Vec<Range<u32>>, Vec<Range<u64>>)>) -> Vec<u8> {
+pub fn build(lists: Vec<List>) -> Vec<u8> {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for (a, b) in lists {
         v4.extend(a);

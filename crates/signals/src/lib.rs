@@ -9,6 +9,7 @@ pub mod asn;
 pub mod country;
 pub mod flags;
 pub mod ranges;
+pub mod stepup;
 
 use std::net::IpAddr;
 
