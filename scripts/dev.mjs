@@ -46,6 +46,8 @@ if (!existsSync(operatorFile)) writeFileSync(operatorFile, `fg_op_${randomBytes(
 const operatorToken = readFileSync(operatorFile, 'utf8').trim();
 // Development only: webhook receivers on this machine (127.0.0.1) are allowed; deployed, a
 // destination must be a public host.
+// X-Forwarded-For is believed from loopback clients only (wrangler dev itself reports them as
+// 127.0.0.1), so tests can present any client address; deployed, only CF-Connecting-IP counts.
 // FACEGATE_DEV_FAULTS=1 (tests/edge/faults.test.mjs) turns on the D1 adapter's fault switch.
 // FACEGATE_DEV_CLOCK=1 (npm run bench:load) lets the operator's housekeeping call move the clock forward.
 const devFaults =
@@ -53,7 +55,7 @@ const devFaults =
   (process.env.FACEGATE_DEV_CLOCK === '1' ? 'FACEGATE_DEV_CLOCK=1\n' : '');
 writeFileSync(
   join(workerDir, '.dev.vars'),
-  `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\nOPERATOR_TOKEN=${operatorToken}\nALLOW_LOOPBACK_WEBHOOKS=1\n${devFaults}`,
+  `TEMPLATE_KEY=${readFileSync(keyFile, 'utf8').trim()}\nOPERATOR_TOKEN=${operatorToken}\nALLOW_LOOPBACK_WEBHOOKS=1\nTRUSTED_PROXY_HEADER=x-forwarded-for\nTRUSTED_PROXIES=127.0.0.0/8,::1\n${devFaults}`,
 );
 chmodSync(join(workerDir, '.dev.vars'), 0o600);
 

@@ -3,6 +3,7 @@
 //! router, and the router needs none of their insides).
 
 use facegate_sessions::{AesGcmCipher, ApiError, Service, UrlPolicy, Urls};
+use facegate_signals::client_ip::ProxyTrust;
 use worker::{Env, Request};
 
 use crate::d1_store::D1Store;
@@ -70,6 +71,19 @@ pub fn setting(env: &Env, name: &str) -> Option<String> {
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
+}
+
+/// Whose proxy header is believed for the client's address (`TRUSTED_PROXY_HEADER` from
+/// `TRUSTED_PROXIES`, both or neither). Unset, only the platform's `CF-Connecting-IP` counts;
+/// `npm run dev` trusts `X-Forwarded-For` from loopback only. A half or broken setting is
+/// logged and ignored, never widened.
+pub fn proxy_trust(env: &Env) -> ProxyTrust {
+    let header = setting(env, "TRUSTED_PROXY_HEADER");
+    let proxies = setting(env, "TRUSTED_PROXIES");
+    ProxyTrust::parse(header.as_deref(), proxies.as_deref()).unwrap_or_else(|e| {
+        worker::console_error!("TRUSTED_PROXY_HEADER / TRUSTED_PROXIES ignored: {e}");
+        ProxyTrust::default()
+    })
 }
 
 /// Loopback webhook destinations only where the development server said so

@@ -140,14 +140,16 @@ pub async fn form(
     request.form_data().await.map_err(|_| refused())
 }
 
-/// The client's address as Cloudflare reports it; absent (wrangler dev, a bare workerd) the
-/// client is local.
-pub fn client_ip(headers: &[(String, String)]) -> String {
-    facegate_sessions::routes::header(headers, "cf-connecting-ip")
-        .map(str::trim)
-        .filter(|ip| !ip.is_empty() && ip.len() <= 45)
-        .unwrap_or("127.0.0.1")
-        .to_owned()
+/// The client's address: `CF-Connecting-IP` (set by Cloudflare from the connection, and by
+/// wrangler dev from the socket when the request has none), or the configured proxy header on
+/// connections from the configured proxies (`app::proxy_trust`). Unknown (a bare workerd with
+/// no proxy in front) counts as local.
+pub fn client_ip(env: &worker::Env, headers: &[(String, String)]) -> String {
+    let trust = crate::app::proxy_trust(env);
+    let header = |name: &str| facegate_sessions::routes::header(headers, name);
+    trust
+        .client_ip(header("cf-connecting-ip"), trust.header().and_then(header))
+        .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string())
 }
 
 /// The D1 binding every stateful route uses.

@@ -78,7 +78,7 @@ async fn serve(
     let caller = match authenticate(req, env, &headers, &m.route, spec.auth).await {
         Ok(caller) => caller,
         Err(e) => {
-            if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(&headers)) {
+            if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(env, &headers)) {
                 rate_limit::check(env, bucket, FAILED_AUTHENTICATION).await?;
             }
             return Err(e);
@@ -94,7 +94,7 @@ async fn serve(
         }
         Caller::Public | Caller::Operator => (None, None),
     };
-    let bucket = rate_bucket(spec, app_id, token, &http::client_ip(&headers));
+    let bucket = rate_bucket(spec, app_id, token, &http::client_ip(env, &headers));
     rate_limit::check(env, bucket, spec.budget).await?;
     let body = if spec.body_limit > facegate_sessions::routes::NO_BODY {
         http::read_bounded(req, spec.body_limit).await?

@@ -288,6 +288,41 @@ test('framing follows the application\'s allowed origins; unset, the page is emb
   assert.equal(open.allowed_origins, undefined);
 });
 
+/** Wrong keys with these headers until a 429 (or 200 tries); the statuses seen. */
+async function guessUntilThrottled(headers) {
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(`${app.baseUrl}/sessions/`, {
+      headers: { 'x-api-key': `wrong-${Math.random()}`, ...headers(i) },
+    });
+    await res.arrayBuffer();
+    if (res.status === 429) return i;
+    assert.equal(res.status, 401);
+  }
+  return null;
+}
+
+test("the client's address: X-Forwarded-For is believed from the loopback proxy only, never from a remote client", async () => {
+  // Through the development proxy (loopback): each forwarded address has its own budget.
+  const spent = await guessUntilThrottled(() => ({ 'x-forwarded-for': '198.51.100.7' }));
+  assert.ok(spent !== null && spent >= 50, `throttled after ${spent}`);
+  const fresh = await fetch(`${app.baseUrl}/sessions/`, {
+    headers: { 'x-api-key': 'wrong', 'x-forwarded-for': '198.51.100.8' },
+  });
+  assert.equal(fresh.status, 401, 'another forwarded address is another client');
+  // A remote client (the platform reports 203.0.113.9) forging a new X-Forwarded-For on every
+  // request still spends one budget: its header is ignored.
+  const forged = await guessUntilThrottled((i) => ({
+    'cf-connecting-ip': '203.0.113.9',
+    'x-forwarded-for': `192.0.2.${i % 250}`,
+  }));
+  assert.ok(forged !== null, 'rotating X-Forwarded-For escaped the budget');
+  // The proxy's own chain is read from the right: the last address not a proxy's is the client.
+  const chained = await fetch(`${app.baseUrl}/sessions/`, {
+    headers: { 'x-api-key': 'wrong', 'x-forwarded-for': '198.51.100.8, 198.51.100.7' },
+  });
+  assert.equal(chained.status, 429, 'the rightmost forwarded address (spent above) is the client');
+});
+
 // Last in this file: it spends this client's budget of wrong credentials.
 test('guessing keys or session tokens is metered per client: 429 past the budget, the real key still served', async () => {
   const guesses = [

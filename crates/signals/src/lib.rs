@@ -6,6 +6,7 @@
 //! optional: a missing file leaves its fields unknown rather than failing a session.
 
 pub mod asn;
+pub mod client_ip;
 pub mod country;
 pub mod flags;
 pub mod ranges;
