@@ -124,7 +124,7 @@ pub fn measure(
 }
 
 /// Today's date (UTC) as YYYY-MM-DD.
-fn today() -> String {
+pub fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -13,8 +13,9 @@ use crate::loso::{self, LosoReport, SourceFigures as SourceBreakdown};
 use crate::measure;
 use crate::metrics::{accuracy, best_accuracy, eer, frr_at_far, rates_at};
 
-/// Runs `analyse` on every distinct path on all cores, reporting progress on stderr.
-fn analyse_all(
+/// Runs `analyse` on every distinct path on all cores, reporting progress on stderr (also how
+/// `search-thresholds` embeds the manifest, so its faces are those `eval-pairs` scores).
+pub fn analyse_all(
     pipeline: &Pipeline,
     root: &Path,
     paths: &[String],

@@ -2,6 +2,7 @@
 //! Machine-readable results go to stdout, progress to stderr.
 
 mod bench;
+mod bench_search;
 mod calibrate;
 mod captures;
 mod error_rates;
@@ -11,6 +12,7 @@ mod loso;
 mod measure;
 mod metrics;
 mod paths;
+mod search_thresholds;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -121,6 +123,30 @@ enum Command {
         /// Write here (crates/pipeline/src/error_rates.json to ship it) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Cosine thresholds of 1:N search (blocklist, duplicates) for target FPIRs at gallery
+    /// sizes 1k/10k/100k, from every pair of images of faces/manifest.csv.
+    SearchThresholds {
+        /// The shared data folder (faces/).
+        data: PathBuf,
+        /// Embeddings cache (default: facegate-manifest-embeddings.json in the temp folder).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Write here (crates/pipeline/src/search_thresholds.json to ship it) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 1:N search latency (p50/p99 ms, one thread) and index memory at 10k and 100k faces,
+    /// built from the embeddings `search-thresholds` cached.
+    BenchSearch {
+        #[arg(long, default_value_t = 1000)]
+        searches: usize,
+        /// Gallery sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
+        sizes: Vec<usize>,
+        /// Embeddings cache written by `search-thresholds`.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Per-stage latency (p50/p99 ms, one thread) and peak memory.
     Bench {
@@ -315,6 +341,27 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Command::SearchThresholds { data, cache, out } => {
+            let cache = cache.unwrap_or_else(search_thresholds::default_cache);
+            let t = search_thresholds::measure(&data, &cache, &paths::load_pipeline(config)?)?;
+            let text = serde_json::to_string_pretty(&t).map_err(|e| e.to_string())? + "\n";
+            match out {
+                Some(p) => std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::BenchSearch {
+            searches,
+            sizes,
+            cache,
+        } => print(&bench_search::run(
+            &cache.unwrap_or_else(search_thresholds::default_cache),
+            &sizes,
+            searches,
+        )?),
         Command::Bench {
             iterations,
             burst: true,

@@ -19,6 +19,8 @@ pub mod liveness;
 mod net;
 mod qgemm;
 pub mod quality;
+pub mod search;
+pub mod search_thresholds;
 pub mod spoof;
 
 use image::RgbImage;
