@@ -1,13 +1,20 @@
 //! Network and device signals for the step-up rules, computed offline: nothing here makes a
 //! network call, so a lookup costs microseconds and leaks no visitor's address to a third party.
 //!
-//! The data are three files made at setup from npm packages (see `facegate ip-data`): a country
-//! MMDB, an ASN range table, and the operator's Tor / VPN / data-centre imports. Each is
-//! optional: a missing file leaves its fields unknown rather than failing a session.
+//! - `client_ip`: whose address a request comes from (which proxy header, if any, to believe).
+//! - `asn`, `country`, `flags` over `ranges`: what an address is (owner, country, data centre,
+//!   Tor/VPN), from three files made at setup from npm packages (see `facegate ip-data`). Each
+//!   is optional: a missing file leaves its fields unknown rather than failing a session.
+//! - `device`: the user agent's facts, the keyed fingerprint of the page's device id, and the
+//!   keyed hashes devices and addresses are remembered by.
+//! - `stepup`: from all that, how much proof this visit needs; `analysis`: Didit's
+//!   `ip_analyses[]` item for the decision.
 
+pub mod analysis;
 pub mod asn;
 pub mod client_ip;
 pub mod country;
+pub mod device;
 pub mod flags;
 pub mod ranges;
 pub mod stepup;
