@@ -19,6 +19,7 @@ pub mod frames;
 pub mod hosted;
 pub mod idempotency;
 pub mod images;
+pub mod lists;
 pub mod pdf;
 pub mod render;
 pub mod reviews;
@@ -46,15 +47,15 @@ mod tests_capture_input;
 #[cfg(test)]
 mod tests_console;
 #[cfg(test)]
-mod tests_console_workflows;
-#[cfg(test)]
-mod tests_second_factor;
-#[cfg(test)]
 mod tests_console_roles;
+#[cfg(test)]
+mod tests_console_workflows;
 #[cfg(test)]
 mod tests_escalation;
 #[cfg(test)]
 mod tests_reviews;
+#[cfg(test)]
+mod tests_second_factor;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
