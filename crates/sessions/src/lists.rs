@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::destinations::object;
 use crate::error::{ApiError, FieldErrors};
+use crate::validate::{required_choice, NOT_BLANK, NOT_STRING, NOT_UUID, REQUIRED};
 
 /// What facegate can match a visit or a capture against. Didit's other entry types
 /// (documents, phones, wallets…) belong to checks facegate doesn't run.
@@ -42,16 +43,6 @@ impl EntryType {
             EntryType::DeviceFingerprint => "device_fingerprint",
             EntryType::User => "user",
         }
-    }
-
-    fn parse(s: &str) -> Result<EntryType, String> {
-        EntryType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
-            if DIDIT_ONLY_ENTRY_TYPES.contains(&s) {
-                format!("facegate keeps no \"{s}\" lists: it checks faces, IP addresses, devices and users.")
-            } else {
-                format!("\"{s}\" is not a valid choice.")
-            }
-        })
     }
 }
 
@@ -160,39 +151,42 @@ pub fn parse_new_list(body: &[u8]) -> Result<NewList, ApiError> {
     let mut errors = FieldErrors::new();
     let name = text(&m, "name", MAX_NAME, true, &mut errors);
     let description = text(&m, "description", MAX_TEXT, false, &mut errors);
-    let list_type = match m.get("list_type").and_then(Value::as_str) {
-        Some("allowlist") => Some(ListType::Allowlist),
-        Some("custom") => Some(ListType::Custom),
-        Some("blocklist") => {
+    // Didit provisions blocklists itself: asking for one is refused with the reason.
+    let list_type = match required_choice(
+        &m,
+        "list_type",
+        &[
+            ("allowlist", Some(ListType::Allowlist)),
+            ("custom", Some(ListType::Custom)),
+            ("blocklist", None),
+        ],
+        |_| NOT_STRING.to_owned(),
+        &mut errors,
+    ) {
+        Some(None) => {
             errors.add(
                 "list_type",
                 "Blocklists are provisioned for every entry type and cannot be created.",
             );
             None
         }
-        Some(other) => {
-            errors.add("list_type", format!("\"{other}\" is not a valid choice."));
-            None
-        }
-        None => {
-            errors.add("list_type", "This field is required.");
-            None
-        }
+        chosen => chosen.flatten(),
     };
-    let entry_type = match m
-        .get("entry_type")
-        .and_then(Value::as_str)
-        .map(EntryType::parse)
-    {
-        Some(Ok(t)) => Some(t),
-        Some(Err(why)) => {
-            errors.add("entry_type", why);
+    let entry_type = match m.get("entry_type").and_then(Value::as_str) {
+        Some(s) if DIDIT_ONLY_ENTRY_TYPES.contains(&s) => {
+            errors.add(
+                "entry_type",
+                format!("facegate keeps no \"{s}\" lists: it checks faces, IP addresses, devices and users."),
+            );
             None
         }
-        None => {
-            errors.add("entry_type", "This field is required.");
-            None
-        }
+        _ => required_choice(
+            &m,
+            "entry_type",
+            &EntryType::ALL.map(|t| (t.as_str(), t)),
+            |_| NOT_STRING.to_owned(),
+            &mut errors,
+        ),
     };
     match (name, list_type, entry_type) {
         (Some(name), Some(list_type), Some(entry_type)) if errors.is_empty() => Ok(NewList {
@@ -212,18 +206,10 @@ pub fn parse_value(entry_type: EntryType, raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     match entry_type {
         EntryType::IpAddress => {
-            let (addr, len) = match raw.split_once('/') {
-                Some((a, l)) => (a, Some(l)),
-                None => (raw, None),
-            };
-            let ip: std::net::IpAddr = addr.parse().map_err(|_| "Enter a valid IPv4 or IPv6 address or CIDR.".to_owned())?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let len: u32 = match len {
-                Some(l) => l.parse().ok().filter(|&l| l <= max).ok_or("Enter a valid prefix length.")?,
-                None => max,
-            };
-            facegate_signals::flags::parse_cidr(&format!("{ip}/{len}")).ok_or("Enter a valid IPv4 or IPv6 address or CIDR.")?;
-            Ok(if len == max { ip.to_string() } else { format!("{ip}/{len}") })
+            let (ip, len) = facegate_signals::parse_prefix(raw)
+                .ok_or("Enter a valid IPv4 or IPv6 address or CIDR.")?;
+            let whole = if ip.is_ipv4() { 32 } else { 128 };
+            Ok(if len == whole { ip.to_string() } else { format!("{ip}/{len}") })
         }
         EntryType::DeviceFingerprint => {
             let fp = raw.to_ascii_lowercase();
@@ -263,7 +249,7 @@ pub fn parse_new_entry(entry_type: EntryType, body: &[u8]) -> Result<NewEntry, A
         .as_deref()
         .is_some_and(|id| !crate::validate::is_uuid(id))
     {
-        errors.add("reference_session_id", "Must be a valid UUID.");
+        errors.add("reference_session_id", NOT_UUID);
     }
     let value = match m.get("value") {
         None | Some(Value::Null) => None,
@@ -275,7 +261,7 @@ pub fn parse_new_entry(entry_type: EntryType, body: &[u8]) -> Result<NewEntry, A
             }
         },
         Some(_) => {
-            errors.add("value", "Not a valid string.");
+            errors.add("value", NOT_STRING);
             None
         }
     };
@@ -303,12 +289,12 @@ fn text(
 ) -> Option<String> {
     match m.get(field) {
         None | Some(Value::Null) if required => {
-            errors.add(field, "This field is required.");
+            errors.add(field, REQUIRED);
             None
         }
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if required && s.trim().is_empty() => {
-            errors.add(field, "This field may not be blank.");
+            errors.add(field, NOT_BLANK);
             None
         }
         Some(Value::String(s)) if s.chars().count() <= max => Some(s.trim().to_owned()),
@@ -320,7 +306,7 @@ fn text(
             None
         }
         Some(_) => {
-            errors.add(field, "Not a valid string.");
+            errors.add(field, NOT_STRING);
             None
         }
     }

@@ -20,19 +20,10 @@ struct Net {
 
 impl Net {
     fn parse(text: &str) -> Option<Net> {
-        let (addr, len) = match text.split_once('/') {
-            Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-            None => (text, None),
-        };
-        let ip: IpAddr = addr.parse().ok()?;
-        let (bits, offset) = match ip {
-            IpAddr::V4(_) => (len.unwrap_or(32), 96),
-            IpAddr::V6(_) => (len.unwrap_or(128), 0),
-        };
-        if bits + offset > 128 || (offset == 96 && bits > 32) {
-            return None;
-        }
-        let mask = u128::MAX.checked_shl(128 - (bits + offset)).unwrap_or(0);
+        let (ip, len) = crate::parse_prefix(text)?;
+        // IPv4 lives in the last 32 bits of its mapped IPv6 form.
+        let bits = if ip.is_ipv4() { len + 96 } else { len };
+        let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
         Some(Net {
             base: wide(ip) & mask,
             mask,

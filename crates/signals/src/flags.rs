@@ -55,25 +55,13 @@ pub enum Cidr {
 /// `a.b.c.d`, `a.b.c.d/n`, `x::y`, `x::y/n`. Host bits set in the address are ignored, as
 /// routers do.
 pub fn parse_cidr(text: &str) -> Option<Cidr> {
-    let (addr, len) = match text.split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-        None => (text, None),
-    };
-    match addr.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => {
-            let len = len.unwrap_or(32);
-            if len > 32 {
-                return None;
-            }
+    match crate::parse_prefix(text)? {
+        (IpAddr::V4(v4), len) => {
             let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
             let start = u32::from(v4) & mask;
             Some(Cidr::V4(start, start | !mask))
         }
-        IpAddr::V6(v6) => {
-            let len = len.unwrap_or(128);
-            if len > 128 {
-                return None;
-            }
+        (IpAddr::V6(v6), len) => {
             let hi = (u128::from(v6) >> 64) as u64;
             // Past /64 the table can't tell hosts apart: the whole /64 is flagged.
             let len = len.min(64);

@@ -95,6 +95,20 @@ impl IpData {
     }
 }
 
+/// An address with its prefix length as written, `a.b.c.d[/n]` or `x::y[/n]`; without `/n`,
+/// the whole address. The one parser of address blocks: operator imports, trusted proxies and
+/// list entries all read them through it.
+pub fn parse_prefix(text: &str) -> Option<(IpAddr, u32)> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
+        None => (text, None),
+    };
+    let ip: IpAddr = addr.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    (len <= max).then_some((ip, len))
+}
+
 /// Whether an address is on the public internet (and so has an owner and a country).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
