@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use facegate_sessions::{
-    check_url, sign_for_send, ApiError, Clock, DeliveryRow, SendResult, UrlPolicy,
+    check_url, sign_for_send, ApiError, Application, Clock, DeliveryRow, SendResult, UrlPolicy,
 };
 use facegate_webhook::SignedWebhook;
 use futures_util::future::{join_all, select, Either};
@@ -29,24 +29,31 @@ const ROUNDS: usize = 4;
 
 pub async fn due(env: &Env) -> Result<(), ApiError> {
     let svc = housekeeping_service(env)?;
+    // Read once a run, and only when something is due: every round signs with the same
+    // configuration, as every row of one batch always did.
+    let mut applications = None;
+    let policy = url_policy(env);
     for _ in 0..ROUNDS {
         let (claim, rows) = svc.claim_deliveries(BATCH).await?;
         if rows.is_empty() {
             break;
         }
-        send_batch(env, &svc, &claim.id, &rows).await?;
+        if applications.is_none() {
+            applications = Some(apps::all(env).await?);
+        }
+        let applications = applications.as_deref().unwrap_or_default();
+        send_batch(&svc, applications, policy, &claim.id, &rows).await?;
     }
     Ok(())
 }
 
 async fn send_batch(
-    env: &Env,
     svc: &AppService,
+    applications: &[Application],
+    policy: UrlPolicy,
     claim: &str,
     rows: &[DeliveryRow],
 ) -> Result<(), ApiError> {
-    let applications = apps::all(env).await?;
-    let policy = url_policy(env);
     // Concurrently: the batch then takes one send timeout at most, well inside the lease.
     let results = join_all(rows.iter().map(|row| {
         let app = applications.iter().find(|a| a.id == row.application_id);

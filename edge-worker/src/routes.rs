@@ -78,7 +78,8 @@ async fn serve(
     let caller = match authenticate(req, env, &headers, &m.route, spec.auth).await {
         Ok(caller) => caller,
         Err(e) => {
-            if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(env, &headers)) {
+            if let Some(bucket) = failed_authentication_bucket(&e, &http::client_ip(env, &headers))
+            {
                 rate_limit::check(env, bucket, FAILED_AUTHENTICATION).await?;
             }
             return Err(e);
