@@ -8,6 +8,7 @@ use facegate_pipeline::challenge::Challenge;
 mod audit;
 mod branding;
 mod operators;
+mod signals;
 mod users;
 
 use facegate_sessions::{
@@ -227,6 +228,12 @@ impl D1Store {
                 "INSERT OR REPLACE INTO session_images (application_id, session_id, slot, blob) VALUES (?1, ?2, ?3, ?4)",
                 &[text(application_id), text(session_id), text(slot), text(&hex::encode(blob))],
             )?),
+            Write::SeeSignal(seen) => out.push(self.see_signal(seen)?),
+            Write::ForgetSignalsBefore { before } => out.push(self.forget_signals_before(*before)?),
+            Write::ForgetUserSignals {
+                application_id,
+                vendor_data,
+            } => out.push(self.forget_user_signals(application_id, vendor_data)?),
         }
         Ok(())
     }
@@ -803,6 +810,14 @@ impl Store for D1Store {
         application_id: &str,
     ) -> Result<Vec<facegate_sessions::user_records::UserRow>, StoreError> {
         self.users(application_id).await
+    }
+
+    async fn signals(
+        &self,
+        application_id: &str,
+        hashes: &[&str],
+    ) -> Result<Vec<facegate_sessions::store::SignalRow>, StoreError> {
+        self.signal_rows(application_id, hashes).await
     }
 
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {

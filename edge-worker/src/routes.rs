@@ -651,6 +651,7 @@ pub async fn housekeeping(env: &Env) -> std::result::Result<(), ApiError> {
         svc.purge_retention(app).await?;
     }
     svc.purge_idempotency().await?;
+    svc.purge_signals().await?;
     rate_limit::sweep(env).await?;
     deliver::due(env).await
 }

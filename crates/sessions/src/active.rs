@@ -250,7 +250,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         if !matches!(refusal, ApiError::Validation(_) | ApiError::BadRequest(_)) {
             return refusal;
         }
-        match self.begin_capture(apps, token).await {
+        match self.begin_capture(apps, token, None).await {
             Ok(ctx) => self.refuse_capture(ctx, refusal, config).await,
             Err(e) => e,
         }

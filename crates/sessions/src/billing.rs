@@ -125,7 +125,7 @@ mod tests {
             approve_capture(&s, &a, id);
         }
         let ctx =
-            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &ids[3]))).unwrap();
+            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &ids[3]), None)).unwrap();
         block_on(s.finish_capture(
             ctx,
             outcome(CheckStatus::Declined, Some(CheckStatus::Declined), None),

@@ -25,6 +25,7 @@ use crate::types::{
     FACE_MATCH_NODE, LIVENESS_NODE,
 };
 use crate::user_records::MSG_USER_BLOCKED;
+use crate::visits::{stepped_up, Seen};
 
 /// The warning on a kyc capture whose face is not the one already enrolled for its user.
 pub const RISK_ENROLLED_FACE_MISMATCH: &str = "ENROLLED_FACE_MISMATCH";
@@ -317,10 +318,14 @@ fn strip_inline_images(l: &mut LivenessCheck, m: Option<&mut FaceMatch>) {
 impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     /// The hosted page opened the session: marks it In Progress and returns what the
     /// pipeline needs. Refuses decided (409), expired (410) and unknown (404) tokens.
+    /// `seen` is this request's network and device: with IP analysis on, the capture is judged
+    /// as a visit of its own, so the page that read the summary from a clean address can't send
+    /// its frames from a risky one under the lighter method. (`None`: recording a refusal.)
     pub async fn begin_capture<D: Directory + ?Sized>(
         &self,
         apps: &D,
         token: &str,
+        seen: Option<&Seen>,
     ) -> Result<CaptureContext, ApiError> {
         let s = self
             .store
@@ -331,9 +336,14 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .application(&s.application_id)
             .ok_or(ApiError::NotFound)?;
         let s = self.settle_expiry(app, s).await?;
-        let wf = app.workflow_of(&s).ok_or_else(|| {
+        let base = app.workflow_of(&s).ok_or_else(|| {
             ApiError::Conflict("The workflow of this session is no longer available.".into())
         })?;
+        let s = match seen {
+            Some(seen) => self.observe_visit(app, base, s, seen).await?,
+            None => s,
+        };
+        let wf = &stepped_up(base, &s);
         if self.is_blocked(&app.id, s.vendor_data.as_deref()).await? {
             return Err(ApiError::Conflict(MSG_USER_BLOCKED.into()));
         }
@@ -560,6 +570,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             writes.push(self.enrol(&app, vendor, &next.id, e, now)?);
         }
         writes.extend(self.keep_capture(&app, &next.id, image.as_deref())?);
+        // An approved capture is what makes this device and address the user's own.
+        writes.extend(crate::visits::remember_writes(&next, now));
         if next.status != s.status {
             self.enqueue_status(&app, &next, &mut writes)?;
         }

@@ -22,21 +22,31 @@ pub enum CipherError {
 pub trait TemplateCipher {
     fn seal(&self, plaintext: &[u8], aad: &[u8], nonce: [u8; 12]) -> Vec<u8>;
     fn open(&self, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError>;
+    /// The key devices and addresses are remembered under (`visits`): derived from the
+    /// template key, so a deployment has one secret, yet never the template key itself.
+    fn signals_key(&self) -> &[u8];
 }
 
 pub struct AesGcmCipher {
     aead: Aes256Gcm,
+    signals: Vec<u8>,
 }
 
 impl AesGcmCipher {
     pub fn new(key: &[u8; 32]) -> Self {
         AesGcmCipher {
             aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            signals: facegate_signals::device::keyed_hash(key, "", "derive", "signals v1")
+                .into_bytes(),
         }
     }
 }
 
 impl TemplateCipher for AesGcmCipher {
+    fn signals_key(&self) -> &[u8] {
+        &self.signals
+    }
+
     fn seal(&self, plaintext: &[u8], aad: &[u8], nonce: [u8; 12]) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
         out.push(FORMAT_V1);

@@ -13,17 +13,33 @@ use crate::render;
 use crate::routes::Directory;
 use crate::service::Service;
 use crate::store::{Clock, Ids, Store, Write};
-use crate::types::{Session, Workflow};
+use crate::types::{Session, SessionStatus, Workflow};
+use crate::visits::{stepped_up, Seen};
 
 impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     /// `GET /hosted/v1/{token}`: what the page needs before it opens the camera. A read only:
     /// a desktop page polls it while the selfie is taken on a phone.
+    /// With IP analysis on, the first read of each visit (before the capture starts) is judged
+    /// too: see `visits`. Once capturing, a poll (the desktop following a phone) changes nothing;
+    /// the capture is judged by its own request.
     pub async fn hosted_summary<D: Directory + ?Sized>(
         &self,
         apps: &D,
         token: &str,
+        seen: &Seen,
     ) -> Result<Value, ApiError> {
-        let (s, wf) = self.session_by_token(apps, token).await?;
+        let (mut s, mut wf) = self.session_by_token(apps, token).await?;
+        if let (Some(app), Some(w)) = (apps.application(&s.application_id), wf.as_ref()) {
+            let before_capture = matches!(
+                s.status,
+                SessionStatus::NotStarted | SessionStatus::Resubmitted | SessionStatus::AwaitingUser
+            );
+            if before_capture {
+                let base = app.workflow_of(&s).unwrap_or(w);
+                s = self.observe_visit(app, base, s, seen).await?;
+                wf = Some(stepped_up(base, &s));
+            }
+        }
         let allowed_origins = apps
             .application(&s.application_id)
             .and_then(|app| app.settings.allowed_origins.clone());
@@ -35,8 +51,12 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             "callback_method": s.callback_method,
             "callback_url": render::callback_redirect(&s),
             "language": s.language,
-            "liveness_method": wf.map(|wf| wf.liveness_method).unwrap_or_default(),
+            "liveness_method": wf.as_ref().map(|wf| wf.liveness_method).unwrap_or_default(),
         });
+        // Which rule set the method (or approved or declined the visit), for the page's copy.
+        if let Some(v) = &s.visit {
+            summary["step_up"] = json!({ "rule": v.rule, "action": v.action });
+        }
         if let Some(branding) = self
             .store
             .get_branding(&s.application_id)
@@ -62,7 +82,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         limits: &ChallengeLimits,
     ) -> Result<Value, ApiError> {
         let (s, wf) = self.session_by_token(apps, token).await?;
-        let wf = wf.ok_or_else(|| {
+        let wf = &wf.ok_or_else(|| {
             ApiError::Conflict("The workflow of this session is no longer available.".into())
         })?;
         if self.clock.now() >= s.expires_at {
@@ -100,12 +120,12 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
     }
 
     /// The session a hosted-page token names (404 if none), and its workflow while the
-    /// application still configures it.
-    pub(crate) async fn session_by_token<'a, D: Directory + ?Sized>(
+    /// application still configures it, as the visit stepped it up.
+    pub(crate) async fn session_by_token<D: Directory + ?Sized>(
         &self,
-        apps: &'a D,
+        apps: &D,
         token: &str,
-    ) -> Result<(Session, Option<&'a Workflow>), ApiError> {
+    ) -> Result<(Session, Option<Workflow>), ApiError> {
         let s = self
             .store
             .get_session_by_token(token)
@@ -113,7 +133,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .ok_or(ApiError::NotFound)?;
         let wf = apps
             .application(&s.application_id)
-            .and_then(|app| app.workflow_of(&s));
+            .and_then(|app| app.workflow_of(&s))
+            .map(|wf| stepped_up(wf, &s));
         Ok((s, wf))
     }
 

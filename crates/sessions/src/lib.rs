@@ -33,6 +33,7 @@ pub mod usage;
 pub mod user_records;
 pub mod users;
 pub mod validate;
+pub mod visits;
 pub mod workflows;
 
 #[cfg(any(test, feature = "testing"))]
@@ -87,3 +88,5 @@ pub use store::{
 pub use types::*;
 #[cfg(test)]
 mod tests_workflows;
+#[cfg(test)]
+mod tests_visits;

@@ -4,6 +4,7 @@
 
 mod operators;
 mod records;
+mod signals;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,12 +47,16 @@ pub struct MemoryStore {
     pub branding: RefCell<BTreeMap<String, crate::branding::Branding>>,
     /// Sealed images by (application_id, session_id, slot).
     pub images: RefCell<BTreeMap<(String, String, String), Vec<u8>>>,
+    /// Remembered devices and addresses by (application_id, vendor_data, kind, hash).
+    pub signal_rows: RefCell<BTreeMap<SignalKey, crate::store::SignalRow>>,
     /// Console operators, their browser sessions and setup links.
     pub operator_tables: RefCell<operators::OperatorTables>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,
 }
+
+type SignalKey = (String, String, String, String);
 
 /// The tables a commit may change, copied before it so a failure restores them.
 type Snapshot = (
@@ -63,6 +68,7 @@ type Snapshot = (
     Vec<AuditRow>,
     BTreeMap<(String, String), UserRow>,
     BTreeMap<(String, String, String), Vec<u8>>,
+    BTreeMap<SignalKey, crate::store::SignalRow>,
 );
 
 fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
@@ -133,13 +139,15 @@ impl MemoryStore {
             self.audit.borrow().clone(),
             self.users.borrow().clone(),
             self.images.borrow().clone(),
+            self.signal_rows.borrow().clone(),
         )
     }
 
     fn restore(
         &self,
-        (sessions, templates, deliveries, challenges, active, audit, users, images): Snapshot,
+        (sessions, templates, deliveries, challenges, active, audit, users, images, signals): Snapshot,
     ) {
+        *self.signal_rows.borrow_mut() = signals;
         *self.images.borrow_mut() = images;
         *self.users.borrow_mut() = users;
         *self.audit.borrow_mut() = audit;
@@ -260,6 +268,9 @@ impl MemoryStore {
             | Write::DeleteUser { .. }
             | Write::PutBranding { .. }
             | Write::PutImage { .. }) => self.apply_record(w)?,
+            w @ (Write::SeeSignal(_)
+            | Write::ForgetSignalsBefore { .. }
+            | Write::ForgetUserSignals { .. }) => self.apply_signal(w)?,
         }
         Ok(())
     }
@@ -544,6 +555,14 @@ impl Store for MemoryStore {
 
     async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError> {
         Ok(self.users_of(application_id))
+    }
+
+    async fn signals(
+        &self,
+        application_id: &str,
+        hashes: &[&str],
+    ) -> Result<Vec<crate::store::SignalRow>, StoreError> {
+        Ok(self.signals_of(application_id, hashes))
     }
 
     async fn vendor_data_of(&self, application_id: &str) -> Result<Vec<String>, StoreError> {

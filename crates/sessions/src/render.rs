@@ -68,12 +68,20 @@ pub fn features_of(s: &Session, workflow: Option<&Workflow>) -> Vec<Feature> {
 /// SDK refuses null lists (§1.6).
 pub fn decision(s: &Session, app: &Application, workflow: Option<&Workflow>, urls: &Urls) -> Value {
     let features = features_of(s, workflow);
+    let ip_analyses: Vec<Value> = s.visit.iter().map(|v| v.item()).collect();
     let warnings: Vec<Value> = s
         .liveness_checks
         .iter()
         .flat_map(|c| c.warnings.iter())
         .chain(s.face_matches.iter().flat_map(|m| m.warnings.iter()))
         .filter_map(|w| serde_json::to_value(w).ok())
+        .chain(
+            ip_analyses
+                .iter()
+                .filter_map(|a| a.get("warnings").and_then(Value::as_array))
+                .flatten()
+                .cloned(),
+        )
         .collect();
     let reviews: Vec<Value> = s
         .reviews
@@ -117,7 +125,7 @@ pub fn decision(s: &Session, app: &Application, workflow: Option<&Workflow>, url
         "phone_verifications": [],
         "email_verifications": [],
         "aml_screenings": [],
-        "ip_analyses": [],
+        "ip_analyses": ip_analyses,
         "database_validations": [],
         "questionnaire_responses": [],
         "reviews": reviews,
@@ -145,6 +153,18 @@ fn item_status(s: &Session, f: Feature) -> &'static str {
     let status = match f {
         Feature::Liveness => s.liveness_checks.first().map(|c| c.status),
         Feature::FaceMatch => s.face_matches.first().map(|m| m.status),
+        Feature::IpAnalysis => {
+            return s
+                .visit
+                .as_ref()
+                .and_then(|v| v.analysis.get("status"))
+                .and_then(Value::as_str)
+                .map_or("Not Finished", |st| match st {
+                    "Approved" => "Approved",
+                    "Declined" => "Declined",
+                    _ => "In Review",
+                })
+        }
     };
     status.map_or("Not Finished", |st| st.as_str())
 }

@@ -35,15 +35,20 @@ pub struct Service<S, C, I, K> {
 
 pub(crate) fn default_nodes(wf: Option<&Workflow>) -> Vec<ResubmitNode> {
     let features = wf.map_or(vec![Feature::Liveness], Workflow::features);
+    // The visit's analysis is not something the user can redo: it is judged again on the
+    // next visit anyway.
     features
         .into_iter()
-        .map(|f| ResubmitNode {
-            node_id: match f {
+        .filter_map(|f| {
+            let node_id = match f {
                 Feature::Liveness => LIVENESS_NODE,
                 Feature::FaceMatch => FACE_MATCH_NODE,
-            }
-            .into(),
-            feature: Some(f.as_str().into()),
+                Feature::IpAnalysis => return None,
+            };
+            Some(ResubmitNode {
+                node_id: node_id.into(),
+                feature: Some(f.as_str().into()),
+            })
         })
         .collect()
 }
@@ -188,6 +193,8 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             public_origin: Some(self.urls.hosted_base.clone()).filter(|o| !o.is_empty()),
             escalations: 0,
             assignee: None,
+            visit: None,
+            step_up: req.step_up,
         };
         self.store
             .commit(&[Write::InsertSession(session.clone())])

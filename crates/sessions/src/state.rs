@@ -19,6 +19,10 @@ pub enum Event {
     /// A borderline passive capture was not decided: a challenge was asked for instead. Not
     /// an attempt.
     Escalated,
+    /// The step-up rules decided the visit without a capture (`visits`): approved (a known
+    /// device and address, where the workflow allows) or declined (blocklisted, a country not
+    /// allowed). Not an attempt.
+    StepUp { approve: bool },
     /// The sweeper (or a read) found the session past `expires_at`.
     Expire,
     /// `PATCH update-status`. `expires_at` is the fresh deadline a resubmission gets.
@@ -87,6 +91,17 @@ pub fn transition(session: &Session, event: &Event, now: i64) -> Result<Session,
                 CheckStatus::Declined => S::Declined,
             };
         }
+        Event::StepUp { approve } => match session.status {
+            _ if past_deadline => return Err(ApiError::Gone(MSG_EXPIRED.into())),
+            S::NotStarted | S::InProgress | S::Resubmitted | S::AwaitingUser => {
+                next.status = if *approve { S::Approved } else { S::Declined };
+                next.resubmit_nodes = None;
+            }
+            S::Expired | S::Abandoned => return Err(ApiError::Gone(MSG_EXPIRED.into())),
+            S::Approved | S::Declined | S::InReview | S::KycExpired => {
+                return Err(ApiError::Conflict(MSG_DECIDED.into()))
+            }
+        },
         Event::Escalated => {
             if session.status != S::InProgress {
                 return Err(ApiError::Conflict(MSG_DECIDED.into()));
@@ -173,6 +188,8 @@ mod tests {
             public_origin: None,
             escalations: 0,
             assignee: None,
+            visit: None,
+            step_up: None,
         }
     }
 

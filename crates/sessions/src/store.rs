@@ -151,6 +151,42 @@ pub enum Write {
         application_id: String,
         branding: Branding,
     },
+    /// A device or address seen on an approved session of this user: insert, or count one
+    /// more sighting (first_seen kept, last_seen and the session moved on). `visits` module.
+    SeeSignal(SeenSignal),
+    /// Forgets signals not seen since `before` (retention), across applications.
+    ForgetSignalsBefore { before: i64 },
+    /// Forgets every device and address of the user (data-subject deletion).
+    ForgetUserSignals {
+        application_id: String,
+        vendor_data: String,
+    },
+}
+
+/// One remembered device or address of a user: only a keyed hash of it is kept
+/// (`facegate_signals::device::keyed_hash`), never the address or the page's device id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenSignal {
+    pub application_id: String,
+    pub vendor_data: String,
+    /// `device` or `ip`.
+    pub kind: String,
+    pub hash: String,
+    /// The session that saw it last (Didit's `matches[].session_id`).
+    pub session_id: String,
+    pub at: i64,
+}
+
+/// A remembered signal as read back (`Store::signals`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRow {
+    pub vendor_data: String,
+    pub kind: String,
+    pub hash: String,
+    pub session_id: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub count: u64,
 }
 
 /// Outbox rows one sender took for itself until `lease_until`.
@@ -288,6 +324,14 @@ pub trait Store {
     ) -> Result<Option<UserRow>, StoreError>;
     /// Every user record of the application.
     async fn user_rows(&self, application_id: &str) -> Result<Vec<UserRow>, StoreError>;
+
+    /// The application's remembered devices and addresses with these hashes, of every user
+    /// (the caller tells its own user's from others'), most recently seen first, at most 20.
+    async fn signals(
+        &self,
+        application_id: &str,
+        hashes: &[&str],
+    ) -> Result<Vec<SignalRow>, StoreError>;
 
     /// Every vendor_data the application has a session, an enrolled face or a user record
     /// for (distinct).

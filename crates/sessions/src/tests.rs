@@ -208,7 +208,7 @@ pub(crate) fn bio_session(s: &Svc, a: &Application, vendor: &str) -> Value {
 }
 
 pub(crate) fn approve_capture(s: &Svc, a: &Application, id: &str) {
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id))).expect("begin");
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id), None)).expect("begin");
     block_on(s.finish_capture(
         ctx,
         outcome(
@@ -411,7 +411,7 @@ fn metadata_object_or_string() {
     assert_eq!(b["metadata"], "plain note");
     // The webhook leaves a non-object metadata out (PY's webhook model needs a dict).
     let id = b["session_id"].as_str().expect("id");
-    block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, id))).expect("begin");
+    block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, id), None)).expect("begin");
     let d = s.store.deliveries.borrow();
     let p = &d.values().next().expect("delivery").payload;
     assert!(p.get("metadata").is_none());
@@ -516,7 +516,7 @@ fn biometric_capture_approves_and_queues_signed_webhooks() {
     let b = bio_session(&s, &a, "user-1");
     let id = b["session_id"].as_str().expect("id").to_owned();
     let apps = vec![a.clone()];
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
     assert_eq!(ctx.session.status, SessionStatus::InProgress);
     assert!((ctx.reference.as_ref().expect("reference").cosine(&emb(1)) - 1.0).abs() < 1e-6);
     assert_eq!(ctx.reference_session_id.as_deref(), Some(id.as_str()));
@@ -613,11 +613,11 @@ fn biometric_capture_approves_and_queues_signed_webhooks() {
 
     // Token single use: the decided session refuses another capture.
     assert_eq!(
-        block_on(s.begin_capture(&apps, &token_of(&s, &id))).map(|_| ()),
+        block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).map(|_| ()),
         Err(ApiError::Conflict(crate::state::MSG_DECIDED.into()))
     );
     assert_eq!(
-        block_on(s.begin_capture(&apps, "no-such-token")).map(|_| ()),
+        block_on(s.begin_capture(&apps, "no-such-token", None)).map(|_| ()),
         Err(ApiError::NotFound)
     );
     assert_eq!(r.redirect, None, "no callback configured");
@@ -633,7 +633,7 @@ fn kyc_enrols_and_biometric_uses_the_stored_face() {
     ));
     let kyc_id = k["session_id"].as_str().expect("id").to_owned();
     let apps = vec![a.clone()];
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &kyc_id))).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &kyc_id), None)).expect("begin");
     assert!(ctx.reference.is_none());
     let r = block_on(s.finish_capture(ctx, outcome(CheckStatus::Approved, None, Some(emb(4)))))
         .expect("finish");
@@ -659,7 +659,7 @@ fn kyc_enrols_and_biometric_uses_the_stored_face() {
     ));
     assert_eq!(st, 201);
     let id = b["session_id"].as_str().expect("id").to_owned();
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
     assert!((ctx.reference.as_ref().expect("enrolled").cosine(&emb(4)) - 1.0).abs() < 1e-6);
     block_on(s.finish_capture(
         ctx,
@@ -699,7 +699,7 @@ fn kyc_in_review_enrols_only_when_a_reviewer_approves() {
     ));
     let id = k["session_id"].as_str().expect("id").to_owned();
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     block_on(s.finish_capture(ctx, outcome(CheckStatus::InReview, None, Some(emb(2)))))
         .expect("finish");
     assert!(s.store.templates.borrow().is_empty());
@@ -727,7 +727,7 @@ fn declines_allow_recaptures_then_become_final() {
     let id = b["session_id"].as_str().expect("id").to_owned();
     let apps = vec![a.clone()];
     for left in [2, 1] {
-        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
         let r = block_on(s.finish_capture(
             ctx,
             outcome(CheckStatus::Approved, Some(CheckStatus::Declined), None),
@@ -737,7 +737,7 @@ fn declines_allow_recaptures_then_become_final() {
         assert_eq!(r.attempts_left, left);
         assert_eq!(r.session.status, SessionStatus::InProgress);
     }
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
     let r = block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::Declined), None),
@@ -774,8 +774,8 @@ fn concurrent_captures_cannot_both_win() {
     let id = b["session_id"].as_str().expect("id").to_owned();
     let apps = vec![a.clone()];
     let tok = token_of(&s, &id);
-    let first = block_on(s.begin_capture(&apps, &tok)).expect("begin 1");
-    let second = block_on(s.begin_capture(&apps, &tok)).expect("begin 2 (still In Progress)");
+    let first = block_on(s.begin_capture(&apps, &tok, None)).expect("begin 1");
+    let second = block_on(s.begin_capture(&apps, &tok, None)).expect("begin 2 (still In Progress)");
     assert_eq!(first.session.version, second.session.version);
     block_on(s.finish_capture(
         first,
@@ -808,7 +808,7 @@ fn expiry_via_clock_expired_and_abandoned() {
         .as_str()
         .expect("id")
         .to_owned();
-    block_on(s.begin_capture(&apps, &token_of(&s, &started))).expect("begin");
+    block_on(s.begin_capture(&apps, &token_of(&s, &started), None)).expect("begin");
     s.clock.advance(30 * 60 - 1);
     assert_eq!(
         ok_body(block_on(s.get(&a, &never))).1["status"],
@@ -817,7 +817,7 @@ fn expiry_via_clock_expired_and_abandoned() {
     s.clock.advance(1);
     assert_eq!(ok_body(block_on(s.get(&a, &never))).1["status"], "Expired");
     assert_eq!(
-        block_on(s.begin_capture(&apps, &token_of(&s, &never))).map(|_| ()),
+        block_on(s.begin_capture(&apps, &token_of(&s, &never), None)).map(|_| ()),
         Err(ApiError::Gone(crate::state::MSG_EXPIRED.into()))
     );
     // The cron sweep settles the started one: Abandoned, and its webhook carries the decision.
@@ -1083,7 +1083,7 @@ fn update_status_rules_and_resubmission() {
         )
     );
 
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),
@@ -1142,7 +1142,7 @@ fn update_status_rules_and_resubmission() {
     assert_eq!(d["reviews"][0]["note"], "not them");
 
     // The same link works again after a resubmission.
-    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("token usable again");
+    let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("token usable again");
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::Approved), None),
@@ -1220,7 +1220,7 @@ fn deleting_an_enrolment_session_removes_its_template_and_queue() {
     ));
     let id = k["session_id"].as_str().expect("id").to_owned();
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     block_on(s.finish_capture(ctx, outcome(CheckStatus::Approved, None, Some(emb(3)))))
         .expect("finish");
     assert_eq!(s.store.templates.borrow().len(), 1);
@@ -1406,7 +1406,7 @@ fn no_raw_image_is_ever_stored() {
         .expect("id")
         .to_owned();
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     let mut o = outcome(
         CheckStatus::Approved,
         Some(CheckStatus::Approved),
@@ -1607,7 +1607,7 @@ pub(crate) fn session_on(
 }
 
 fn summary(s: &Svc, a: &Application, token: &str) -> Value {
-    block_on(s.hosted_summary(std::slice::from_ref(a), token)).expect("summary")
+    block_on(s.hosted_summary(std::slice::from_ref(a), token, &Default::default())).expect("summary")
 }
 
 /// `POST /hosted/v1/{token}/challenge`, wrapped as `{"challenge": …}` for the tests below.
@@ -1640,7 +1640,7 @@ fn active_workflows_issue_a_challenge_that_each_request_replaces() {
         block_on(s.store.get_challenge(&a.id, &id)).unwrap(),
         Some(c2.clone())
     );
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).unwrap();
     assert_eq!(ctx.challenge, Some(c2));
 
     let (_, turns) = session_on(&s, &a, TURNS, "u-turns");
@@ -1672,7 +1672,7 @@ fn passive_summary_is_unchanged_and_stores_no_challenge() {
         block_on(s.hosted_challenge(std::slice::from_ref(&a), &token, &Default::default()));
     assert!(matches!(refused, Err(ApiError::Conflict(_))), "{refused:?}");
     assert!(s.store.challenges.borrow().is_empty());
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).unwrap();
     assert_eq!(ctx.challenge, None);
     let r = block_on(s.finish_capture(
         ctx,
@@ -1704,7 +1704,7 @@ fn a_capture_answering_a_stale_challenge_fails_liveness_and_costs_an_attempt() {
 
     // What the worker does with the frames: verify against the session's challenge, fold the
     // verdict into the liveness item of the best frame.
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).unwrap();
     let frames = [FrameObservation::tracked(0, None)];
     let verdict = verify(
         ctx.challenge.as_ref(),
@@ -1753,7 +1753,7 @@ fn deciding_or_deleting_a_session_drops_its_challenge() {
     challenge_of(&s, &a, &token);
     let active = |id: &str| block_on(s.store.get_active(&a.id, id)).unwrap();
     assert!(active(&id).unwrap().current.is_some());
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).unwrap();
     let r = block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::Approved), None),

@@ -110,7 +110,7 @@ impl Run<'_> {
     /// The final capture naming `id`, a selfie of `who`.
     fn capture(&self, id: &str, who: Embedding) -> crate::CaptureResult {
         let config = PipelineConfig::default();
-        let ctx = block_on(self.s.begin_capture(&self.apps, &self.token)).expect("begin");
+        let ctx = block_on(self.s.begin_capture(&self.apps, &self.token, None)).expect("begin");
         let mut e: CaptureEvidence = live_selfie(who);
         e.challenge = Some(ChallengeAnswer {
             challenge_id: id.to_owned(),

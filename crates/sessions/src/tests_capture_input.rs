@@ -26,7 +26,7 @@ fn refused_frames_cost_attempts_until_the_session_is_declined() {
     let apps = vec![a.clone()];
     let config = PipelineConfig::default();
     let refuse = || {
-        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
         let refusal = FieldErrors::single("frame", "Not a JPEG, PNG or WebP image.");
         block_on(s.refuse_capture(ctx, refusal, &config))
     };
@@ -58,7 +58,7 @@ fn refused_frames_cost_attempts_until_the_session_is_declined() {
         "the final decline is sent to the webhook like any other"
     );
     // The token is spent: a fourth frame, good or bad, is refused as for any decided session.
-    let again = block_on(s.begin_capture(&apps, &token_of(&s, &id))).map(|_| ());
+    let again = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).map(|_| ());
     assert_eq!(again.expect_err("decided").status(), 409);
 }
 
@@ -72,7 +72,7 @@ fn refusals_that_are_not_the_frames_fault_cost_nothing() {
         ApiError::storage_unavailable("injected"),
         ApiError::Internal("model fault".into()),
     ] {
-        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id))).expect("begin");
+        let ctx = block_on(s.begin_capture(&apps, &token_of(&s, &id), None)).expect("begin");
         let status = ours.status();
         assert_eq!(
             block_on(s.refuse_capture(ctx, ours, &config)).status(),
@@ -87,7 +87,7 @@ fn a_passive_workflow_takes_a_burst_and_an_active_one_its_challenge_frames() {
     let (s, a) = (svc(), app());
     let id = session_id(&s, &a);
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     assert!(ctx.expect(CaptureKind::Burst).is_ok());
     for wrong in [CaptureKind::SingleFrame, CaptureKind::Challenge] {
         let (status, body) = crate::tests::err(Err(ctx.expect(wrong).unwrap_err()));
@@ -100,7 +100,7 @@ fn a_passive_workflow_takes_a_burst_and_an_active_one_its_challenge_frames() {
     let a = challenge_app();
     for (k, workflow) in [FLASH, TURNS].into_iter().enumerate() {
         let (_, token) = session_on(&s, &a, workflow, &format!("active-{k}"));
-        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).expect("begin");
+        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).expect("begin");
         assert!(ctx.expect(CaptureKind::Challenge).is_ok());
         for wrong in [CaptureKind::SingleFrame, CaptureKind::Burst] {
             let (status, body) = crate::tests::err(Err(ctx.expect(wrong).unwrap_err()));

@@ -405,7 +405,7 @@ fn the_queue_shows_in_review_sessions_oldest_first_with_their_thresholds() {
             .as_str()
             .unwrap()
             .to_owned();
-        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+        let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).unwrap();
         block_on(s.finish_capture(
             ctx,
             outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),
@@ -455,7 +455,7 @@ fn a_console_review_is_the_operators_and_reaches_the_api_and_the_webhook() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).unwrap();
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),
@@ -533,7 +533,7 @@ fn images_are_kept_only_when_the_application_retains_them_and_go_with_their_sess
             .unwrap()
             .to_owned();
         let mut ctx =
-            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+            block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).unwrap();
         ctx.image = Some(jpeg.clone());
         block_on(s.finish_capture(
             ctx,
@@ -587,7 +587,7 @@ fn assign_to_me_one_reviewer_at_a_time() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).unwrap();
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),

@@ -278,7 +278,7 @@ fn unassign_is_for_the_holder_or_an_admin_of_the_application() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(s, &id))).unwrap();
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(s, &id), None)).unwrap();
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),

@@ -239,7 +239,7 @@ fn an_edit_is_a_new_version_and_begun_sessions_keep_theirs() {
     assert!(changed.audit_detail.contains("version 4"));
 
     let capture = |id: &str| {
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, id)))
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, id), None))
             .expect("begin")
             .workflow
     };

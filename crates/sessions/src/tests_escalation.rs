@@ -52,7 +52,7 @@ fn a_borderline_capture_asks_for_a_flashing_challenge_and_costs_nothing() {
     let (s, a, config) = (svc(), escalating_app(), PipelineConfig::default());
     let apps = vec![a.clone()];
     let (id, token) = session(&s, &a, "borderline");
-    let ctx = block_on(s.begin_capture(&apps, &token)).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token, None)).expect("begin");
     // (Opening the capture sent "In Progress"; count from there.)
     let deliveries = s.store.deliveries.borrow().len();
     let r = block_on(s.capture(ctx, selfie_at(0.9, &config), &config)).expect("capture");
@@ -77,7 +77,7 @@ fn a_borderline_capture_asks_for_a_flashing_challenge_and_costs_nothing() {
     );
 
     // Another burst would skip the challenge: refused while it is outstanding.
-    let ctx = block_on(s.begin_capture(&apps, &token)).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token, None)).expect("begin");
     assert_eq!(
         ctx.expect(CaptureKind::Burst).map_err(|e| e.status()),
         Err(400)
@@ -97,7 +97,7 @@ fn a_borderline_capture_asks_for_a_flashing_challenge_and_costs_nothing() {
 
     // Back to bursts once the challenge is spent, and one escalation per session: the next
     // borderline capture is decided as it is.
-    let ctx = block_on(s.begin_capture(&apps, &token)).expect("begin");
+    let ctx = block_on(s.begin_capture(&apps, &token, None)).expect("begin");
     assert!(ctx.expect(CaptureKind::Burst).is_ok());
     let r = block_on(s.capture(ctx, selfie_at(0.9, &config), &config)).expect("capture");
     assert!(!r.escalated);
@@ -113,7 +113,7 @@ fn clear_captures_are_decided_without_a_challenge() {
         ("clear-spoof", 0.2, SessionStatus::InProgress),
     ] {
         let (_, token) = session(&s, &a, vendor);
-        let ctx = block_on(s.begin_capture(&apps, &token)).expect("begin");
+        let ctx = block_on(s.begin_capture(&apps, &token, None)).expect("begin");
         let r = block_on(s.capture(ctx, selfie_at(fraction, &config), &config)).expect("capture");
         assert!(!r.escalated && r.challenge.is_none(), "{vendor}");
         assert_eq!(r.session.status, status, "{vendor}");

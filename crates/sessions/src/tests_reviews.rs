@@ -25,7 +25,7 @@ fn in_review(s: &Svc, a: &Application) -> String {
         .as_str()
         .expect("id")
         .to_owned();
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, &id))).expect("begin");
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, &id), None)).expect("begin");
     block_on(s.finish_capture(
         ctx,
         outcome(CheckStatus::Approved, Some(CheckStatus::InReview), None),

@@ -63,7 +63,7 @@ fn capture_with(s: &Svc, id: &str, result: impl Fn() -> (CheckStatus, Option<Che
         if !matches!(status, SessionStatus::NotStarted | SessionStatus::InProgress) {
             return;
         }
-        let ctx = block_on(s.begin_capture(&[sf_app()][..], &token_of(s, id))).expect("begin");
+        let ctx = block_on(s.begin_capture(&[sf_app()][..], &token_of(s, id), None)).expect("begin");
         let kyc = ctx.session.workflow_id == sf_app().workflows[1].id;
         let (live, face) = result();
         let face = if kyc { None } else { face };

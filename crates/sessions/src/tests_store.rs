@@ -93,7 +93,7 @@ pub(crate) fn live_selfie(embedding: Embedding) -> CaptureEvidence {
 }
 
 fn kyc_capture(s: &Svc, a: &Application, id: &str, face: Embedding) -> crate::CaptureResult {
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id))).expect("begin");
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id), None)).expect("begin");
     block_on(s.capture(ctx, live_selfie(face), &PipelineConfig::default())).expect("capture")
 }
 
@@ -171,7 +171,7 @@ fn a_failed_commit_writes_nothing_and_answers_503() {
     let (s, a) = (svc(), app());
     let id = kyc_session(&s, &a, "u");
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     let sessions = s.store.sessions.borrow().clone();
     let deliveries = s.store.deliveries.borrow().len();
     s.store.failing_commits.set(1);
@@ -203,7 +203,7 @@ fn a_delete_racing_a_capture_leaves_no_template_behind() {
     let (s, a) = (svc(), app());
     let id = kyc_session(&s, &a, "u");
     let ctx =
-        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+        block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     assert_eq!(ok_body(block_on(s.delete(&a, &id))).0, 204);
     let late = block_on(s.finish_capture(ctx, outcome(CheckStatus::Approved, None, Some(emb(2)))));
     assert_eq!(late.map(|_| ()).map_err(|e| e.status()), Err(409));
@@ -217,8 +217,8 @@ fn the_losing_capture_of_a_race_writes_nothing() {
     let (s, a) = (svc(), app());
     let id = kyc_session(&s, &a, "u");
     let tok = token_of(&s, &id);
-    let first = block_on(s.begin_capture(std::slice::from_ref(&a), &tok)).expect("begin 1");
-    let second = block_on(s.begin_capture(std::slice::from_ref(&a), &tok)).expect("begin 2");
+    let first = block_on(s.begin_capture(std::slice::from_ref(&a), &tok, None)).expect("begin 1");
+    let second = block_on(s.begin_capture(std::slice::from_ref(&a), &tok, None)).expect("begin 2");
     block_on(s.finish_capture(first, outcome(CheckStatus::Approved, None, Some(emb(2)))))
         .expect("winner");
     let snapshot = (
@@ -266,7 +266,7 @@ fn sweeps_take_tenants_in_turns() {
 
     // The same for the outbox: A's six events do not hold back B's one.
     for (app, id) in busy.iter().map(|i| (&a, i)).chain([(&b, &quiet)]) {
-        block_on(s.begin_capture(std::slice::from_ref(app), &token_of(&s, id))).ok();
+        block_on(s.begin_capture(std::slice::from_ref(app), &token_of(&s, id), None)).ok();
     }
     let mut both = vec![a.clone(), b.clone()];
     both.sort_by(|x, y| x.id.cmp(&y.id));
@@ -284,7 +284,7 @@ fn cron_webhooks_carry_the_absolute_session_url() {
         .as_str()
         .unwrap()
         .to_owned();
-    block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id))).expect("begin");
+    block_on(s.begin_capture(std::slice::from_ref(&a), &token_of(&s, &id), None)).expect("begin");
     // The cron serves no request, so its service knows no URLs.
     s.urls = Urls {
         hosted_base: String::new(),
@@ -398,7 +398,7 @@ fn one_frame_answers_no_challenge() {
     let (_, token) = session_on(&s, &a, FLASH, "u");
     block_on(s.hosted_challenge(std::slice::from_ref(&a), &token, &Default::default()))
         .expect("challenge");
-    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).expect("begin");
+    let ctx = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).expect("begin");
     assert_eq!(ctx.workflow.liveness_method, LivenessMethod::Flashing);
     let o = decide(&ctx, live_selfie(emb(1)), &PipelineConfig::default());
     assert_eq!(o.liveness.status, CheckStatus::Declined);

@@ -262,7 +262,7 @@ fn a_blocked_user_can_neither_open_a_session_nor_finish_one_opened_before() {
         "{body}"
     );
     let token = crate::tests::token_of(&s, &open);
-    let refused = block_on(s.begin_capture(std::slice::from_ref(&a), &token)).unwrap_err();
+    let refused = block_on(s.begin_capture(std::slice::from_ref(&a), &token, None)).unwrap_err();
     assert_eq!(refused.status(), 409);
     assert_eq!(
         s.store.sessions.borrow()[&open].status,

@@ -57,7 +57,7 @@ fn session(s: &Svc, a: &Application, workflow: &str, vendor: &str) -> Result<Str
 
 /// The workflow a capture of session `id` would be decided with.
 fn workflow_of_capture(s: &Svc, a: &Application, id: &str) -> Workflow {
-    block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id)))
+    block_on(s.begin_capture(std::slice::from_ref(a), &token_of(s, id), None))
         .expect("begin")
         .workflow
 }

@@ -140,6 +140,8 @@ pub enum WorkflowType {
 pub enum Feature {
     Liveness,
     FaceMatch,
+    /// The visit's network and device (`visits` module): on when the workflow has step-up rules.
+    IpAnalysis,
 }
 
 impl Feature {
@@ -147,6 +149,7 @@ impl Feature {
         match self {
             Feature::Liveness => "LIVENESS",
             Feature::FaceMatch => "FACE_MATCH",
+            Feature::IpAnalysis => "IP_ANALYSIS",
         }
     }
 }
@@ -230,6 +233,9 @@ pub struct Workflow {
     /// by default) instead of deciding (`{"enabled": true}`); off by default.
     #[serde(default)]
     pub liveness_escalation: EscalationSetting,
+    /// Didit's IP_ANALYSIS feature with the step-up rules (`visits` module); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_analysis: Option<facegate_signals::stepup::Rules>,
 }
 
 fn review() -> Effect {
@@ -269,16 +275,21 @@ impl Workflow {
             liveness_method: LivenessMethod::Passive,
             on_face_change: review(),
             liveness_escalation: EscalationSetting::default(),
+            ip_analysis: None,
         }
     }
 
     pub fn features(&self) -> Vec<Feature> {
-        match (self.workflow_type, self.face_match) {
+        let mut out = match (self.workflow_type, self.face_match) {
             (WorkflowType::BiometricAuthentication, true) => {
                 vec![Feature::Liveness, Feature::FaceMatch]
             }
             _ => vec![Feature::Liveness],
+        };
+        if self.ip_analysis.is_some() {
+            out.push(Feature::IpAnalysis);
         }
+        out
     }
 
     pub fn has(&self, f: Feature) -> bool {
@@ -492,6 +503,13 @@ pub struct Session {
     /// who is on it. Never in the API's answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Assignee>,
+    /// The visit the step-up rules judged (`visits` module): IP analysis and the method the
+    /// capture must use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<crate::visits::Visit>,
+    /// The create call's `step_up`: this session's changes to the workflow's step-up rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

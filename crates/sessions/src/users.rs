@@ -162,6 +162,10 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             application_id: app.id.clone(),
             vendor_data: vendor_data.to_owned(),
         });
+        writes.push(Write::ForgetUserSignals {
+            application_id: app.id.clone(),
+            vendor_data: vendor_data.to_owned(),
+        });
         writes.push(Write::InsertAudit(AuditRow {
             id: self.ids.uuid()?,
             application_id: app.id.clone(),

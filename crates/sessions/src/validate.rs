@@ -216,6 +216,8 @@ pub struct CreateRequest {
     pub contact_details: Option<Value>,
     pub expected_details: Option<Value>,
     pub portrait: Option<PortraitImage>,
+    /// facegate's `step_up`: this session's changes to the workflow's step-up rules.
+    pub step_up: Option<Value>,
 }
 
 /// `POST /session/` body. Unknown keys (e.g. the SDK-only `sandbox_scenario`) are ignored,
@@ -296,6 +298,28 @@ pub fn parse_create(app: &Application, body: &[u8]) -> Result<CreateRequest, Api
     let contact_details = parse_contact(&m, &mut e);
     let expected_details = parse_expected(&m, &mut e);
     let portrait = parse_portrait(&m, &mut e);
+    let step_up = match m.get("step_up") {
+        None | Some(Value::Null) => None,
+        Some(v) => match crate::visits::rules_for(&Default::default(), Some(v)) {
+            Ok(_) => Some(v.clone()),
+            Err(why) => {
+                e.add(
+                    "step_up",
+                    format!("Expected an object of step-up rules ({why})."),
+                );
+                None
+            }
+        },
+    };
+    if let Some(ip) = metadata
+        .as_ref()
+        .and_then(|m| m.get("from_ip"))
+        .and_then(Value::as_str)
+    {
+        if facegate_signals::parse_prefix(ip.trim()).is_none() {
+            e.add("metadata", "from_ip: Enter a valid IPv4 or IPv6 address.");
+        }
+    }
 
     e.into_result()?;
     Ok(CreateRequest {
@@ -308,6 +332,7 @@ pub fn parse_create(app: &Application, body: &[u8]) -> Result<CreateRequest, Api
         contact_details,
         expected_details,
         portrait,
+        step_up,
     })
 }
 
@@ -396,6 +421,15 @@ fn parse_expected(m: &Map<String, Value>, e: &mut FieldErrors) -> Option<Value> 
             } else {
                 out.insert(key.to_owned(), Value::String(c.to_ascii_uppercase()));
             }
+        }
+    }
+    if let Some(ip) = opt_str(o, "ip_address", true, &mut inner).filter(|s| !s.is_empty()) {
+        // An address, or a block for a user behind a changing carrier address.
+        match facegate_signals::parse_prefix(ip.trim()) {
+            Some(_) => {
+                out.insert("ip_address".into(), Value::String(ip.trim().to_owned()));
+            }
+            None => inner.add("ip_address", "Enter a valid IPv4 or IPv6 address."),
         }
     }
     match o.get("expected_document_types") {

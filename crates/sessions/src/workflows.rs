@@ -4,7 +4,9 @@
 //! `session_expiration_time`. Workflows live in the application's configuration; the adapter
 //! persists the changed `Application` (as for webhook destinations).
 //!
-//! facegate runs two features, so a features-only workflow maps onto its two kinds:
+//! IP_ANALYSIS may follow either (its config is the step-up rules, `visits` module).
+//!
+//! facegate runs two capture features, so a features-only workflow maps onto its two kinds:
 //! `[LIVENESS]` is enrolment (`kyc`: an approved selfie becomes the user's face template) and
 //! `[LIVENESS, FACE_MATCH]` is re-authentication (`biometric_authentication`: the selfie is
 //! matched 1:1 against the enrolled face or the session's `portrait_image`). Any other Didit
@@ -36,7 +38,7 @@ pub const HISTORY_LIMIT: usize = 100;
 pub const WORKFLOW_LIMIT: usize = 100;
 
 /// Didit's features facegate does not run: named so the refusal can say so.
-const OTHER_FEATURES: [&str; 13] = [
+const OTHER_FEATURES: [&str; 12] = [
     "OCR",
     "NFC",
     "PROOF_OF_ADDRESS",
@@ -45,7 +47,6 @@ const OTHER_FEATURES: [&str; 13] = [
     "EMAIL_VERIFICATION",
     "DATABASE_VALIDATION",
     "AML",
-    "IP_ANALYSIS",
     "AGE_ESTIMATION",
     "KYB_REGISTRY",
     "KYB_DOCUMENTS",
@@ -107,6 +108,13 @@ pub(crate) fn nodes(w: &Workflow) -> Vec<Value> {
                 "face_match_score_review_threshold": w.thresholds.face_match_review,
             },
             "label": label(Feature::FaceMatch),
+        }));
+    }
+    if let Some(rules) = &w.ip_analysis {
+        out.push(json!({
+            "feature": "IP_ANALYSIS",
+            "config": rules,
+            "label": label(Feature::IpAnalysis),
         }));
     }
     out
@@ -328,6 +336,7 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
         thresholds: Thresholds::default(),
         liveness_method: LivenessMethod::Passive,
         liveness_escalation: EscalationSetting::default(),
+        ip_analysis: None,
         labels: Default::default(),
         ..w.clone()
     };
@@ -347,11 +356,15 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
         let feature = match name {
             "LIVENESS" => Feature::Liveness,
             "FACE_MATCH" => Feature::FaceMatch,
+            "IP_ANALYSIS" => {
+                next.ip_analysis = Some(Default::default());
+                Feature::IpAnalysis
+            }
             other if OTHER_FEATURES.contains(&other) => {
                 errors.add(
                     KEY,
                     format!(
-                        "{}: facegate does not run {other}; it runs LIVENESS and FACE_MATCH.",
+                        "{}: facegate does not run {other}; it runs LIVENESS, FACE_MATCH and IP_ANALYSIS.",
                         at(".feature")
                     ),
                 );
@@ -392,7 +405,13 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
             }
         }
     }
-    match names.as_slice() {
+    // IP analysis judges the visit, whichever capture follows: it may close either list.
+    let captures: Vec<Feature> = names
+        .iter()
+        .copied()
+        .filter(|f| *f != Feature::IpAnalysis)
+        .collect();
+    match captures.as_slice() {
         [Feature::Liveness] => {
             next.workflow_type = WorkflowType::Kyc;
             next.face_match = false;
@@ -404,7 +423,7 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
         _ if names.len() < items.len() => {} // the item errors above say why
         _ => errors.add(
             KEY,
-            "facegate runs [LIVENESS] (enrolment) or [LIVENESS, FACE_MATCH] (re-authentication), in that order.",
+            "facegate runs [LIVENESS] (enrolment) or [LIVENESS, FACE_MATCH] (re-authentication), in that order, optionally with IP_ANALYSIS.",
         ),
     }
     if let Some(why) = threshold_order(&next.thresholds) {
@@ -457,6 +476,10 @@ pub(crate) fn configure(
         }
         (Feature::FaceMatch, "face_match_score_review_threshold") => {
             w.thresholds.face_match_review = score()?;
+        }
+        (Feature::IpAnalysis, key) => {
+            let rules = w.ip_analysis.get_or_insert_with(Default::default);
+            *rules = crate::visits::rules_for(rules, Some(&json!({ key: v })))?;
         }
         _ => return Err("facegate has no such setting for this feature.".into()),
     }

@@ -155,6 +155,7 @@ impl<S: Store + OperatorStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C
             contact_details: None,
             expected_details: None,
             portrait: None,
+            step_up: None,
         };
         let created = self.create_parsed(app, req, None).await?;
         let body = created.body.unwrap_or_default();
