@@ -144,6 +144,9 @@ const wanted = {
   // Escalation with a band as wide as the scale: every passive capture is stepped up to a
   // FLASHING challenge (the default band is 10 points around the decline threshold).
   biometric_authentication_step_up: [LIVENESS({ liveness_escalation: { enabled: true, band: 100 } }), FACE_MATCH],
+  // Adaptive step-up: IP analysis with Didit's default rules, and the skip for a known device
+  // on a known address switched on (it is off unless a workflow opts in).
+  biometric_authentication_stepup: [LIVENESS(), FACE_MATCH, { feature: 'IP_ANALYSIS', config: { skip_when_known: true } }],
 };
 const otherWanted = { biometric_authentication: wanted.biometric_authentication, kyc: wanted.kyc };
 

@@ -70,7 +70,10 @@ pub async fn handle(
         _ => None,
     };
     let applications = apps::all(env).await?;
-    let mut ctx = svc.begin_capture(&applications, token).await?;
+    let seen = crate::visit::seen(env, headers).await;
+    let mut ctx = svc
+        .begin_capture(&applications, token, Some(&seen))
+        .await?;
     ctx.expect(kind)?;
     let pipeline = models::pipeline(env).await?;
     let measured = match &labels {

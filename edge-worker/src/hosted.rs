@@ -75,10 +75,12 @@ fn frame_ancestors(origins: Option<&[String]>) -> String {
 pub async fn summary(
     svc: &AppService,
     env: &Env,
+    headers: &[(String, String)],
     token: &str,
 ) -> std::result::Result<HttpResponse, ApiError> {
     let applications = apps::all(env).await?;
-    let summary = svc.hosted_summary(&applications, token).await?;
+    let seen = crate::visit::seen(env, headers).await;
+    let summary = svc.hosted_summary(&applications, token, &seen).await?;
     Ok(HttpResponse::json(200, summary))
 }
 

@@ -12,6 +12,7 @@ mod d1_store;
 mod deliver;
 mod hosted;
 mod http;
+mod ip_data;
 mod memory;
 mod models;
 mod ports;
@@ -19,6 +20,7 @@ mod rate_limit;
 mod routes;
 pub mod standalone;
 mod steps;
+mod visit;
 
 use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 

@@ -333,7 +333,9 @@ async fn dispatch(
                 .await
                 .map_err(|e| internal("page", e))?,
         )),
-        Route::HostedSummary(token) => json(hosted::summary(&svc, env, &token).await),
+        Route::HostedSummary(token) => {
+            json(hosted::summary(&svc, env, &r.headers, &token).await)
+        }
         Route::HostedQr(token) => hosted::qr_code(&svc, &token).await.map(Reply::Svg),
         Route::HostedChallenge(token) => json(hosted::challenge(&svc, env, &token).await),
         Route::HostedChallengeStep(token, id, n) => {

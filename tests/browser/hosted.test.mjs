@@ -393,3 +393,37 @@ test('branding from /v3/customization/ is applied by the page: logo, colour, tit
     await b.close();
   }
 });
+
+test('step-up: the device id survives a reload, and a known device on a known address skips the selfie', { timeout: 180_000 }, async () => {
+  await enrol(app, 'web-kim');
+  const wf = app.workflows.biometric_authentication_stepup;
+  const first = await createSession(app, { workflow_id: wf, vendor_data: 'web-kim' });
+  // A desktop-sized screen: the 390 px default on a desktop user agent is what a desktop
+  // posing as a phone shows, and such a device is never "known".
+  const b = await launchChromium('live_selfie_640x480_30fps_5s.mjpeg', { viewport: { width: 1280, height: 800 } });
+  try {
+    const page = await b.context.newPage();
+    await page.goto(first.url);
+    await page.waitForFunction(() => localStorage.getItem('facegate.device'), null, { timeout: 30_000 });
+    const id = await page.evaluate(() => localStorage.getItem('facegate.device'));
+    assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+    await page.waitForFunction(() => ['approved', 'declined'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    if ((await page.evaluate(() => document.body.dataset.state)) !== 'approved') assert.fail(JSON.stringify(await fetchDecision(first.session_id)));
+    await page.reload();
+    assert.equal(await page.evaluate(() => localStorage.getItem('facegate.device')), id);
+
+    const callback = new URL('/known', hooks.url).toString();
+    const second = await createSession(app, { workflow_id: wf, vendor_data: 'web-kim', callback });
+    await page.goto(second.url);
+    await page.waitForURL((url) => url.pathname === '/known', { timeout: 30_000 });
+    assert.equal(new URL(page.url()).searchParams.get('status'), 'Approved');
+    const d = await fetchDecision(second.session_id);
+    assert.equal(d.ip_analyses[0].step_up.rule, 'known_device_and_ip');
+    assert.deepEqual(d.liveness_checks, []);
+    const before = await fetchDecision(first.session_id);
+    assert.equal(d.ip_analyses[0].device_fingerprint, before.ip_analyses[0].device_fingerprint);
+    assert.ok(!JSON.stringify(d).includes(id), 'the page id itself is never shown');
+  } finally {
+    await b.close();
+  }
+});

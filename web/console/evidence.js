@@ -100,6 +100,16 @@ function challengeText(challenge) {
   return `${challenge.method}: ${challenge.result}`;
 }
 
+/** Which step-up rule judged the visit and what it asked for (null: the workflow has no IP
+ * analysis). */
+function stepUpText(step) {
+  if (!step) return el('span', { class: 'muted' }, 'off for this workflow');
+  const rule = String(step.rule).replaceAll('_', ' ');
+  if (step.action === 'skip') return `${rule}: approved without a selfie (no liveness or face match ran)`;
+  if (step.action === 'decline') return `${rule}: declined`;
+  return `${rule}: ${step.liveness_method} selfie required`;
+}
+
 /** Only data: image URLs are shown; anything else would be a request to somewhere. */
 function safeImage(src, alt) {
   if (typeof src !== 'string' || !/^data:image\/(png|jpeg|webp);base64,/i.test(src)) {
@@ -161,6 +171,7 @@ export function renderEvidence(evidence, { level = 3, idPrefix = 'ev' } = {}) {
         ['Attempts', `${evidence.attempts ?? 0} of ${evidence.max_attempts ?? '?'}`],
         ['IP address', notRecorded(evidence.ip_address)],
         ['Device', notRecorded(evidence.device)],
+        ['Step-up', stepUpText(evidence.step_up)],
         ['Workflow', wf ? `${wf.label} (${wf.type}, version ${wf.version})` : el('span', { class: 'muted' }, 'unknown')],
         ['Created', evidence.created_at ? timeEl(evidence.created_at) : notRecorded(null)],
         ['Session id', el('span', { class: 'mono' }, evidence.session_id)],

@@ -27,6 +27,39 @@ const BURST_LONGEST_SIDE = 640;
 const BURST_JPEG_QUALITY = 0.85;
 // Where the browser cannot say when the camera shows a new frame, draw anyway after this.
 const NEW_FRAME_WAIT_MS = 120;
+// The first-party device id: random, kept in this origin's storage (inside an integrator's
+// iframe the browser keeps it per integrator site, which suits: devices are per application).
+// The server keys it per application before it stores or shows anything of it.
+const DEVICE_KEY = 'facegate.device';
+
+function deviceId() {
+  const fresh = () => {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  try {
+    let id = localStorage.getItem(DEVICE_KEY);
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(id ?? '')) {
+      id = fresh();
+      localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  } catch {
+    // Storage refused (private mode, blocked third-party storage): a device for this page only.
+    return (deviceId.once ??= fresh());
+  }
+}
+
+/** The device id and the coarse facts the server checks the user agent against; they only
+ * corroborate, so only what the page can tell for sure is sent (no OS guess). */
+function deviceHeaders() {
+  const coarse = matchMedia('(pointer: coarse)').matches;
+  const fine = matchMedia('(pointer: fine)').matches;
+  const short = Math.min(screen.width, screen.height);
+  const platform = coarse && !fine ? (short < 600 ? 'mobile' : 'tablet') : fine && !coarse ? 'desktop' : undefined;
+  const facts = { platform, screen_width: screen.width, screen_height: screen.height };
+  return { 'x-facegate-device': deviceId(), 'x-facegate-device-facts': JSON.stringify(facts) };
+}
 
 // Milliseconds since navigation, for scripts/bench-hosted.mjs and the browser tests.
 const timings = {};
@@ -156,7 +189,7 @@ function offerPhone() {
   (async () => {
     for (;;) {
       await sleep(3000);
-      const res = await fetch(api).catch(() => null);
+      const res = await fetch(api, { headers: deviceHeaders() }).catch(() => null);
       if (!res?.ok || document.body.dataset.state === 'checking') continue;
       const now = await res.json();
       if (!ACTIVE.includes(now.status) && ['loading', 'camera', 'steady', 'error'].includes(document.body.dataset.state)) {
@@ -341,7 +374,7 @@ async function submit(form) {
   setState('checking');
   say('checking');
   post('didit:media_captured', { step: 'face', isAuto: true });
-  const res = await fetch(`${api}/capture`, { method: 'POST', body: form });
+  const res = await fetch(`${api}/capture`, { method: 'POST', body: form, headers: deviceHeaders() });
   return { status: res.status, body: await res.json().catch(() => ({})) };
 }
 
@@ -376,7 +409,7 @@ async function attempt(checks) {
 }
 
 async function fetchSummary() {
-  const res = await fetch(api);
+  const res = await fetch(api, { headers: deviceHeaders() });
   return res.ok ? res.json() : null;
 }
 
@@ -412,7 +445,9 @@ async function run() {
   brand(session.branding);
   post('didit:ready', { sessionId: session.session_id });
   if (!ACTIVE.includes(session.status)) {
-    finish(session.status, null);
+    // A known device on a known address was approved by this very read (step-up's skip):
+    // back to the integrator as after a selfie. Any other finished session just says so.
+    finish(session.status, session.step_up?.action === 'skip' ? session.callback_url : null);
     return;
   }
   offerPhone();

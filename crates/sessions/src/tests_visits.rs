@@ -379,3 +379,26 @@ fn a_workflow_without_ip_analysis_judges_nothing() {
     assert!(sum.get("step_up").is_none());
     assert_eq!(decision(&s, &a, &id)["ip_analyses"], json!([]));
 }
+
+#[test]
+fn the_console_shows_the_network_the_device_and_the_rule() {
+    let (s, a) = (svc(), stepup_app(false));
+    let id = session(&s, &a, "u1", json!({}));
+    summary(&s, &a, &id, &seen(AWS, DEVICE));
+    let session = s.store.sessions.borrow()[&id].clone();
+    let ev = crate::console::review::evidence(&session, &a, &s.urls);
+    assert_eq!(
+        ev["ip_address"],
+        "3.5.140.2 · AMAZON-02 · United States · data centre"
+    );
+    assert!(ev["device"]
+        .as_str()
+        .expect("device")
+        .starts_with("Chrome on Android (mobile) · device "));
+    assert!(
+        !ev.to_string().contains(DEVICE),
+        "the page's own id is never shown"
+    );
+    assert_eq!(ev["step_up"]["rule"], "risky_network_new_device");
+    assert_eq!(ev["step_up"]["liveness_method"], "ACTIVE_3D");
+}

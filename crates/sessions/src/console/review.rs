@@ -15,11 +15,62 @@ use crate::service::Service;
 use crate::store::{Clock, Ids, SessionFilter, Store};
 use crate::time::iso8601;
 use crate::types::{Application, AuditRow, DeliveryRow, Session, SessionStatus};
+use crate::visits::Visit;
 
 /// The queue shows at most this many, oldest first; the rest wait their turn.
 pub const QUEUE_LIMIT: u64 = 100;
 /// Queue items that carry their images (when the application retains them).
 pub const QUEUE_IMAGES: usize = 5;
+
+/// The visit's IP-analysis warnings in the shape of the capture's.
+fn visit_warnings(s: &Session) -> Vec<Value> {
+    let item = s.visit.as_ref().map(|v| &v.analysis);
+    item.and_then(|a| a.get("warnings"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            json!({
+                "risk": w["risk"], "feature": w["feature"], "log_type": w["log_type"],
+                "plain": w["long_description"],
+            })
+        })
+        .collect()
+}
+
+/// "3.5.140.2 · AMAZON-02 · United States · data centre": the address with what it is.
+fn network_text(v: &Visit) -> String {
+    let a = &v.analysis;
+    let text = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut parts: Vec<String> = [text("ip_address"), text("organization"), text("ip_country")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if a["is_data_center"] == true {
+        parts.push("data centre".into());
+    }
+    if a["is_vpn_or_tor"] == true {
+        parts.push("VPN or Tor".into());
+    }
+    parts.join(" · ")
+}
+
+/// "Chrome on Android (mobile) · device 1a2b3c4d": what the user agent says and a short,
+/// application-keyed fingerprint (never the page's own id).
+fn device_text(v: &Visit) -> String {
+    let a = &v.analysis;
+    let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("unknown");
+    let fp = v
+        .device_fingerprint
+        .as_deref()
+        .map_or("no device id".to_owned(), |f| format!("device {}", &f[..f.len().min(8)]));
+    format!(
+        "{} on {} ({}) · {fp}",
+        text("browser_family"),
+        text("os_family"),
+        text("platform")
+    )
+}
 
 /// A session's evidence: the decision as the API renders it plus what a reviewer needs
 /// beside it. `images` is `null` here; the queue and the session page fill it in when the
@@ -40,6 +91,7 @@ pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> V
                 "plain": w.long_description,
             })
         })
+        .chain(visit_warnings(s))
         .collect();
     let method = live.map(|c| c.method.as_str());
     json!({
@@ -71,8 +123,11 @@ pub fn evidence(s: &Session, app: &Application, urls: &crate::render::Urls) -> V
             "method": m,
             "result": if live.is_some_and(|c| c.warnings.is_empty()) { "passed" } else { "see warnings" },
         })),
-        "ip_address": null,
-        "device": null,
+        "ip_address": s.visit.as_ref().map(network_text),
+        "device": s.visit.as_ref().map(device_text),
+        "step_up": s.visit.as_ref().map(|v| json!({
+            "rule": v.rule, "action": v.action, "liveness_method": v.method,
+        })),
         "images": null,
         "decision": render::decision(s, app, wf, urls),
     })
