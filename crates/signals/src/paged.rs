@@ -263,7 +263,8 @@ impl PagedHead {
             + n4 as u64 * V4_ROW as u64
             + n6 as u64 * V6_ROW as u64
             + n_records as u64 * record_size as u64;
-        if file_len != want {
+        // Under 4 GiB, every offset fits a wasm32 `usize`.
+        if file_len != want || file_len > u64::from(u32::MAX) {
             return Err(bad("file length does not match the counts"));
         }
         let head = PagedHead {
@@ -335,9 +336,11 @@ impl PagedHead {
 
     /// The byte range (offset, length) of a record `row_in_block` returned.
     pub fn record_range(&self, index: u32) -> (u64, u32) {
-        let at =
-            self.file_len - (self.n_records as u64 - u64::from(index)) * self.record_size as u64;
-        (at, self.record_size as u32)
+        let records_at = self.file_len - self.n_records as u64 * self.record_size as u64;
+        (
+            records_at + u64::from(index) * self.record_size as u64,
+            self.record_size as u32,
+        )
     }
 
     /// A record's facts.
@@ -394,6 +397,10 @@ impl PagedHead {
 
     pub fn file_len(&self) -> u64 {
         self.file_len
+    }
+
+    pub fn record_size(&self) -> usize {
+        self.record_size
     }
 
     pub fn rows_per_block(&self) -> usize {
