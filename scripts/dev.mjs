@@ -114,6 +114,19 @@ for (const key of fontKeys) {
   run(wrangler, ['r2', 'object', 'put', `facegate-models/font/${key}`, '--local', '--persist-to', persist, '--file', path]);
   stamps[`font/${key}`] = digest;
 }
+// The IP data as the worker reads it, in ranged reads (crates/signals/src/paged.rs). Without
+// it the worker only knows whether an address is public, so dev starts anyway.
+const ipPages = join(root, 'models', 'ipdata', 'ip.pages');
+if (!existsSync(ipPages)) {
+  log(`${ipPages} missing: IP facts will be unknown (npm install builds it)`);
+} else {
+  const digest = createHash('sha256').update(readFileSync(ipPages)).digest('hex');
+  if (stamps['ipdata/ip.pages'] !== digest) {
+    log('uploading ipdata/ip.pages to the local MODELS bucket');
+    run(wrangler, ['r2', 'object', 'put', 'facegate-models/ipdata/ip.pages', '--local', '--persist-to', persist, '--file', ipPages]);
+    stamps['ipdata/ip.pages'] = digest;
+  }
+}
 writeFileSync(stampFile, JSON.stringify(stamps, null, 2));
 
 log(`starting wrangler dev on 127.0.0.1:${port}`);

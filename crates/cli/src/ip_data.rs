@@ -2,19 +2,22 @@
 //!
 //! `build` compiles `@ip-location-db/asn`'s CSVs into the ASN range table and copies the
 //! country MMDB beside it (scripts/setup.sh runs it on the npm packages); `import` turns an
-//! operator's Tor exit, VPN and data-centre lists into the flag table; `lookup` shows what the
-//! service will say of an address; `bench` prints lookup time and the memory the data take.
+//! operator's Tor exit, VPN and data-centre lists into the flag table; both then join the three
+//! into `ip.pages`, the Worker's paged copy. `lookup` shows what the service will say of an
+//! address; `bench` prints lookup time and the memory the data take, whole and paged.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Subcommand;
-use facegate_signals::{asn, flags, AsnTable, CountryDb, FlagTable, IpData};
+use facegate_signals::{asn, flags, paged, AsnTable, CountryDb, FlagTable, IpData, PagedHead};
 
 pub const ASN_FILE: &str = "asn.bin";
 pub const FLAGS_FILE: &str = "flags.bin";
 pub const COUNTRY_FILE: &str = "country.mmdb";
+/// The three joined into one file the Worker reads in pages from R2 (`signals::paged`).
+pub const PAGES_FILE: &str = "ip.pages";
 
 #[derive(Subcommand)]
 pub enum IpDataAction {
@@ -93,6 +96,7 @@ pub fn run(action: IpDataAction) -> Result<(), String> {
                 // No imports yet: an empty table, so the service finds every file it expects.
                 write(&out.join(FLAGS_FILE), &flags::build(Vec::new()))?;
             }
+            write_pages(&out)?;
             let (v4, v6, networks) = parsed.counts();
             eprintln!(
                 "ip-data: {v4} IPv4 and {v6} IPv6 ranges over {networks} networks ({:.1} MB), country database {:.1} MB, in {}",
@@ -127,6 +131,10 @@ pub fn run(action: IpDataAction) -> Result<(), String> {
             let table = flags::build(lists);
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
             write(&out.join(FLAGS_FILE), &table)?;
+            // The Worker reads the paged file only: the imports must land in it too.
+            if out.join(ASN_FILE).exists() || out.join(COUNTRY_FILE).exists() {
+                write_pages(&out)?;
+            }
             eprintln!(
                 "ip-data: imported {} entries into {}",
                 counts.join(", "),
@@ -176,6 +184,21 @@ pub fn load(dir: &Path) -> Result<IpData, String> {
     Ok(data)
 }
 
+/// Joins the files in `dir` into `ip.pages`.
+pub fn write_pages(dir: &Path) -> Result<(), String> {
+    let pages = paged::build(&load(dir)?).map_err(|e| e.to_string())?;
+    let head = PagedHead::parse(&pages).map_err(|e| e.to_string())?;
+    write(&dir.join(PAGES_FILE), &pages)?;
+    let (v4, v6, records) = head.counts();
+    eprintln!(
+        "ip-data: {} ({v4} IPv4 and {v6} IPv6 rows, {records} records, {:.1} MB; head {:.1} KB)",
+        dir.join(PAGES_FILE).display(),
+        mb(pages.len()),
+        head.memory_bytes() as f64 / 1024.0
+    );
+    Ok(())
+}
+
 fn bench(dir: &Path, lookups: usize) -> Result<(), String> {
     let started = Instant::now();
     let data = load(dir)?;
@@ -189,25 +212,47 @@ fn bench(dir: &Path, lookups: usize) -> Result<(), String> {
         state ^= state << 17;
         state
     };
+    let ips: Vec<IpAddr> = (0..lookups)
+        .map(|i| {
+            if i % 2 == 0 {
+                IpAddr::from(std::net::Ipv4Addr::from(next() as u32))
+            } else {
+                let hi = (next() & 0x1fff_ffff_ffff_ffff) | 0x2000_0000_0000_0000;
+                IpAddr::from(std::net::Ipv6Addr::from(
+                    (u128::from(hi) << 64) | u128::from(next()),
+                ))
+            }
+        })
+        .collect();
     let mut times = Vec::with_capacity(lookups);
     let (mut found, mut dc) = (0usize, 0usize);
-    for i in 0..lookups {
-        let ip: IpAddr = if i % 2 == 0 {
-            IpAddr::from(std::net::Ipv4Addr::from(next() as u32))
-        } else {
-            let hi = (next() & 0x1fff_ffff_ffff_ffff) | 0x2000_0000_0000_0000;
-            IpAddr::from(std::net::Ipv6Addr::from(
-                (u128::from(hi) << 64) | u128::from(next()),
-            ))
-        };
+    for &ip in &ips {
         let t = Instant::now();
         let facts = std::hint::black_box(data.facts(ip));
         times.push(t.elapsed().as_nanos() as f64 / 1e3);
         found += usize::from(facts.asn.is_some() || facts.country_code.is_some());
         dc += usize::from(facts.is_data_center);
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    let pct = percentiles(&mut times);
+    // The paged file as the Worker reads it, with its two ranged reads served from memory:
+    // what remains is the decoding and checking the Worker pays beside the R2 round trips.
+    let pages_path = dir.join(PAGES_FILE);
+    let pages = match pages_path.exists() {
+        true => read(&pages_path)?,
+        false => paged::build(&data).map_err(|e| e.to_string())?,
+    };
+    let head = PagedHead::parse(&pages).map_err(|e| e.to_string())?;
+    let mut paged_times = Vec::with_capacity(lookups);
+    let started = Instant::now();
+    for &ip in &ips {
+        let t = Instant::now();
+        std::hint::black_box(head.facts_in(&pages, ip).map_err(|e| e.to_string())?);
+        paged_times.push(t.elapsed().as_nanos() as f64 / 1e3);
+    }
+    let per_second = lookups as f64 / started.elapsed().as_secs_f64();
+    let paged_pct = percentiles(&mut paged_times);
+    let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
+    let (v4, v6, records) = head.counts();
     let report = serde_json::json!({
         "lookups": lookups,
         "known": found,
@@ -216,9 +261,27 @@ fn bench(dir: &Path, lookups: usize) -> Result<(), String> {
         "lookup_us_p50": (pct(0.50) * 100.0).round() / 100.0,
         "lookup_us_p99": (pct(0.99) * 100.0).round() / 100.0,
         "memory_mb": (mb(data.memory_bytes()) * 10.0).round() / 10.0,
+        "paged": {
+            "file_mb": round(mb(pages.len()), 1),
+            "head_kb": round(head.memory_bytes() as f64 / 1024.0, 1),
+            "rows_per_block": head.rows_per_block(),
+            "block_kb_max": round((head.rows_per_block() * 20) as f64 / 1024.0, 1),
+            "record_bytes": head.record_size(),
+            "rows": {"ipv4": v4, "ipv6": v6},
+            "records": records,
+            "lookup_us_p50": round(paged_pct(0.50), 2),
+            "lookup_us_p99": round(paged_pct(0.99), 2),
+            "lookups_per_s": per_second.round(),
+        },
     });
     println!("{report}");
     Ok(())
+}
+
+/// Sorts the times; the closure gives the p-th percentile.
+fn percentiles(times: &mut [f64]) -> impl Fn(f64) -> f64 + '_ {
+    times.sort_by(f64::total_cmp);
+    |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)]
 }
 
 fn mb(bytes: usize) -> f64 {

@@ -126,3 +126,133 @@ fn imported_lists_flag_tor_and_vpn_and_bad_lines_are_refused() {
     assert!(!ok && err.contains("damaged"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The Worker's paged file answers as the whole tables do, on the real data with imports:
+/// 20,000 seeded addresses, half uniform over the public space, half at range edges (where an
+/// off-by-one or a block boundary would show).
+#[test]
+fn the_paged_file_answers_as_the_tables_do() {
+    use facegate_signals::{paged, AsnTable, CountryDb, FlagTable, IpData, PagedHead};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    let dir = std::env::temp_dir().join(format!("facegate-ipdata-pages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    for f in ["asn.bin", "country.mmdb"] {
+        std::fs::copy(workspace().join("models/ipdata").join(f), dir.join(f)).expect("copy");
+    }
+    let (tor, vpn) = (dir.join("tor.txt"), dir.join("vpn.txt"));
+    std::fs::write(&tor, "185.220.101.1\n185.220.101.7\n2a0b:f4c0::/32\n").expect("write");
+    std::fs::write(&vpn, "81.2.69.0/24\n185.220.101.0/24\n").expect("write");
+    let d = dir.to_str().expect("utf-8 path");
+    let (ok, _, err) = facegate(&[
+        "ip-data",
+        "import",
+        "--tor",
+        tor.to_str().unwrap(),
+        "--vpn",
+        vpn.to_str().unwrap(),
+        "--out",
+        d,
+    ]);
+    assert!(ok, "{err}");
+    let read = |f: &str| std::fs::read(dir.join(f)).expect(f);
+    let data = IpData {
+        asn: Some(AsnTable::parse(read("asn.bin")).expect("asn")),
+        flags: Some(FlagTable::parse(read("flags.bin")).expect("flags")),
+        country: Some(CountryDb::parse(read("country.mmdb")).expect("country")),
+    };
+    let pages = read("ip.pages");
+    let head_len = PagedHead::head_len(&pages[..paged::HEADER_LEN]).expect("header");
+    let head = PagedHead::parse(&pages[..head_len]).expect("head");
+    assert!(
+        head.memory_bytes() < 64 * 1024,
+        "head {} bytes",
+        head.memory_bytes()
+    );
+
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (asn4, asn6) = data.asn.as_ref().unwrap().ranges();
+    let (c4, c6) = data
+        .country
+        .as_ref()
+        .unwrap()
+        .ranges()
+        .expect("country ranges");
+    let mut ips: Vec<IpAddr> = Vec::new();
+    while ips.len() < 20_000 {
+        let r = next();
+        let ip = match ips.len() % 8 {
+            0 => IpAddr::from(Ipv4Addr::from(r as u32)),
+            1 => {
+                let hi = (r & 0x1fff_ffff_ffff_ffff) | 0x2000_0000_0000_0000;
+                IpAddr::from(Ipv6Addr::from((u128::from(hi) << 64) | u128::from(next())))
+            }
+            2 | 3 => {
+                let x = asn4[(r as usize) % asn4.len()];
+                IpAddr::from(Ipv4Addr::from(
+                    [x.start, x.end, x.end.wrapping_add(1)][(r >> 40) as usize % 3],
+                ))
+            }
+            4 => {
+                let x = asn6[(r as usize) % asn6.len()];
+                let hi = [x.start, x.end, x.end.wrapping_add(1)][(r >> 40) as usize % 3];
+                IpAddr::from(Ipv6Addr::from((u128::from(hi) << 64) | u128::from(next())))
+            }
+            5 => {
+                let x = c4[(r as usize) % c4.len()];
+                IpAddr::from(Ipv4Addr::from(
+                    [x.start, x.end, x.end.wrapping_add(1)][(r >> 40) as usize % 3],
+                ))
+            }
+            // The country data split some IPv6 blocks below /64: their edges too.
+            6 | 7 => {
+                let x = c6[(r as usize) % c6.len()];
+                IpAddr::from(Ipv6Addr::from(
+                    [x.start, x.end, x.end.wrapping_add(1)][(r >> 40) as usize % 3],
+                ))
+            }
+            _ => unreachable!(),
+        };
+        if facegate_signals::is_public(ip) {
+            ips.push(ip);
+        }
+    }
+    ips.extend(
+        ["185.220.101.1", "2a0b:f4c0:1::1", "::ffff:81.2.69.142"]
+            .map(|s| s.parse::<IpAddr>().unwrap()),
+    );
+    let (mut compared, mut known, mut cut) = (0, 0, 0);
+    for ip in ips {
+        let (at, len) = head.block_for(ip).expect("public address");
+        let block = &pages[at as usize..(at + u64::from(len)) as usize];
+        let got = match head.row_in_block(ip, block).expect("block") {
+            None => paged::unknown(ip),
+            Some(r) => {
+                let (at, len) = head.record_range(r);
+                head.decode_record(&pages[at as usize..(at + u64::from(len)) as usize])
+                    .expect("record")
+            }
+        };
+        let mut want = data.facts(ip);
+        if let Some(name) = &want.organization {
+            let short = paged::truncate(name, paged::NAME_MAX);
+            cut += usize::from(short.len() < name.len());
+            want.organization = Some(short.to_owned());
+        }
+        assert_eq!(got, want, "{ip}");
+        compared += 1;
+        known += usize::from(got.asn.is_some() || got.country_code.is_some());
+    }
+    eprintln!(
+        "paged = tables for {compared} addresses ({known} known, {cut} names cut to {} bytes)",
+        paged::NAME_MAX
+    );
+    assert!(known > compared / 2, "{known} of {compared} known");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -188,7 +188,17 @@ impl AsnTable {
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Option<Network<'_>> {
-        let i = self.table.lookup(ip)? as usize;
+        self.network(self.table.lookup(ip)?)
+    }
+
+    /// The ranges, each valued with the index of its network (see `network`).
+    pub fn ranges(&self) -> (Vec<Range<u32>>, Vec<Range<u64>>) {
+        self.table.rows()
+    }
+
+    /// The network at an index of the list.
+    pub fn network(&self, index: u32) -> Option<Network<'_>> {
+        let i = index as usize;
         if i >= self.n_asn {
             return None;
         }

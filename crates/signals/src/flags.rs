@@ -95,6 +95,11 @@ impl FlagTable {
         self.0.lookup(ip).unwrap_or(0)
     }
 
+    /// The ranges, each valued with its flag bits.
+    pub fn ranges(&self) -> List {
+        self.0.rows()
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.0.memory_bytes()
     }

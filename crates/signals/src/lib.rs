@@ -16,6 +16,7 @@ pub mod client_ip;
 pub mod country;
 pub mod device;
 pub mod flags;
+pub mod paged;
 pub mod ranges;
 pub mod stepup;
 
@@ -26,6 +27,7 @@ use serde::Serialize;
 pub use asn::AsnTable;
 pub use country::CountryDb;
 pub use flags::FlagTable;
+pub use paged::PagedHead;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignalsError {

@@ -115,6 +115,16 @@ impl Step for u32 {
     }
 }
 
+impl Step for u128 {
+    const MAX: Self = u128::MAX;
+    fn next(self) -> Self {
+        self.saturating_add(1)
+    }
+    fn prev(self) -> Self {
+        self.saturating_sub(1)
+    }
+}
+
 impl Step for u64 {
     const MAX: Self = u64::MAX;
     fn next(self) -> Self {
@@ -194,6 +204,19 @@ impl Table {
                 (k <= end).then_some(value)
             }
         }
+    }
+
+    /// The rows, in order (for building other tables from this one).
+    pub fn rows(&self) -> (Vec<Range<u32>>, Vec<Range<u64>>) {
+        let v4 = (0..self.n4).map(|i| {
+            let (start, end, value) = self.v4(i);
+            Range { start, end, value }
+        });
+        let v6 = (0..self.n6).map(|i| {
+            let (start, end, value) = self.v6(i);
+            Range { start, end, value }
+        });
+        (v4.collect(), v6.collect())
     }
 
     pub fn payload(&self) -> &[u8] {
