@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 
 import { burstForm, burstOf, createSession, dataDir, spawnApp } from './harness.mjs';
 
-const AWS = '3.5.140.2'; // Amazon (AS16509): a data centre
+const AWS = '3.80.0.1'; // Amazon (AS14618, us-east-1): a data centre
 const HOME = '81.2.69.142'; // Andrews & Arnold, a UK broadband provider
 const PHONE_UA =
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36';
