@@ -115,7 +115,12 @@ def burst_of(data_dir: Path, clip: str = LIVE_CLIP, start: int = 0) -> list[byte
 
 
 def capture(
-    app: App, data_dir: Path, session_token: str, clip: str = LIVE_CLIP, start: int = 0
+    app: App,
+    data_dir: Path,
+    session_token: str,
+    clip: str = LIVE_CLIP,
+    start: int = 0,
+    headers: dict | None = None,
 ) -> dict:
     """A burst of `clip` to the hosted capture endpoint, as the hosted page posts it: one
     multipart `burst` field per frame."""
@@ -124,7 +129,10 @@ def capture(
         for i, jpeg in enumerate(burst_of(data_dir, clip, start))
     ]
     res = httpx.post(
-        f"{app.origin}/hosted/v1/{session_token}/capture", files=files, timeout=120.0
+        f"{app.origin}/hosted/v1/{session_token}/capture",
+        files=files,
+        headers=headers,
+        timeout=120.0,
     )
     assert res.status_code == 200, res.text
     body = res.json()
@@ -836,3 +844,38 @@ def test_cli_session_pdf_and_resubmit(app: App, client: Didit, data_dir: Path, t
     res = _cli(app, "session", "resubmit", s.session_id, "--nodes", "feature_liveness:LIVENESS", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     assert client.sessions.get(s.session_id).status == SessionStatus.RESUBMITTED
+
+
+# --------------------------------------------------------------------------- adaptive step-up
+
+
+def test_step_up_through_the_sdk_data_centre_escalates_and_a_known_device_skips(
+    app: App, client: Didit, portrait_b64: str, data_dir: Path
+) -> None:
+    """The page's visit (dev.mjs believes X-Forwarded-For from loopback) is judged; the SDK
+    reads Didit's ip_analyses item and the skip's approval like any other decision."""
+    workflow = app.workflows["biometric_authentication_stepup"]
+    device = "sdk_" + uuid.uuid4().hex[:20]
+    visit = lambda ip: {"x-forwarded-for": ip, "x-facegate-device": device}  # noqa: E731
+
+    cloud = client.sessions.create(unique("sdk-dc"), workflow_id=workflow, portrait_image=portrait_b64)
+    summary = httpx.get(f"{app.origin}/hosted/v1/{cloud.session_token}", headers=visit("3.80.0.1"))
+    assert summary.json()["liveness_method"] == "ACTIVE_3D"
+    item = client.sessions.get_decision(cloud.session_id).ip_analyses[0]
+    assert (item["is_data_center"], item["ip_country_code"]) == (True, "US")
+    assert item["step_up"]["rule"] == "risky_network_new_device"
+
+    vendor = unique("sdk-known")
+    first = client.sessions.create(vendor, workflow_id=workflow, portrait_image=portrait_b64)
+    home = visit("81.2.69.142")
+    httpx.get(f"{app.origin}/hosted/v1/{first.session_token}", headers=home)
+    answer = capture(app, data_dir, first.session_token, LIVE_CLIP, WINDOWS[2], headers=home)
+    assert answer["status"] == "Approved", answer
+
+    again = client.sessions.create(vendor, workflow_id=workflow, portrait_image=portrait_b64)
+    assert httpx.get(f"{app.origin}/hosted/v1/{again.session_token}", headers=home).json()["status"] == "Approved"
+    decision = client.sessions.poll_decision(again.session_id, timeout=30)
+    assert decision.status == SessionStatus.APPROVED
+    assert decision.liveness_checks == [] and decision.face_matches == []
+    assert decision.ip_analyses[0]["step_up"]["liveness_and_face_match_ran"] is False
+    assert "IP_ANALYSIS" in decision.raw_data["features"]
