@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { burstForm, burstOf, clipFrames, createSession, LIVE_CLIP, root, spawnApp } from '../tests/edge/harness.mjs';
+import { burstForm, burstOf, clipFrames, createSession, dataDir, LIVE_CLIP, root, spawnApp } from '../tests/edge/harness.mjs';
 import { png } from './fuzz.mjs';
 
 const captures = Number(process.env.CAPTURES ?? 200);
@@ -30,6 +30,7 @@ function summary(ms) {
 }
 
 const app = await spawnApp();
+const portraitB64 = readFileSync(join(dataDir, 'video', 'enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64');
 const health = async () => (await fetch(`${app.origin}/system/healthcheck`)).json();
 const memory = {};
 try {
@@ -99,6 +100,33 @@ try {
     pdfBytes = bytes.length;
   }
   memory.mixed_script_pdf = { bytes: pdfBytes, ms: summary(pdfTimes), wasm_memory_mb: (await health()).wasm_memory_mb };
+
+  // Step-up: the hosted summary of an IP-analysis workflow from 100 public addresses (the
+  // page's first read of a visit: IP data from R2 in two ranged reads, the user's remembered
+  // devices from D1, the visit stored), against the same read of a workflow without it.
+  const firstOctets = [3, 8, 23, 31, 45, 52, 62, 77, 81, 91, 103, 109, 151, 178, 185, 195, 212, 217];
+  const timedSummary = async (workflow, i, ip) => {
+    const s = await createSession(app, { workflow_id: workflow, vendor_data: `visit-${workflow.slice(0, 4)}-${i}`, portrait_image: portraitB64 });
+    const t0 = performance.now();
+    const res = await fetch(`${app.origin}/hosted/v1/${s.session_token}`, { headers: { 'x-forwarded-for': ip, 'x-facegate-device': `bench_device_${i}_xxxxxx` } });
+    await res.json();
+    return performance.now() - t0;
+  };
+  const stepupMs = [];
+  const plainMs = [];
+  for (let i = 0; i < 100; i++) {
+    const ip = i % 2
+      ? `${firstOctets[i % firstOctets.length]}.${(i * 91) % 256}.${(i * 53) % 256}.${1 + (i % 250)}`
+      : `2a0${1 + (i % 9)}:${(i * 977).toString(16)}::${i + 1}`;
+    stepupMs.push(await timedSummary(app.workflows.biometric_authentication_stepup, i, ip));
+    plainMs.push(await timedSummary(app.workflows.biometric_authentication, i, ip));
+  }
+  memory.hosted_summary = {
+    ip_analysis_ms: summary(stepupMs),
+    without_ms: summary(plainMs),
+    note: 'IP data resident: the 7.7 KB head of ipdata/ip.pages; each visit reads its block and record from R2',
+    wasm_memory_mb: (await health()).wasm_memory_mb,
+  };
 
   // A FLASHING challenge answered with 16 frames of the 640x480 camera clip: every frame is
   // decoded and detected, the best one analysed again.
