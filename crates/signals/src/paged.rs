@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::ranges::{normalise, Range, Step};
+use crate::ranges::{normalise, u32_at, u64_at, Range, Step};
 use crate::{country, flags, is_public, IpData, IpFacts, SignalsError};
 
 pub const MAGIC: &[u8; 8] = b"FGIPPAG1";
@@ -489,18 +489,6 @@ fn checked_search<K: Copy + Ord>(
 
 fn bad(why: &str) -> SignalsError {
     SignalsError::BadTable(format!("paged IP data: {why}"))
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 fn u128_at(b: &[u8], at: usize) -> u128 {
