@@ -12,6 +12,7 @@ mod d1_store;
 mod deliver;
 mod hosted;
 mod http;
+mod lists;
 mod memory;
 mod models;
 mod ports;

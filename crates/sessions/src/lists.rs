@@ -20,6 +20,7 @@ use crate::validate::{required_choice, NOT_BLANK, NOT_STRING, NOT_UUID, REQUIRED
 pub mod api;
 #[cfg(test)]
 mod api_tests;
+pub mod faces;
 pub mod screen;
 pub mod store;
 

@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::faces::FaceStamp;
 use super::{EntryType, List};
 use crate::store::StoreError;
+use crate::types::TemplateRow;
 
 /// One value of a list. Face entries hold a sealed template (`cipher::seal` of the
 /// embedding under `entry_aad`), never an image; their `value` is the entry's own id, so two
@@ -110,4 +112,10 @@ pub trait ListStore {
     ) -> Result<Vec<Entry>, StoreError>;
     /// Bumped by every `commit_lists` of the application (0 before the first).
     async fn lists_version(&self, application_id: &str) -> Result<i64, StoreError>;
+    /// Every enrolled template of the application: the faces the 1:N checks scan besides the
+    /// face entries (the `templates` table, read here to keep the session store's port as it is).
+    async fn templates_of(&self, application_id: &str) -> Result<Vec<TemplateRow>, StoreError>;
+    /// What the application's face gallery is built from (`lists_version`, and the count and
+    /// newest `created_at` of its templates): when it moves, a cached gallery is stale.
+    async fn face_stamp(&self, application_id: &str) -> Result<FaceStamp, StoreError>;
 }

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::lists::faces::FaceStamp;
 use crate::lists::store::{Entry, EntryCount, ListStore, ListWrite};
 use crate::lists::{EntryType, List};
 use crate::store::StoreError;
+use crate::types::TemplateRow;
 
 use super::MemoryStore;
 
@@ -205,5 +207,24 @@ impl ListStore for MemoryStore {
             .get(application_id)
             .copied()
             .unwrap_or(0))
+    }
+
+    async fn templates_of(&self, application_id: &str) -> Result<Vec<TemplateRow>, StoreError> {
+        Ok(self
+            .templates
+            .borrow()
+            .values()
+            .filter(|t| t.application_id == application_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn face_stamp(&self, application_id: &str) -> Result<FaceStamp, StoreError> {
+        let templates = self.templates_of(application_id).await?;
+        Ok(FaceStamp {
+            lists_version: self.lists_version(application_id).await?,
+            templates: templates.len() as u64,
+            newest_template: templates.iter().map(|t| t.created_at).max().unwrap_or(0),
+        })
     }
 }
