@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { dataDir, enrol, root, spawnApp } from './harness.mjs';
+import { burstOf, captureBurst, createSession, dataDir, enrol, image, root, spawnApp } from './harness.mjs';
 
 const ENROL = 'video/enroll_portrait_apfol_s1_t9.5s.jpg';
 const PORTRAIT = readFileSync(join(dataDir, ENROL)).toString('base64');
@@ -286,4 +286,69 @@ test('the MCP server\'s list tools all work against the service', async () => {
   } finally {
     await mcp.stop();
   }
+});
+
+// ------------------------------------------------------------- 1:N on every capture
+
+async function decision(sessionId) {
+  const r = await api('GET', `/session/${sessionId}/decision/`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+test('a face in the face blocklist is Declined with FACE_IN_BLOCKLIST; face search finds it', async () => {
+  const faces = await systemList(app.apiKey, 'face');
+  const entry = await api('POST', `/lists/${faces.uuid}/entries/face-upload/`, { image: PORTRAIT, display_label: 'banned' });
+  assert.equal(entry.status, 201, JSON.stringify(entry.body));
+  try {
+    const kyc = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'blocked-face' });
+    const { body } = await captureBurst(app, kyc.session_token, burstOf());
+    assert.equal(body.status, 'Declined', JSON.stringify(body));
+    const d = await decision(kyc.session_id);
+    const live = d.liveness_checks[0];
+    const w = live.warnings.find((x) => x.risk === 'FACE_IN_BLOCKLIST');
+    assert.ok(w, JSON.stringify(live.warnings));
+    assert.equal(w.feature, 'LIVENESS');
+    assert.equal(w.log_type, 'error');
+    assert.ok(live.matches.some((m) => m.is_blocklisted === true && typeof m.similarity_percentage === 'number'), JSON.stringify(live.matches));
+    // The standalone face search says the same (multipart user_image, Didit's response shape).
+    const form = new FormData();
+    form.append('user_image', image(ENROL), 'face.jpg');
+    const res = await fetch(`${app.baseUrl}/face-search/`, { method: 'POST', headers: { 'x-api-key': app.apiKey }, body: form });
+    const fs = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(fs));
+    assert.equal(fs.face_search.status, 'Declined');
+    assert.ok(fs.face_search.total_matches >= 1);
+    assert.ok(fs.face_search.matches.some((m) => m.is_blocklisted), JSON.stringify(fs.face_search.matches));
+    assert.equal(fs.face_search.warnings[0].risk, 'FACE_IN_BLOCKLIST');
+    // Another application's search sees none of this application's faces.
+    const other = new FormData();
+    other.append('user_image', image(ENROL), 'face.jpg');
+    const theirsRes = await fetch(`${app.baseUrl}/face-search/`, { method: 'POST', headers: { 'x-api-key': app.other.apiKey }, body: other });
+    const theirsBody = await theirsRes.json();
+    assert.ok(!theirsBody.face_search.matches.some((m) => m.is_blocklisted), JSON.stringify(theirsBody));
+  } finally {
+    assert.equal((await api('DELETE', `/lists/${faces.uuid}/entries/${entry.body.uuid}/`)).status, 204);
+  }
+  // Once the entry is gone, the same face enrols again.
+  const again = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'unblocked-face' });
+  const { body } = await captureBurst(app, again.session_token, burstOf());
+  assert.equal(body.status, 'Approved', JSON.stringify(body));
+});
+
+test('a second vendor_data enrolling the same face gets DUPLICATED_FACE when the workflow checks', async () => {
+  const wf = await api('POST', '/workflows/', { workflow_label: 'dedup', features: [{ feature: 'LIVENESS', config: { duplicate_face_action: 'decline' } }] });
+  assert.equal(wf.status, 201, JSON.stringify(wf.body));
+  await enrol(app, 'dup-first');
+  const second = await createSession(app, { workflow_id: wf.body.workflow_id ?? wf.body.uuid, vendor_data: 'dup-second' });
+  const { body } = await captureBurst(app, second.session_token, burstOf(undefined, 40));
+  assert.equal(body.status, 'Declined', JSON.stringify(body));
+  const live = (await decision(second.session_id)).liveness_checks[0];
+  const w = live.warnings.find((x) => x.risk === 'DUPLICATED_FACE');
+  assert.ok(w, JSON.stringify(live.warnings));
+  assert.ok(w.additional_data.duplicated_session_id);
+  // Without duplicate detection (the default kyc workflow) another user's face is no warning.
+  const plain = await createSession(app, { workflow_id: app.workflows.kyc, vendor_data: 'dup-third' });
+  const r = await captureBurst(app, plain.session_token, burstOf(undefined, 40));
+  assert.equal(r.body.status, 'Approved', JSON.stringify(r.body));
 });

@@ -230,6 +230,11 @@ pub struct Workflow {
     /// by default) instead of deciding (`{"enabled": true}`); off by default.
     #[serde(default)]
     pub liveness_escalation: EscalationSetting,
+    /// Duplicate detection (LIVENESS config `duplicate_face_action`): a capture whose face is
+    /// another vendor_data's enrolled face gets DUPLICATED_FACE with this effect (a possible
+    /// one, review). Off (`None`) by default. Blocklisted faces are always checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_face_action: Option<Effect>,
 }
 
 fn review() -> Effect {
@@ -269,6 +274,7 @@ impl Workflow {
             liveness_method: LivenessMethod::Passive,
             on_face_change: review(),
             liveness_escalation: EscalationSetting::default(),
+            duplicate_face_action: None,
         }
     }
 

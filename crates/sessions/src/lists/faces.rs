@@ -230,6 +230,12 @@ pub fn match_json(h: &FaceHit, score: f64) -> serde_json::Value {
     })
 }
 
+/// A 1:N warning that ends the session at once, whatever captures are left: the face is in
+/// the blocklist, or is another user's and the workflow declines duplicates.
+pub fn declines_for_good(w: &Warning) -> bool {
+    w.risk == RISK_FACE_IN_BLOCKLIST || (w.risk == RISK_DUPLICATED_FACE && w.log_type == "error")
+}
+
 /// The worse of two statuses, as a session's checks are ranked.
 fn worse(a: CheckStatus, b: CheckStatus) -> CheckStatus {
     let rank = |s: CheckStatus| match s {
@@ -245,11 +251,13 @@ fn worse(a: CheckStatus, b: CheckStatus) -> CheckStatus {
     }
 }
 
+/// Didit's `log_type` of a configurable risk follows its effect: decline → error, review →
+/// warning, no action → information.
 fn warning(
     node: &str,
     risk: &str,
     data: serde_json::Value,
-    declined: bool,
+    status: CheckStatus,
     short: &str,
     long: &str,
 ) -> Warning {
@@ -257,7 +265,12 @@ fn warning(
         feature: "LIVENESS".into(),
         risk: risk.into(),
         additional_data: Some(data),
-        log_type: if declined { "error" } else { "warning" }.into(),
+        log_type: match status {
+            CheckStatus::Declined => "error",
+            CheckStatus::InReview => "warning",
+            _ => "information",
+        }
+        .into(),
         short_description: short.into(),
         long_description: long.into(),
         node_id: node.into(),
@@ -304,7 +317,7 @@ pub fn apply_face_checks(
                 "list_uuid": entry.1,
                 "similarity_percentage": score(best.cosine),
             }),
-            status == CheckStatus::Declined,
+            status,
             if best.is_match {
                 "Face in blocklist"
             } else {
@@ -334,7 +347,7 @@ pub fn apply_face_checks(
                 "duplicated_vendor_data": best.owner.vendor_data(),
                 "similarity_percentage": score(best.cosine),
             }),
-            status == CheckStatus::Declined,
+            status,
             if best.is_match {
                 "Duplicated face"
             } else {
@@ -489,6 +502,47 @@ mod tests {
             |_| Ok(Some(emb(9))),
         )));
         assert_ne!(before, block_on(s.face_stamp(&a)).expect("stamp"));
+    }
+
+    #[test]
+    fn a_blocklisted_face_ends_the_session_with_captures_left() {
+        let (s, a) = (svc(), app());
+        let b = crate::tests::bio_session(&s, &a, "mallory");
+        let id = b["session_id"].as_str().expect("id").to_owned();
+        let ctx =
+            block_on(s.begin_capture(std::slice::from_ref(&a), &crate::tests::token_of(&s, &id)))
+                .expect("begin");
+        let mut out = crate::tests::outcome(
+            CheckStatus::Approved,
+            Some(CheckStatus::Approved),
+            Some(emb(1)),
+        );
+        let hit = FaceHit {
+            owner: FaceOwner::Entry {
+                list_uuid: "l".into(),
+                list_type: ListType::Blocklist,
+                entry_uuid: "e".into(),
+                reference_session_id: None,
+                vendor_data: None,
+                created_at: 0,
+            },
+            cosine: 0.9,
+            is_match: true,
+        };
+        apply_face_checks(
+            &mut out.liveness,
+            &[hit],
+            &[],
+            CheckStatus::Declined,
+            |_| 99.0,
+        );
+        let r = block_on(s.finish_capture(ctx, out)).expect("finish");
+        assert!(!r.retry);
+        assert_eq!(r.session.status, crate::types::SessionStatus::Declined);
+        assert_eq!(
+            r.session.liveness_checks[0].warnings[0].risk,
+            RISK_FACE_IN_BLOCKLIST
+        );
     }
 
     #[test]
