@@ -268,6 +268,10 @@ test('the MCP server\'s list tools all work against the service', async () => {
     writeFileSync(photo, readFileSync(join(dataDir, ENROL)));
     const face = await tool('didit_upload_face_entry', { list_uuid: made.uuid, image_path: photo, display_label: 'agent face', comment: 'seen at the counter' });
     assert.equal(face.display_label, 'agent face');
+    // didit_face_search finds the face just added (a custom list: reported, not declined).
+    const found = await tool('didit_face_search', { image_path: photo });
+    assert.equal(found.face_search.status, 'Approved', JSON.stringify(found));
+    assert.ok(found.face_search.matches.some((m) => m.list_entry_uuid === face.uuid), JSON.stringify(found.face_search.matches));
     const users = await tool('didit_create_list', { name: 'MCP users', list_type: 'allowlist', entry_type: 'user' });
     const entry = await tool('didit_create_list_entry', { list_uuid: users.uuid, value: 'vip-1', display_label: 'VIP', comment: 'staff', metadata: { team: 'ops' } });
     assert.equal(entry.value, 'vip-1');
