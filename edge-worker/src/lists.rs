@@ -89,7 +89,10 @@ async fn face_search(
         Some(query) => {
             let g = gallery(svc, app).await?;
             let blocked = g.blocklisted(query);
-            for h in g.everything(query) {
+            let own = form
+                .get_field("vendor_data")
+                .filter(|v| !v.trim().is_empty());
+            for h in g.everything(query, own.as_deref()) {
                 matches.push(match_json(&h, cal.match_score(h.cosine)));
             }
             if let Some(best) = blocked.first() {

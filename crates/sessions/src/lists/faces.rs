@@ -201,9 +201,12 @@ impl FaceGallery {
         })
     }
 
-    /// Every face like `query` (the standalone face search), thresholds for the whole gallery.
-    pub fn everything(&self, query: &Embedding) -> Vec<FaceHit> {
-        self.search_where(query, self.len(), |_| true)
+    /// Every face like `query` (the standalone face search), thresholds for the whole gallery;
+    /// as Didit's, the faces of `vendor_data` itself are left out.
+    pub fn everything(&self, query: &Embedding, vendor_data: Option<&str>) -> Vec<FaceHit> {
+        self.search_where(query, self.len(), |o| {
+            vendor_data.is_none() || o.vendor_data() != vendor_data
+        })
     }
 }
 
@@ -462,7 +465,8 @@ mod tests {
         assert!(g.duplicates(&emb(1), Some("alice")).is_empty());
         let d = g.duplicates(&emb(1), Some("bob"));
         assert_eq!(d[0].owner.vendor_data(), Some("alice"));
-        assert_eq!(g.everything(&emb(1)).len(), 1);
+        assert_eq!(g.everything(&emb(1), None).len(), 1);
+        assert!(g.everything(&emb(1), Some("alice")).is_empty());
 
         let mut check = live();
         apply_face_checks(
