@@ -21,7 +21,7 @@ use crate::{capture, models, standalone};
 thread_local! {
     /// Each application's face gallery, per isolate, with the stamp it was built at: rebuilt
     /// when the stamp read from D1 (one query) has moved, i.e. after any list write, enrolment
-    /// or template deletion. About 1.5 KB a face (10k faces: ~15 MB, measured natively in
+    /// or template deletion. About 1 KB a face (10k faces: ~10.4 MB, measured natively in
     /// `lists::faces` tests), so an isolate serving many large applications keeps a few.
     static GALLERIES: RefCell<HashMap<String, Arc<FaceGallery>>> = RefCell::new(HashMap::new());
 }

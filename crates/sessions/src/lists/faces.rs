@@ -143,6 +143,12 @@ impl FaceGallery {
         self.owners.len()
     }
 
+    /// Gives back the spare capacity of a gallery that is built (kept for a while per isolate).
+    pub fn shrink(&mut self) {
+        self.owners.shrink_to_fit();
+        self.exact.shrink_to_fit();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.owners.is_empty()
     }
@@ -406,6 +412,7 @@ impl<S: Store + ListStore, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I,
                 );
             }
         }
+        g.shrink();
         Ok(g)
     }
 }
@@ -573,6 +580,7 @@ mod tests {
                 face(i),
             );
         }
+        g.shrink();
         let bytes = g.memory_bytes();
         let started = std::time::Instant::now();
         let hits = g.duplicates(&face(4242), None);
