@@ -114,6 +114,8 @@ pub async fn handle(
     // The burst's best frame (a challenge's first): kept only if the application retains images.
     let best = evidence.burst.as_ref().and_then(|b| b.best).unwrap_or(0);
     ctx.image = frames.get(best).cloned();
+    // The face blocklist and duplicate checks (1:N) over the application's cached gallery.
+    ctx.faces = Some(crate::lists::gallery(svc, &ctx.application).await?);
     let result = svc.capture(ctx, evidence, &pipeline.config).await?;
     Ok(HttpResponse::json(200, result.to_json()))
 }

@@ -7,6 +7,7 @@
 use facegate_pipeline::challenge::Challenge;
 mod audit;
 mod branding;
+mod lists;
 mod operators;
 mod signals;
 mod users;

@@ -13,6 +13,7 @@ mod deliver;
 mod hosted;
 mod http;
 mod ip_data;
+mod lists;
 mod memory;
 mod models;
 mod ports;

@@ -116,12 +116,12 @@ async fn serve(
 }
 
 /// The request as the handlers see it: authenticated, bounded, its body read.
-struct Incoming<'a> {
-    req: &'a Request,
-    env: &'a Env,
+pub(crate) struct Incoming<'a> {
+    pub(crate) req: &'a Request,
+    pub(crate) env: &'a Env,
     ctx: &'a Context,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// API key (→ the application), session token (→ it names a session), operator secret,
@@ -328,6 +328,16 @@ async fn dispatch(
             let form = standalone::read_form(&r.headers, r.body).await?;
             json(standalone::face_match(form, env).await)
         }
+        Route::ListLists
+        | Route::CreateList
+        | Route::GetList(_)
+        | Route::UpdateList(_)
+        | Route::DeleteList(_)
+        | Route::ListEntries(_)
+        | Route::CreateEntry(_)
+        | Route::UploadFaceEntry(_)
+        | Route::DeleteEntry(..)
+        | Route::FaceSearch => json(crate::lists::route(&r, route, &svc, the(&mut app)?).await),
         Route::HostedPage(token) => Ok(Reply::Page(
             hosted::page(&svc, env, &token)
                 .await

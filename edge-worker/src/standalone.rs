@@ -140,7 +140,7 @@ pub fn render_face_match(
 
 /// facegate estimates neither age nor gender: those keys are present and null, as Didit sends
 /// them when it cannot tell.
-fn image_entities(analysis: &Analysis) -> Value {
+pub(crate) fn image_entities(analysis: &Analysis) -> Value {
     let entities: Vec<Value> = analysis
         .faces
         .iter()
@@ -209,12 +209,12 @@ fn number_field(form: &FormData, name: &str) -> Result<Option<f32>, ApiError> {
     }
 }
 
-fn new_request_id() -> Result<String, ApiError> {
+pub(crate) fn new_request_id() -> Result<String, ApiError> {
     use facegate_sessions::Ids;
     Ok(crate::ports::WorkerIds.uuid()?)
 }
 
-fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     String::from(worker::js_sys::Date::new_0().to_iso_string())
 }
 

@@ -33,7 +33,7 @@ async function call(key, method, path, body, contentType = 'application/json') {
 }
 
 /** Everything of the first tenant an attacker could damage or read. */
-async function snapshot(sessionId) {
+async function snapshot(sessionId, listId) {
   const get = async (path) => {
     const r = await call(app.apiKey, 'GET', path);
     assert.equal(r.status, 200, `${path}: ${r.text}`);
@@ -48,6 +48,8 @@ async function snapshot(sessionId) {
     destinations: await get('/v3/webhook/destinations/'),
     workflows: await get('/v3/workflows/'),
     customization: await get('/v3/customization/'),
+    lists: await get('/v3/lists/'),
+    entries: await get(`/v3/lists/${listId}/entries/`),
   };
 }
 
@@ -61,7 +63,13 @@ function bodies(pattern, method, victim) {
     f.append('ref_image', img, 'b.jpg');
     return f;
   };
-  if (pattern.includes('passive-liveness') || pattern.includes('face-match')) return [form()];
+  if (pattern.includes('passive-liveness') || pattern.includes('face-match') || pattern.includes('face-search')) return [form()];
+  if (pattern.endsWith('/face-upload/')) {
+    return [JSON.stringify({ image: readFileSync(join(dataDir, 'video/enroll_portrait_apfol_s1_t9.5s.jpg')).toString('base64') })];
+  }
+  if (pattern.startsWith('/v3/lists/')) {
+    return [JSON.stringify({ name: 'cross-tenant', list_type: 'custom', entry_type: 'user', value: 'cross-tenant' }), JSON.stringify({ reference_session_id: victim.sessionId })];
+  }
   if (pattern.endsWith('/users/delete/')) {
     return [JSON.stringify({ vendor_data_list: [victim.vendorData] }), JSON.stringify({ delete_all: true })];
   }
@@ -107,13 +115,21 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   const branded = new FormData();
   branded.append('title', 'Victim Bank');
   assert.equal((await call(app.apiKey, 'PATCH', '/v3/customization/', branded)).status, 200);
-  const before = await snapshot(s.session_id);
+  // A list of the first tenant's with an entry taken from its session.
+  const made = await call(app.apiKey, 'POST', '/v3/lists/', JSON.stringify({ name: 'victim list', list_type: 'custom', entry_type: 'user' }));
+  assert.equal(made.status, 201, made.text);
+  const listId = JSON.parse(made.text).uuid;
+  const entry = await call(app.apiKey, 'POST', `/v3/lists/${listId}/entries/`, JSON.stringify({ reference_session_id: s.session_id }));
+  assert.equal(entry.status, 201, entry.text);
+  const entryId = JSON.parse(entry.text).uuid;
+  const before = await snapshot(s.session_id, listId);
   const victim = {
+    sessionId: s.session_id,
     number: before.session.session_number,
     workflowId: app.workflows.kyc,
     vendorData: 'victim-user',
   };
-  const secrets = [s.session_id, s.session_token, destinationId, before.destinations.results[0].secret_shared_key];
+  const secrets = [s.session_id, s.session_token, destinationId, before.destinations.results[0].secret_shared_key, listId, entryId];
 
   const table = await fetch(`${app.origin}/internal/routes`, { headers: { authorization: `Bearer ${app.operatorToken}` } });
   assert.equal(table.status, 200);
@@ -127,12 +143,14 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
       ? [destinationId]
       : pattern.startsWith('/v3/workflows/{')
         ? [victim.workflowId]
+      : pattern.startsWith('/v3/lists/{')
+        ? [listId]
       : pattern.includes('{vendor}')
         ? [victim.vendorData]
         : [s.session_id, String(victim.number)];
     for (const id of ids) {
       // A resend names the first tenant's destination and one of its real deliveries.
-      const path = pattern.replace('{delivery}', before.webhooks.results[0].uuid).replace(/\{[a-z_]+\}/g, id);
+      const path = pattern.replace('{delivery}', before.webhooks.results[0].uuid).replace('{entry}', entryId).replace(/\{[a-z_]+\}/g, id);
       for (const method of METHODS) {
         for (const body of bodies(pattern, method, victim)) {
           const res = await call(app.other.apiKey, method, path, body, body instanceof FormData ? undefined : 'application/json');
@@ -142,11 +160,12 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
             assert.ok(!res.text.includes(secret), `${method} ${path} showed the first tenant's ${secret}: ${res.text}`);
           }
           // Only the other tenant's own collections and the stateless APIs may answer 2xx.
-          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/', '/v3/workflows/', '/v3/customization/', '/v3/billing/balance/'].includes(pattern)
+          const ownCollection = ['/v3/sessions/', '/v3/webhook/destinations/', '/v3/session/', '/v3/sessions/delete/', '/v3/users/delete/', '/v3/users/', '/v3/users/create/', '/v3/workflows/', '/v3/customization/', '/v3/billing/balance/', '/v3/lists/'].includes(pattern)
             // vendor_data names a user per application: the walk's create above made the other
             // tenant its own "victim-user", which it may read and change (its own, not ours).
             || pattern.startsWith('/v3/users/{vendor}/');
-          const stateless = pattern.includes('passive-liveness') || pattern.includes('face-match');
+          // Face search answers from the caller's own faces only (checked below: no secret shown).
+          const stateless = pattern.includes('passive-liveness') || pattern.includes('face-match') || pattern.includes('face-search');
           if (res.status < 300 && !ownCollection && !stateless) {
             assert.fail(`${method} ${path} answered ${res.status} to another tenant: ${res.text}`);
           }
@@ -160,7 +179,7 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   }
   assert.ok(sent > 80, `${sent} requests sent`);
 
-  const afterwards = await snapshot(s.session_id);
+  const afterwards = await snapshot(s.session_id, listId);
   assert.deepEqual(afterwards.session, before.session, 'session unchanged');
   assert.deepEqual(afterwards.decision, before.decision, 'decision unchanged');
   assert.deepEqual(afterwards.webhooks, before.webhooks, 'webhook log unchanged');
@@ -169,6 +188,8 @@ test('another tenant\'s key reaches nothing of the first tenant, on every API ro
   assert.deepEqual(afterwards.destinations, before.destinations, 'destinations unchanged');
   assert.deepEqual(afterwards.workflows, before.workflows, 'workflows unchanged');
   assert.deepEqual(afterwards.customization, before.customization, 'branding unchanged');
+  assert.deepEqual(afterwards.lists, before.lists, 'lists unchanged');
+  assert.deepEqual(afterwards.entries, before.entries, 'list entries unchanged');
   // The first tenant's user is still enrolled: a re-auth without a portrait is accepted.
   const reauth = await call(app.apiKey, 'POST', '/v3/session/', JSON.stringify({ workflow_id: app.workflows.biometric_authentication, vendor_data: 'victim-user' }));
   assert.equal(reauth.status, 201, reauth.text);

@@ -100,7 +100,7 @@ pub struct LivenessCheck {
     pub reference_image: Option<String>,
     pub video_url: Option<String>,
     pub age_estimation: Option<f32>,
-    /// Cross-session face hits; facegate does no 1:N search, so always empty.
+    /// Cross-session face hits: the service's 1:N checks (face blocklist, duplicates) fill it.
     pub matches: Vec<serde_json::Value>,
     pub face_quality: Option<f64>,
     pub face_luminance: Option<f64>,

@@ -53,6 +53,9 @@ pub struct CaptureContext {
     /// The frame the capture is decided on, as sent: kept (sealed) only when the application
     /// retains images. The adapter sets it once it knows which frame that is.
     pub image: Option<Vec<u8>>,
+    /// The application's faces for the 1:N checks (face blocklist, duplicates), set by the
+    /// adapter from its cache (`lists::faces`); `None` skips them.
+    pub faces: Option<std::sync::Arc<crate::lists::faces::FaceGallery>>,
 }
 
 /// What the page sent for a capture.
@@ -253,6 +256,24 @@ pub fn decide(
             flag_face_change(&mut liveness, wf.on_face_change, enrolled_session, score);
         }
     }
+    if let (Some(g), Some(e)) = (&ctx.faces, &embedding) {
+        let duplicates = match wf.duplicate_face_action {
+            Some(_) => g.duplicates(e, ctx.session.vendor_data.as_deref()),
+            None => Vec::new(),
+        };
+        let on_duplicate = match wf.duplicate_face_action {
+            Some(Effect::Decline) => CheckStatus::Declined,
+            Some(Effect::Review) => CheckStatus::InReview,
+            _ => CheckStatus::Approved,
+        };
+        crate::lists::faces::apply_face_checks(
+            &mut liveness,
+            &g.blocklisted(e),
+            &duplicates,
+            on_duplicate,
+            |c| cal.match_score(c),
+        );
+    }
     CaptureOutcome {
         liveness,
         face_match,
@@ -390,6 +411,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             active_row,
             enrolled,
             image: None,
+            faces: None,
         })
     }
 
@@ -521,11 +543,17 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             m.source_image_session_id = reference_session_id;
         }
         let v = verdict(std::slice::from_ref(&liveness), face_match.as_slice());
+        // A blocklisted face (or a declined duplicate) is final: a recapture of the same face
+        // would change nothing but let it probe the thresholds.
+        let final_face = liveness
+            .warnings
+            .iter()
+            .any(crate::lists::faces::declines_for_good);
         let mut next = transition(
             &s,
             &Event::Captured {
                 verdict: v,
-                max_attempts: wf.max_attempts.max(1),
+                max_attempts: if final_face { 1 } else { wf.max_attempts.max(1) },
             },
             now,
         )?;

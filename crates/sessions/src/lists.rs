@@ -1,7 +1,7 @@
 //! Lists in Didit's shape (`/v3/lists/…`, the MCP server's list tools): what a list and an
-//! entry are, how their bodies are parsed, and the system blocklists. Parsing and rules only;
-//! storing, the routes and matching captures against face entries come with issue #11's
-//! wiring.
+//! entry are, how their bodies are parsed, and the system blocklists. Storage is its own port
+//! (`store::ListStore`), the routes' logic is `api`, and `screen` is what a visit is checked
+//! against.
 //!
 //! Every application has one system blocklist per entry type without creating it: its id is
 //! derived from the application and the type, so it exists in every store from the start and
@@ -16,6 +16,13 @@ use sha2::{Digest, Sha256};
 use crate::destinations::object;
 use crate::error::{ApiError, FieldErrors};
 use crate::validate::{required_choice, NOT_BLANK, NOT_STRING, NOT_UUID, REQUIRED};
+
+pub mod api;
+#[cfg(test)]
+mod api_tests;
+pub mod faces;
+pub mod screen;
+pub mod store;
 
 /// What facegate can match a visit or a capture against. Didit's other entry types
 /// (documents, phones, wallets…) belong to checks facegate doesn't run.
@@ -120,15 +127,16 @@ pub fn system_blocklist(application_id: &str, entry_type: EntryType) -> List {
     }
 }
 
-pub fn render_list(l: &List, entries_count: u64) -> Value {
+pub fn render_list(l: &List, entry_count: u64, last_entry_added_at: Option<i64>) -> Value {
     json!({
         "uuid": l.uuid,
         "name": l.name,
-        "description": l.description,
+        "description": l.description.clone().unwrap_or_default(),
         "list_type": l.list_type.as_str(),
         "entry_type": l.entry_type.as_str(),
         "is_system": l.is_system,
-        "entries_count": entries_count,
+        "entry_count": entry_count,
+        "last_entry_added_at": last_entry_added_at.map(crate::time::iso8601),
         "created_at": crate::time::iso8601(l.created_at),
         "updated_at": crate::time::iso8601(l.updated_at),
     })
@@ -145,6 +153,8 @@ pub struct NewList {
 
 const MAX_NAME: usize = 255;
 const MAX_TEXT: usize = 2_000;
+/// A metadata object's JSON, at most.
+const MAX_METADATA: usize = 16 * 1024;
 
 pub fn parse_new_list(body: &[u8]) -> Result<NewList, ApiError> {
     let m = object(body)?;
@@ -235,8 +245,30 @@ pub fn parse_value(entry_type: EntryType, raw: &str) -> Result<String, String> {
 pub struct NewEntry {
     pub value: Option<String>,
     pub reference_session_id: Option<String>,
+    /// Kept for traceability only (Didit: a transaction, user or business it came from).
+    pub reference_object_uuid: Option<String>,
     pub display_label: Option<String>,
     pub comment: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// An optional `metadata` object (of bounded size).
+fn metadata(m: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Value> {
+    match m.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_METADATA => Some(v.clone()),
+        Some(Value::Object(_)) => {
+            errors.add(
+                "metadata",
+                format!("Ensure metadata is at most {MAX_METADATA} bytes of JSON."),
+            );
+            None
+        }
+        Some(_) => {
+            errors.add("metadata", "Expected a dictionary of items.");
+            None
+        }
+    }
 }
 
 pub fn parse_new_entry(entry_type: EntryType, body: &[u8]) -> Result<NewEntry, ApiError> {
@@ -251,6 +283,14 @@ pub fn parse_new_entry(entry_type: EntryType, body: &[u8]) -> Result<NewEntry, A
     {
         errors.add("reference_session_id", NOT_UUID);
     }
+    let reference_object_uuid = text(&m, "reference_object_uuid", 64, false, &mut errors);
+    if reference_object_uuid
+        .as_deref()
+        .is_some_and(|id| !crate::validate::is_uuid(id))
+    {
+        errors.add("reference_object_uuid", NOT_UUID);
+    }
+    let metadata = metadata(&m, &mut errors);
     let value = match m.get("value") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match parse_value(entry_type, s) {
@@ -274,8 +314,10 @@ pub fn parse_new_entry(entry_type: EntryType, body: &[u8]) -> Result<NewEntry, A
     Ok(NewEntry {
         value,
         reference_session_id,
+        reference_object_uuid,
         display_label,
         comment,
+        metadata,
     })
 }
 
@@ -331,10 +373,10 @@ mod tests {
         assert_ne!(a.uuid, system_blocklist("app-a", EntryType::IpAddress).uuid);
         assert!(crate::validate::is_uuid(&a.uuid), "{}", a.uuid);
         assert!(a.is_system && a.list_type == ListType::Blocklist);
-        let shown = render_list(&a, 3);
+        let shown = render_list(&a, 3, None);
         assert_eq!(shown["list_type"], "blocklist");
         assert_eq!(shown["entry_type"], "face");
-        assert_eq!(shown["entries_count"], 3);
+        assert_eq!(shown["entry_count"], 3);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Behaves like the SQL store it stands in for: versioned updates, unique tokens, a
 //! never-reused session counter, idempotent delivery inserts.
 
+mod lists;
 mod operators;
 mod records;
 mod signals;
@@ -51,6 +52,8 @@ pub struct MemoryStore {
     pub signal_rows: RefCell<BTreeMap<SignalKey, crate::store::SignalRow>>,
     /// Console operators, their browser sessions and setup links.
     pub operator_tables: RefCell<operators::OperatorTables>,
+    /// Lists and their entries (`lists` module).
+    pub list_tables: RefCell<lists::ListTables>,
     /// Fault injection: the next this-many commits fail after applying their writes, which
     /// must then be rolled back like a failed D1 batch.
     pub failing_commits: Cell<u32>,

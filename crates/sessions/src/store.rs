@@ -222,8 +222,10 @@ pub struct SessionFilter {
     pub none: bool,
 }
 
+/// Lists are their own port (`lists::store`), but every store keeps them: the visit and capture
+/// paths screen against them wherever a session is read.
 #[allow(async_fn_in_trait)]
-pub trait Store {
+pub trait Store: crate::lists::store::ListStore {
     /// Applies every write or none (D1: one `batch()`, a transaction). See `Write`.
     async fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
 

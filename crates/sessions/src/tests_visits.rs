@@ -402,3 +402,44 @@ fn the_console_shows_the_network_the_device_and_the_rule() {
     assert_eq!(ev["step_up"]["rule"], "risky_network_new_device");
     assert_eq!(ev["step_up"]["liveness_method"], "ACTIVE_3D");
 }
+
+#[test]
+fn lists_decide_visits_blocklists_decline_and_allowlists_waive_only_the_network_rules() {
+    use crate::lists::{system_blocklist, EntryType};
+    let (s, a) = (svc(), stepup_app(false));
+    let add = |list: &str, body: Value| {
+        let (st, b) = ok_body(block_on(s.create_entry(&a, list, body.to_string().as_bytes())));
+        assert_eq!(st, 201, "{b}");
+    };
+    // An address blocklisted as a block: Declined at once, with Didit's risk.
+    let blocked_ips = system_blocklist(&a.id, EntryType::IpAddress).uuid;
+    add(&blocked_ips, json!({"value": "81.2.69.0/24"}));
+    let id = session(&s, &a, "u1", json!({}));
+    assert_eq!(summary(&s, &a, &id, &seen(HOME, DEVICE))["status"], "Declined");
+    let d = decision(&s, &a, &id);
+    assert_eq!(d["ip_analyses"][0]["step_up"]["rule"], "blocklisted");
+    assert!(risks(&d).contains(&"IP_ADDRESS_IN_BLOCKLIST".to_owned()));
+
+    // A device taken from a session's visit (reference_session_id) is blocked from then on.
+    let seen_there = session(&s, &a, "u2", json!({}));
+    summary(&s, &a, &seen_there, &seen(AWS, OTHER_DEVICE));
+    let blocked_devices = system_blocklist(&a.id, EntryType::DeviceFingerprint).uuid;
+    add(&blocked_devices, json!({"reference_session_id": seen_there}));
+    let id = session(&s, &a, "u3", json!({}));
+    assert_eq!(summary(&s, &a, &id, &seen(AWS, OTHER_DEVICE))["status"], "Declined");
+    assert!(risks(&decision(&s, &a, &id)).contains(&"DEVICE_FINGERPRINT_IN_BLOCKLIST".to_owned()));
+
+    // The office's data-centre egress is allowlisted: no escalation for it, but the blocklist
+    // above still wins where both match.
+    let (_, office) = ok_body(block_on(s.create_list(
+        &a,
+        json!({"name": "Office", "list_type": "allowlist", "entry_type": "ip_address"})
+            .to_string()
+            .as_bytes(),
+    )));
+    add(office["uuid"].as_str().expect("uuid"), json!({"value": AWS}));
+    let id = session(&s, &a, "u4", json!({}));
+    assert_eq!(summary(&s, &a, &id, &seen(AWS, DEVICE))["liveness_method"], "PASSIVE");
+    let id = session(&s, &a, "u5", json!({}));
+    assert_eq!(summary(&s, &a, &id, &seen(AWS, OTHER_DEVICE))["status"], "Declined");
+}

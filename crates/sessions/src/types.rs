@@ -236,6 +236,11 @@ pub struct Workflow {
     /// Didit's IP_ANALYSIS feature with the step-up rules (`visits` module); absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_analysis: Option<facegate_signals::stepup::Rules>,
+    /// Duplicate detection (LIVENESS config `duplicate_face_action`): a capture whose face is
+    /// another vendor_data's enrolled face gets DUPLICATED_FACE with this effect (a possible
+    /// one, review). Off (`None`) by default. Blocklisted faces are always checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_face_action: Option<Effect>,
 }
 
 fn review() -> Effect {
@@ -276,6 +281,7 @@ impl Workflow {
             on_face_change: review(),
             liveness_escalation: EscalationSetting::default(),
             ip_analysis: None,
+            duplicate_face_action: None,
         }
     }
 

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 use crate::cipher::TemplateCipher;
 use crate::error::ApiError;
+use crate::lists::screen::screen;
 use crate::service::Service;
 use crate::state::{transition, Event};
 use crate::store::{Clock, Ids, SeenSignal, SignalRow, Store, Write};
@@ -268,16 +269,17 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         }
         let expected_ip_mismatch =
             stated_ip(&s).is_some_and(|net| seen.ip.is_none_or(|ip| !within(ip, net)));
+        let lists = screen(&self.store, &app.id, seen.ip, fp.as_deref(), vendor).await?;
         let visit = stepup::Visit {
             ip: seen.facts.clone(),
             known_device: k.device,
             known_ip: k.ip,
             ip_on_other_users: k.ip_on_others,
             device_on_other_users: k.device_on_others,
-            ip_blocklisted: false,
-            device_blocklisted: false,
+            ip_blocklisted: lists.ip_blocklisted,
+            device_blocklisted: lists.device_blocklisted,
             expected_ip_mismatch,
-            allowlisted: false,
+            allowlisted: lists.waives_network_rules(),
             workflow_method: Some(method_of(wf.liveness_method)),
         };
         let verdict = stepup::decide(&rules, &visit);

@@ -97,6 +97,7 @@ pub(crate) fn nodes(w: &Workflow) -> Vec<Value> {
             "face_liveness_method": w.liveness_method.as_wire(),
             "face_liveness_score_decline_threshold": w.thresholds.liveness_decline,
             "liveness_escalation": w.liveness_escalation,
+            "duplicate_face_action": w.duplicate_face_action,
         },
         "label": label(Feature::Liveness),
     })];
@@ -337,6 +338,7 @@ fn features(w: &mut Workflow, v: &Value, errors: &mut FieldErrors) {
         liveness_method: LivenessMethod::Passive,
         liveness_escalation: EscalationSetting::default(),
         ip_analysis: None,
+        duplicate_face_action: None,
         labels: Default::default(),
         ..w.clone()
     };
@@ -470,6 +472,15 @@ pub(crate) fn configure(
                 return Err("band: a number from 0 to 100.".into());
             }
             w.liveness_escalation = setting;
+        }
+        (Feature::Liveness, "duplicate_face_action") => {
+            w.duplicate_face_action = match v {
+                Value::Null => None,
+                v => Some(
+                    serde_json::from_value(v.clone())
+                        .map_err(|_| "one of decline, review, approve, or null (off).")?,
+                ),
+            };
         }
         (Feature::FaceMatch, "face_match_score_decline_threshold") => {
             w.thresholds.face_match_decline = score()?;
