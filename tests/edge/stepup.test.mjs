@@ -158,3 +158,22 @@ test('the integrator states the address: a different one escalates; bad statemen
   });
   assert.equal(odd.status, 200);
 });
+
+test('a blocklisted address (a CIDR entry of the system blocklist) is Declined at once, without a capture', async () => {
+  const auth = { 'x-api-key': app.apiKey, 'content-type': 'application/json' };
+  const lists = await (await fetch(`${app.baseUrl}/lists/?limit=50`, { headers: auth })).json();
+  const ipBlocklist = lists.results.find((l) => l.list_type === 'blocklist' && l.entry_type === 'ip_address');
+  const added = await fetch(`${app.baseUrl}/lists/${ipBlocklist.uuid}/entries/`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ value: '198.51.100.0/24', comment: 'fraud ring' }),
+  });
+  assert.equal(added.status, 201);
+  const s = await stepup('blocked-visitor');
+  const sum = await summary(s.session_token, visitHeaders('198.51.100.77', device()));
+  assert.equal(sum.status, 'Declined');
+  const d = await decision(s.session_id);
+  assert.equal(d.ip_analyses[0].step_up.rule, 'blocklisted');
+  assert.ok(d.ip_analyses[0].warnings.some((w) => w.risk === 'IP_ADDRESS_IN_BLOCKLIST'));
+  assert.equal((await capture(s.session_token, visitHeaders('198.51.100.77', device()))).status, 409);
+});
