@@ -14,8 +14,8 @@ use crate::time::{iso8601, parse_date};
 use crate::types::{Application, AuditRow, ACTOR_API_KEY, API_CLIENT};
 use crate::users::MAX_VENDOR_DATA_CHARS;
 use crate::validate::{
-    choice_error, opt_str, parse_object, percent_decode, positive_int, split_query, type_name,
-    DEFAULT_LIMIT, MAX_LIMIT, NOT_BLANK, NOT_NULL, REQUIRED,
+    choice_error, opt_str, page, page_window, parse_object, percent_decode, query_get,
+    split_query, type_name, NOT_BLANK, NOT_NULL, REQUIRED,
 };
 
 pub const USER_STATUSES: [&str; 3] = ["ACTIVE", "FLAGGED", "BLOCKED"];
@@ -259,13 +259,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         query: &str,
     ) -> Result<HttpResponse, ApiError> {
         let raw = split_query(query);
-        let get = |k: &str| {
-            raw.iter()
-                .rev()
-                .find(|(key, _)| percent_decode(key) == k)
-                .map(|(_, v)| percent_decode(v))
-                .filter(|v| !v.trim().is_empty())
-        };
+        let get = |k: &str| query_get(&raw, k);
         let status = get("status").map(|s| s.trim().to_ascii_uppercase());
         if let Some(s) = &status {
             if !USER_STATUSES.contains(&s.as_str()) {
@@ -278,13 +272,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             }
         }
         let search = get("search").map(|s| s.trim().to_lowercase());
-        let limit = positive_int(
-            get("limit").as_deref(),
-            DEFAULT_LIMIT,
-            true,
-            Some(MAX_LIMIT),
-        );
-        let offset = positive_int(get("offset").as_deref(), 0, false, None);
+        let (offset, limit) = page_window(&raw);
 
         let mut users = self.store.user_rows(&app.id).await?;
         for v in self.store.vendor_data_of(&app.id).await? {
@@ -313,27 +301,12 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             .take(limit as usize)
             .map(user_json)
             .collect();
-        let link = |o: Option<u64>| {
-            let mut pairs: Vec<String> = raw
-                .iter()
-                .filter(|(k, _)| k != "limit" && k != "offset")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            pairs.push(format!("limit={limit}"));
-            if let Some(o) = o {
-                pairs.push(format!("offset={o}"));
-            }
-            format!(
-                "{}/users/?{}",
-                self.urls.api_base.trim_end_matches('/'),
-                pairs.join("&")
-            )
-        };
-        let next = (offset + limit < count).then(|| link(Some(offset + limit)));
-        let previous = (offset > 0).then(|| link((offset > limit).then(|| offset - limit)));
-        Ok(HttpResponse::json(
-            200,
-            json!({ "count": count, "next": next, "previous": previous, "results": results }),
+        Ok(page(
+            &self.urls.api_base,
+            "/users/",
+            &raw,
+            (offset, limit, count),
+            results,
         ))
     }
 

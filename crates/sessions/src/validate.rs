@@ -2,7 +2,9 @@
 //! Every problem found in one body is reported at once, as DRF serializers do.
 
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use crate::routes::HttpResponse;
 
 use crate::error::{ApiError, FieldErrors};
 use crate::store::SessionFilter;
@@ -831,3 +833,57 @@ pub fn parse_list(query: &str) -> Result<ListQuery, ApiError> {
         raw,
     })
 }
+
+/// The last value of a query parameter, decoded; blank is absent.
+pub(crate) fn query_get(raw: &[(String, String)], k: &str) -> Option<String> {
+    raw.iter()
+        .rev()
+        .find(|(key, _)| percent_decode(key) == k)
+        .map(|(_, v)| percent_decode(v))
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// `{count, next, previous, results}` with absolute links keeping the other parameters.
+pub(crate) fn page(
+    api_base: &str,
+    path: &str,
+    raw: &[(String, String)],
+    (offset, limit, count): (u64, u64, u64),
+    results: Vec<Value>,
+) -> HttpResponse {
+    let link = |o: Option<u64>| {
+        let mut pairs: Vec<String> = raw
+            .iter()
+            .filter(|(k, _)| k != "limit" && k != "offset")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.push(format!("limit={limit}"));
+        if let Some(o) = o {
+            pairs.push(format!("offset={o}"));
+        }
+        format!(
+            "{}{path}?{}",
+            api_base.trim_end_matches('/'),
+            pairs.join("&")
+        )
+    };
+    let next = (offset + limit < count).then(|| link(Some(offset + limit)));
+    let previous = (offset > 0).then(|| link((offset > limit).then(|| offset - limit)));
+    HttpResponse::json(
+        200,
+        json!({ "count": count, "next": next, "previous": previous, "results": results }),
+    )
+}
+
+/// `(offset, limit)` of a paged list, as DRF's limit/offset pagination reads them.
+pub(crate) fn page_window(raw: &[(String, String)]) -> (u64, u64) {
+    let limit = positive_int(
+        query_get(raw, "limit").as_deref(),
+        DEFAULT_LIMIT,
+        true,
+        Some(MAX_LIMIT),
+    );
+    let offset = positive_int(query_get(raw, "offset").as_deref(), 0, false, None);
+    (offset, limit)
+}
+

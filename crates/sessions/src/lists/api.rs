@@ -18,7 +18,7 @@ use crate::routes::HttpResponse;
 use crate::service::{Service, SLOT_PENDING, SLOT_REFERENCE};
 use crate::store::{Clock, Ids, Store, StoreError};
 use crate::types::{Application, Session};
-use crate::validate::{percent_decode, positive_int, split_query, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::validate::{page, page_window, query_get, split_query};
 
 pub const MSG_NAME_TAKEN: &str = "A list with this name already exists.";
 pub const MSG_DUPLICATE: &str = "This value is already in the list.";
@@ -77,57 +77,6 @@ pub fn render_entry(e: &Entry) -> Value {
 }
 
 /// The query's last non-blank value of `k`.
-fn query_get(raw: &[(String, String)], k: &str) -> Option<String> {
-    raw.iter()
-        .rev()
-        .find(|(key, _)| percent_decode(key) == k)
-        .map(|(_, v)| percent_decode(v))
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// `{count, next, previous, results}` with absolute links keeping the other parameters.
-fn page(
-    api_base: &str,
-    path: &str,
-    raw: &[(String, String)],
-    (offset, limit, count): (u64, u64, u64),
-    results: Vec<Value>,
-) -> HttpResponse {
-    let link = |o: Option<u64>| {
-        let mut pairs: Vec<String> = raw
-            .iter()
-            .filter(|(k, _)| k != "limit" && k != "offset")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.push(format!("limit={limit}"));
-        if let Some(o) = o {
-            pairs.push(format!("offset={o}"));
-        }
-        format!(
-            "{}{path}?{}",
-            api_base.trim_end_matches('/'),
-            pairs.join("&")
-        )
-    };
-    let next = (offset + limit < count).then(|| link(Some(offset + limit)));
-    let previous = (offset > 0).then(|| link((offset > limit).then(|| offset - limit)));
-    HttpResponse::json(
-        200,
-        json!({ "count": count, "next": next, "previous": previous, "results": results }),
-    )
-}
-
-fn limits(raw: &[(String, String)]) -> (u64, u64) {
-    let limit = positive_int(
-        query_get(raw, "limit").as_deref(),
-        DEFAULT_LIMIT,
-        true,
-        Some(MAX_LIMIT),
-    );
-    let offset = positive_int(query_get(raw, "offset").as_deref(), 0, false, None);
-    (offset, limit)
-}
-
 fn invalid_choice(field: &str, v: &str) -> ApiError {
     FieldErrors::single(
         field,
@@ -253,7 +202,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
             }
         }
         let entry_type = query_get(&raw, "entry_type").map(|s| s.trim().to_ascii_lowercase());
-        let (offset, limit) = limits(&raw);
+        let (offset, limit) = page_window(&raw);
         let counts = self.counts(app).await?;
         let lists: Vec<List> = all_lists(&self.store, &app.id)
             .await?
@@ -408,7 +357,7 @@ impl<S: Store, C: Clock, I: Ids, K: TemplateCipher> Service<S, C, I, K> {
         let list = self.own_list(app, uuid).await?;
         let raw = split_query(query);
         let search = query_get(&raw, "search").map(|s| s.trim().to_lowercase());
-        let (offset, limit) = limits(&raw);
+        let (offset, limit) = page_window(&raw);
         let (count, entries) = self
             .store
             .entries(&app.id, &list.uuid, search.as_deref(), offset, limit)
